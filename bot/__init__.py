@@ -1,0 +1,1 @@
+"""The Discord application: configuration, bot class, generation queue, persistence, rendering."""
