@@ -18,7 +18,7 @@ GENERATIONS_DIR = "generations"
 
 
 class Storage:
-    """Reads and writes DATA_DIR/generations/<id>.png|.mp3 atomically."""
+    """Reads and writes DATA_DIR/generations/<id>.png, .mp3 and .wav (the lossless master)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
@@ -27,7 +27,7 @@ class Storage:
 
     def relative(self, generation_id: int, suffix: str) -> str:
         """The path stored in the database, relative to DATA_DIR."""
-        if suffix not in (".png", ".mp3"):
+        if suffix not in (".png", ".mp3", ".wav"):
             raise ValueError(f"unsupported file type {suffix!r}")
         return f"{GENERATIONS_DIR}/{int(generation_id)}{suffix}"
 
