@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import discord
 import yarl
@@ -19,6 +20,9 @@ from discord.http import Route
 
 from bot.config import PORTAL_URL, Settings, SettingsError, load_settings
 from bot.logs import setup_logging
+
+if TYPE_CHECKING:
+    from bot.client import RiffusionBot
 
 log = logging.getLogger("bot")
 
@@ -33,8 +37,12 @@ def apply_endpoints(settings: Settings) -> None:
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
-async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
-    """Run the bot until `stop` is set (or SIGTERM/SIGINT); returns the exit code."""
+async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None,
+                  bot: RiffusionBot | None = None) -> int:
+    """Run the bot until `stop` is set (or SIGTERM/SIGINT); returns the exit code.
+
+    `bot` lets tests pass a RiffusionBot built with test options; `python -m bot` builds it here.
+    """
     from bot.client import RiffusionBot  # heavy imports (torch) after settings are known good
 
     apply_endpoints(settings)
@@ -43,7 +51,7 @@ async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None) -> i
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    bot = RiffusionBot(settings)
+    bot = bot or RiffusionBot(settings)
     try:
         async with bot:
             runner = asyncio.create_task(bot.start(settings.discord_token), name="discord")

@@ -40,7 +40,6 @@ class RiffusionBot(commands.Bot):
     def __init__(self, settings: Settings, *, renderer: PipelineRenderer | None = None,
                  **options: object) -> None:
         intents = discord.Intents.default()
-        options.setdefault("guild_ready_timeout", 2.0)
         super().__init__(command_prefix=commands.when_mentioned, intents=intents,
                          help_command=None, **options)
         self.settings = settings
