@@ -54,6 +54,7 @@ _MSG_NO_SAMPLES = "That file contains no sound (it is 0 seconds long). Try anoth
 _MSG_DAMAGED = ("That audio file seems damaged or cut off. Try uploading it again, or export it "
                 "again as MP3 or WAV.")
 _HEAD_BYTES = 64 * 1024  # enough to find a WAV data chunk behind the usual metadata chunks
+_MIN_INPUT_RATE, _MAX_INPUT_RATE = 2000, 768_000
 _MAX_PACKET_ERRORS = 8  # a few bad packets are skipped, as ffmpeg does; more means damaged
 
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00",
@@ -82,8 +83,9 @@ _configure_pydub()
 class DecodedAudio:
     """A decoded upload: the audio (44.1 kHz int16, 1 or 2 channels) and what we know of the file.
 
-    `source_duration_s` is the length the file declares (None when it doesn't say); when
-    `truncated` is True only the first `duration_s` seconds were decoded.
+    When `truncated` is True only the first `duration_s` seconds were decoded and
+    `source_duration_s` is the length the file declares (None when it doesn't say); otherwise
+    it equals `duration_s`. `format_name` is FFmpeg's demuxer name, e.g. "mp3", "ogg".
     """
 
     segment: AudioSegment
@@ -201,6 +203,10 @@ class _Collector:
     def add(self, frame: av.AudioFrame) -> None:
         if self.full:
             return
+        if not _MIN_INPUT_RATE <= frame.sample_rate <= _MAX_INPUT_RATE:
+            # 1 Hz would turn each input sample into 44100 output samples: a decompression bomb
+            raise AudioDecodeError(
+                f"That file has an unusable sample rate ({frame.sample_rate} Hz). {_SUPPORTED}")
         if (frame.format.name, frame.layout.name, frame.sample_rate) != self.input_key:
             self._new_resampler(frame)
         self._store(self.resampler.resample(frame))

@@ -79,6 +79,17 @@ def test_decodes_format_to_44k_int16(make_audio_file, fmt, rate, channels):
         assert rms == pytest.approx(0.5 * 32767 / np.sqrt(2), rel=0.3)
 
 
+@pytest.mark.parametrize(("container_format", "codec", "name"), [
+    ("adts", "aac", "aac"), ("aiff", "pcm_s16be", "aiff"), ("caf", "pcm_s16le", "caf"),
+    ("matroska", "flac", "matroska,webm"), ("mp4", "aac", "mov,mp4,m4a,3gp,3g2,mj2"),
+])
+def test_other_allowed_containers_decode(container_format, codec, name):
+    result = decode_audio(_encode_with_pyav(container_format, codec))
+    assert result.format_name == name
+    assert result.segment.channels == 2
+    assert result.duration_s == pytest.approx(1.0, abs=0.05)
+
+
 def test_path_and_bytes_decode_the_same(make_audio_file):
     path = make_audio_file("flac", seconds=0.5, rate=22050, channels=2)
     from_path = decode_audio(path)
@@ -177,6 +188,31 @@ def _video_without_audio() -> bytes:
     return buf.getvalue()
 
 
+def _wav_at_1_hz() -> bytes:
+    """A 10 kB WAV whose 1 Hz rate would resample to hours of audio (a decompression bomb)."""
+    data = bytearray(_empty_wav()[:44] + bytes(10_000))
+    struct.pack_into("<HHIIHH", data, 20, 1, 1, 1, 2, 2, 16)
+    struct.pack_into("<I", data, 40, 10_000)
+    return bytes(data)
+
+
+def _encode_with_pyav(container_format: str, codec: str) -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=44100, layout="stereo")
+        planes = np.zeros((2, 44100), np.float32)
+        planes[:] = 0.3 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
+        for start in range(0, 44100, 4096):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(planes[:, start:start + 4096]), format="fltp",
+                layout="stereo")
+            frame.sample_rate = 44100
+            frame.pts = start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buf.getvalue()
+
+
 def _half(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
@@ -194,6 +230,9 @@ BAD_FILES = {
     "zero-length flac": (lambda: write_audio_bytes("flac", 0.0), "no sound"),
     "wav header claiming hours": (_wav_claiming_hours, "cut off"),
     "video without audio": (_video_without_audio, "no audio track"),
+    "1 Hz sample rate": (_wav_at_1_hz, "sample rate"),
+    # real audio, but in a container outside the allow-list of demuxers
+    "mpeg-ts": (lambda: _encode_with_pyav("mpegts", "mp2"), "isn't audio"),
     "random bytes": (lambda: np.random.default_rng(7).bytes(200_000), "isn't audio"),
     "hls playlist": (lambda: b"#EXTM3U\n#EXTINF:10,\n/etc/passwd\n#EXT-X-ENDLIST\n",
                      "isn't audio"),
