@@ -21,13 +21,14 @@ from riffusion_core.phase import FastPhaseSettings
 from riffusion_core.spectrogram import Method, SpectrogramConverter, peak_normalize
 
 INT16_BYTES = 2
+DEFAULT_PARAMS = SpectrogramParams()
 
 
 class SpectrogramImageConverter:
     """Turns audio into spectrogram images and back, for one parameter set and device."""
 
     def __init__(
-        self, params: SpectrogramParams = SpectrogramParams(), device: str | torch.device = "cpu"
+        self, params: SpectrogramParams = DEFAULT_PARAMS, device: str | torch.device = "cpu"
     ) -> None:
         self.params = params
         self.device = torch.device(device)
@@ -88,7 +89,7 @@ def _cached_converter(params: SpectrogramParams, device: str) -> SpectrogramImag
 
 
 def get_converter(
-    params: SpectrogramParams = SpectrogramParams(), device: str | torch.device = "cpu"
+    params: SpectrogramParams = DEFAULT_PARAMS, device: str | torch.device = "cpu"
 ) -> SpectrogramImageConverter:
     """Shared converter for (params, device); its precomputed inverse is reused across calls."""
     return _cached_converter(params, str(torch.device(device)))

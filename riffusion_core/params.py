@@ -147,5 +147,5 @@ def _tag_value(exif: Mapping[int, Any], tag: ExifTag, kind: type) -> Any:
     if kind is bool:
         return bool(number)
     if kind is int:
-        return int(round(number))
+        return round(number)
     return number

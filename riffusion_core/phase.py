@@ -58,8 +58,14 @@ def fast_phase_reconstruction(
         coarse = fine[:, ::factor].contiguous()  # bins 4k of the fine grid == window-size FFT
         spec = pghi_init(coarse, n_fft=win, hop=hop, win_length=win, offsets=offsets)
         spec = fast_griffin_lim(
-            coarse, spec, n_fft=win, hop=hop, window=window, length=length,
-            n_iter=settings.coarse_iterations, momentum=settings.momentum,
+            coarse,
+            spec,
+            n_fft=win,
+            hop=hop,
+            window=window,
+            length=length,
+            n_iter=settings.coarse_iterations,
+            momentum=settings.momentum,
         )
         samples = _istft(coarse * _unit(spec), win, hop, window, length)
         spec = _stft(samples, n_fft, hop, window)
@@ -71,8 +77,14 @@ def fast_phase_reconstruction(
         spec = pghi_init(fine, n_fft=n_fft, hop=hop, win_length=win, offsets=offsets)
 
     spec = fast_griffin_lim(
-        fine, spec, n_fft=n_fft, hop=hop, window=window, length=length,
-        n_iter=settings.fine_iterations, momentum=settings.momentum,
+        fine,
+        spec,
+        n_fft=n_fft,
+        hop=hop,
+        window=window,
+        length=length,
+        n_iter=settings.fine_iterations,
+        momentum=settings.momentum,
     )
     return _istft(fine * _unit(spec), n_fft, hop, window, length)
 
@@ -141,8 +153,14 @@ def _unit(spec: torch.Tensor) -> torch.Tensor:
 
 def _stft(samples: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
     return torch.stft(
-        samples, n_fft=n_fft, hop_length=hop, win_length=window.shape[0], window=window,
-        center=True, pad_mode="reflect", return_complex=True,
+        samples,
+        n_fft=n_fft,
+        hop_length=hop,
+        win_length=window.shape[0],
+        window=window,
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
     )
 
 
@@ -150,6 +168,11 @@ def _istft(
     spec: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor, length: int
 ) -> torch.Tensor:
     return torch.istft(
-        spec, n_fft=n_fft, hop_length=hop, win_length=window.shape[0], window=window,
-        center=True, length=length,
+        spec,
+        n_fft=n_fft,
+        hop_length=hop,
+        win_length=window.shape[0],
+        window=window,
+        center=True,
+        length=length,
     )
