@@ -50,6 +50,7 @@ _MSG_EMPTY = f"That file is empty. {_SUPPORTED}"
 _MSG_NOT_AUDIO = f"That file isn't audio we can read, or it is damaged. {_SUPPORTED}"
 _MSG_IMAGE = f"That file is an image, not audio. {_SUPPORTED}"
 _MSG_NO_AUDIO_STREAM = f"That file has no audio track. {_SUPPORTED}"
+_MSG_UNKNOWN_CODEC = f"That file's audio is in a format we can't decode. {_SUPPORTED}"
 _MSG_NO_SAMPLES = "That file contains no sound (it is 0 seconds long). Try another file."
 _MSG_DAMAGED = ("That audio file seems damaged or cut off. Try uploading it again, or export it "
                 "again as MP3 or WAV.")
@@ -71,7 +72,10 @@ def ffmpeg_executable() -> str:
 
 
 def _configure_pydub() -> None:
-    exe = ffmpeg_executable()
+    try:
+        exe = ffmpeg_executable()
+    except RuntimeError:  # no bundled binary for this platform: decoding still works in-process
+        return
     AudioSegment.converter = exe
     AudioSegment.ffmpeg = exe
 
@@ -268,6 +272,8 @@ def decode_audio(source: str | Path | bytes, *, max_duration_s: float | None = N
             if not container.streams.audio:
                 raise AudioDecodeError(_MSG_NO_AUDIO_STREAM)
             stream = container.streams.audio[0]
+            if stream.codec_context is None:  # FFmpeg has no decoder for this codec
+                raise AudioDecodeError(_MSG_UNKNOWN_CODEC)
             declared = _max_or_none(_declared_duration(container, stream, mp3_has_length),
                                     _wav_claimed_duration(head, file_size))
             collector = _Collector(limit_frames=math.ceil(cap_s * SAMPLE_RATE))

@@ -213,6 +213,11 @@ def _encode_with_pyav(container_format: str, codec: str) -> bytes:
     return buf.getvalue()
 
 
+def _webm_with_unknown_codec() -> bytes:
+    data = write_audio_bytes("webm", 1.0, rate=48000)
+    return data.replace(b"A_OPUS", b"A_XXXX", 1)
+
+
 def _half(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
@@ -231,6 +236,7 @@ BAD_FILES = {
     "wav header claiming hours": (_wav_claiming_hours, "cut off"),
     "video without audio": (_video_without_audio, "no audio track"),
     "1 Hz sample rate": (_wav_at_1_hz, "sample rate"),
+    "unknown codec": (_webm_with_unknown_codec, "can't decode"),
     # real audio, but in a container outside the allow-list of demuxers
     "mpeg-ts": (lambda: _encode_with_pyav("mpegts", "mp2"), "isn't audio"),
     "random bytes": (lambda: np.random.default_rng(7).bytes(200_000), "isn't audio"),
