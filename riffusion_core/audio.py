@@ -171,7 +171,8 @@ def _declared_duration(container: av.container.InputContainer, stream: av.AudioS
         return None
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
         return float(stream.duration * stream.time_base)
-    if container.duration is not None and container.duration > 0:
+    # the container's length covers every stream: only the audio's when there's nothing else
+    if container.duration is not None and container.duration > 0 and not container.streams.video:
         return container.duration / av.time_base
     return None
 
