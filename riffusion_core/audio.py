@@ -50,6 +50,7 @@ _MSG_EMPTY = f"That file is empty. {_SUPPORTED}"
 _MSG_NOT_AUDIO = f"That file isn't audio we can read, or it is damaged. {_SUPPORTED}"
 _MSG_IMAGE = f"That file is an image, not audio. {_SUPPORTED}"
 _MSG_NO_AUDIO_STREAM = f"That file has no audio track. {_SUPPORTED}"
+_MSG_UNKNOWN_CODEC = f"That file's audio is in a format we can't decode. {_SUPPORTED}"
 _MSG_NO_SAMPLES = "That file contains no sound (it is 0 seconds long). Try another file."
 _MSG_DAMAGED = ("That audio file seems damaged or cut off. Try uploading it again, or export it "
                 "again as MP3 or WAV.")
@@ -71,7 +72,10 @@ def ffmpeg_executable() -> str:
 
 
 def _configure_pydub() -> None:
-    exe = ffmpeg_executable()
+    try:
+        exe = ffmpeg_executable()
+    except RuntimeError:  # no bundled binary for this platform: decoding still works in-process
+        return
     AudioSegment.converter = exe
     AudioSegment.ffmpeg = exe
 
@@ -155,12 +159,20 @@ def _looks_like_image(head: bytes) -> bool:
     return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def _declared_duration(container: av.container.InputContainer, stream: av.AudioStream
-                       ) -> float | None:
-    """What the file claims, in seconds (stream header first, then the container's)."""
+def _declared_duration(container: av.container.InputContainer, stream: av.AudioStream,
+                       mp3_has_length: bool) -> float | None:
+    """What the file's headers say its length is, in seconds; None when they don't say.
+
+    FFmpeg guesses the length of raw MP3 without a Xing/Info/VBRI header and of raw AAC from
+    the bitrate, which is wrong for VBR, so those guesses are not taken as a claim.
+    """
+    name = container.format.name
+    if name == "aac" or (name == "mp3" and not mp3_has_length):
+        return None
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
         return float(stream.duration * stream.time_base)
-    if container.duration is not None and container.duration > 0:
+    # the container's length covers every stream: only the audio's when there's nothing else
+    if container.duration is not None and container.duration > 0 and not container.streams.video:
         return container.duration / av.time_base
     return None
 
@@ -255,12 +267,15 @@ def decode_audio(source: str | Path | bytes, *, max_duration_s: float | None = N
         fileobj.seek(0)
         if _looks_like_image(head):
             raise AudioDecodeError(_MSG_IMAGE)
+        mp3_has_length = _mp3_has_length_header(fileobj, head)
         container = _open_container(fileobj, timeout_s)
         with container:
             if not container.streams.audio:
                 raise AudioDecodeError(_MSG_NO_AUDIO_STREAM)
             stream = container.streams.audio[0]
-            declared = _max_or_none(_declared_duration(container, stream),
+            if stream.codec_context is None:  # FFmpeg has no decoder for this codec
+                raise AudioDecodeError(_MSG_UNKNOWN_CODEC)
+            declared = _max_or_none(_declared_duration(container, stream, mp3_has_length),
                                     _wav_claimed_duration(head, file_size))
             collector = _Collector(limit_frames=math.ceil(cap_s * SAMPLE_RATE))
             _decode_stream(container, stream, collector, deadline)
@@ -289,6 +304,31 @@ def decode_audio(source: str | Path | bytes, *, max_duration_s: float | None = N
 def _max_or_none(*values: float | None) -> float | None:
     present = [v for v in values if v is not None]
     return max(present) if present else None
+
+
+def _mp3_has_length_header(fileobj: _UnnamedFile, head: bytes) -> bool:
+    """Whether an MP3's first frame carries a Xing/Info/VBRI header (frame count: exact length).
+
+    Reads past an ID3v2 tag (cover art can make it megabytes long) and leaves the file at 0.
+    """
+    start = 0
+    if head[:3] == b"ID3" and len(head) >= 10:
+        size = 0
+        for byte in head[6:10]:  # "syncsafe" integer: 7 bits per byte
+            size = (size << 7) | (byte & 0x7F)
+        start = 10 + size + (10 if head[5] & 0x10 else 0)
+    if start + 4096 <= len(head):
+        frame_area = head[start:start + 4096]
+    else:
+        fileobj.seek(start)
+        frame_area = fileobj.read(4096)
+        fileobj.seek(0)
+    sync = next((i for i in range(len(frame_area) - 1)
+                 if frame_area[i] == 0xFF and frame_area[i + 1] & 0xE0 == 0xE0), None)
+    if sync is None:
+        return False
+    first_frame = frame_area[sync:sync + 200]
+    return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 def _wav_claimed_duration(head: bytes, file_size: int) -> float | None:
