@@ -22,7 +22,7 @@ import av
 import imageio_ffmpeg
 import numpy as np
 
-from riffusion_core.errors import AudioDecodeError, RiffusionError
+from riffusion_core.errors import AudioDecodeError, AudioExportError
 
 with warnings.catch_warnings():
     # pydub looks for ffmpeg/avconv on PATH when its module is first imported; we configure it
@@ -60,10 +60,6 @@ _MAX_PACKET_ERRORS = 8  # a few bad packets are skipped, as ffmpeg does; more me
 
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00",
                 b"MM\x00*")
-
-
-class AudioExportError(RiffusionError):
-    """The audio cannot be written the way it was asked for (format, size limit)."""
 
 
 def ffmpeg_executable() -> str:
