@@ -13,7 +13,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakediscord import FakeDiscord
+from tests.fakediscord import FakeDiscord, Perm
 
 AUDIO = b"ID3\x04fake-mp3-bytes" + bytes(range(256)) * 40
 
@@ -38,6 +38,29 @@ class PromptModal(discord.ui.Modal, title="Remix"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(f"remixing with {self.prompt.value}")
+
+
+class UploadModal(discord.ui.Modal, title="Upload a loop"):
+    loop = discord.ui.Label(text="Your loop", component=discord.ui.FileUpload(custom_id="up:file"))
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert isinstance(self.loop.component, discord.ui.FileUpload)
+        attachment = self.loop.component.values[0]
+        data = await attachment.read()
+        await interaction.response.send_message(f"got {attachment.filename} ({len(data)} bytes)")
+
+
+class StyleSelect(discord.ui.View):
+    """A persistent select menu (timeout=None + fixed custom_id, registered with add_view)."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.select(custom_id="riff:style", options=[
+        discord.SelectOption(label="Jazz", value="jazz"),
+        discord.SelectOption(label="Techno", value="techno")])
+    async def style(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+        await interaction.response.edit_message(content=f"style: {select.values[0]}")
 
 
 class MiniBot(commands.Bot):
@@ -95,7 +118,45 @@ class MiniBot(commands.Bot):
             data = await message.attachments[0].read() if message.attachments else b""
             await interaction.response.send_message(f"remix of {names} ({len(data)} bytes)")
 
-        if self.guild_id is not None:
+        @self.tree.command(description="Remix an uploaded file")
+        async def remixfile(interaction: discord.Interaction, file: discord.Attachment) -> None:
+            data = await file.read()
+            await interaction.response.send_message(f"{file.filename}: {len(data)} bytes")
+
+        @self.tree.command(description="Upload through a form")
+        async def upload(interaction: discord.Interaction) -> None:
+            await interaction.response.send_modal(UploadModal())
+
+        @self.tree.command(description="Pick a style")
+        @app_commands.guild_only()
+        async def pick(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("style: ?", view=StyleSelect())
+
+        @self.tree.command(description="Admins only")
+        @app_commands.default_permissions(manage_guild=True)
+        async def admin(interaction: discord.Interaction) -> None:
+            perms = interaction.permissions
+            await interaction.response.send_message(f"manage_guild={perms.manage_guild}")
+
+        @self.tree.command(description="Choose a mood")
+        async def mood(interaction: discord.Interaction, style: str) -> None:
+            await interaction.response.send_message(style)
+
+        @mood.autocomplete("style")
+        async def mood_style(interaction: discord.Interaction, current: str):
+            return [app_commands.Choice(name=s, value=s) for s in ("jazz", "jungle", "techno")
+                    if s.startswith(current)]
+
+        @self.tree.command(description="Say hello anywhere")
+        @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+        async def hello(interaction: discord.Interaction) -> None:
+            where = "dm" if interaction.guild_id is None else "guild"
+            await interaction.response.send_message(f"hello from {where}")
+
+        self.add_view(StyleSelect())
+        if self.guild_id is None:
+            await self.tree.sync()
+        else:
             guild = discord.Object(self.guild_id)
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
@@ -118,7 +179,8 @@ async def test_startup_calls_and_guild_sync(fake_discord: FakeDiscord, bot: Mini
                    f"{fake_discord.guild.id}/commands") in calls
     assert len(fake_discord.command_syncs) == 1
     synced = fake_discord.commands(fake_discord.guild)
-    assert set(synced) == {"riff", "render", "post", "dm", "form", "Remix with Riffusion"}
+    assert {"riff", "render", "form", "Remix with Riffusion"} <= set(synced)
+    assert fake_discord.commands() == {}  # nothing global
     assert bot.user is not None and bot.user.id == fake_discord.bot_user.id
     assert bot.get_guild(fake_discord.guild.id) is not None
     conn = fake_discord.gateway.connections[0]
@@ -223,3 +285,66 @@ async def test_second_client_after_restart(fake_discord: FakeDiscord, bot: MiniB
         assert second.seen_messages[0].content == ""
     identified = [c for c in fake_discord.gateway.connections if c.session_id]
     assert len({c.session_id for c in identified}) == 2
+
+
+async def test_attachment_option_is_resolved(fake_discord: FakeDiscord, bot: MiniBot) -> None:
+    interaction = await fake_discord.slash(fake_discord.member, "remixfile",
+                                           {"file": ("in.wav", b"RIFF1234", "audio/wav")})
+    assert "attachments" in interaction.payload["data"]["resolved"]
+    assert (await fake_discord.response_message(interaction)).content == "in.wav: 8 bytes"
+
+
+async def test_modal_with_file_upload(fake_discord: FakeDiscord, bot: MiniBot) -> None:
+    opened = await fake_discord.slash(fake_discord.member, "upload")
+    await fake_discord.interaction_response(opened)
+    submitted = await fake_discord.submit_modal(opened, {"up:file": [("loop.mp3", AUDIO)]})
+    message = await fake_discord.response_message(submitted)
+    assert message.content == f"got loop.mp3 ({len(AUDIO)} bytes)"
+
+
+async def test_select_menu_updates_message(fake_discord: FakeDiscord, bot: MiniBot) -> None:
+    opened = await fake_discord.slash(fake_discord.member, "pick")
+    message = await fake_discord.response_message(opened)
+    with pytest.raises(ValueError, match="not options"):
+        await fake_discord.click(message, "riff:style", fake_discord.member, values=["polka"])
+    click = await fake_discord.click(message, "riff:style", fake_discord.member,
+                                     values=["techno"])
+    assert (await fake_discord.interaction_response(click)).type == 7
+    assert message.content == "style: techno" and len(message.edits) == 1
+
+
+async def test_autocomplete(fake_discord: FakeDiscord, bot: MiniBot) -> None:
+    typing = await fake_discord.autocomplete(fake_discord.member, "mood", {"style": "j"},
+                                             focused="style")
+    assert (await fake_discord.interaction_response(typing)).type == 8
+    assert [c["value"] for c in typing.choices or []] == ["jazz", "jungle"]
+
+
+async def test_default_member_permissions(fake_discord: FakeDiscord, bot: MiniBot) -> None:
+    with pytest.raises(PermissionError):
+        await fake_discord.slash(fake_discord.member, "admin")
+    moderator = fake_discord.add_user("moderator")
+    fake_discord.add_member(fake_discord.guild, moderator,
+                            permissions=Perm.MANAGE_GUILD | Perm.VIEW_CHANNEL)
+    interaction = await fake_discord.slash(moderator, "admin")
+    assert (await fake_discord.response_message(interaction)).content == "manage_guild=True"
+    with pytest.raises(LookupError, match="not synced"):
+        await fake_discord.slash(fake_discord.member, "nonexistent")
+
+
+async def test_global_command_in_dm(fake_discord: FakeDiscord) -> None:
+    async with fake_discord.running(MiniBot()):
+        assert "hello" in fake_discord.commands()
+        interaction = await fake_discord.slash(fake_discord.member, "hello", dm=True)
+        assert "user" in interaction.payload and "member" not in interaction.payload
+        assert (await fake_discord.response_message(interaction)).content == "hello from dm"
+        with pytest.raises(PermissionError):
+            await fake_discord.slash(fake_discord.member, "pick", dm=True)
+
+
+async def test_sync_keeps_ids_and_counts_puts(fake_discord: FakeDiscord, bot: MiniBot) -> None:
+    before = {c.name: c.id for c in fake_discord.state.commands.values()}
+    await bot.tree.sync(guild=discord.Object(fake_discord.guild.id))
+    after = {c.name: c.id for c in fake_discord.state.commands.values()}
+    assert before == after
+    assert len(fake_discord.command_syncs) == 2
