@@ -6,6 +6,7 @@ import asyncio
 import io
 import itertools
 import re
+from collections.abc import AsyncIterator
 
 import aiohttp
 import discord
@@ -26,7 +27,9 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:re
         self.gen_id = gen_id
 
     @classmethod
-    async def from_custom_id(cls, interaction, item, match: re.Match[str]):
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> RerollButton:
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -143,7 +146,9 @@ class MiniBot(commands.Bot):
             await interaction.response.send_message(style)
 
         @mood.autocomplete("style")
-        async def mood_style(interaction: discord.Interaction, current: str):
+        async def mood_style(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
             return [app_commands.Choice(name=s, value=s) for s in ("jazz", "jungle", "techno")
                     if s.startswith(current)]
 
@@ -167,7 +172,7 @@ class MiniBot(commands.Bot):
 
 
 @pytest.fixture
-async def bot(fake_discord: FakeDiscord):
+async def bot(fake_discord: FakeDiscord) -> AsyncIterator[MiniBot]:
     async with fake_discord.running(MiniBot(guild_id=fake_discord.guild.id)) as client:
         yield client
 

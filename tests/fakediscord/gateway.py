@@ -225,6 +225,11 @@ class Gateway:
             if session.connected and session.ws is not None:
                 await self._send(session.ws, {"op": 7, "d": None})
 
+    async def request_heartbeat(self, session: Session) -> None:
+        """Op 1 from the server: the client answers with a heartbeat at once."""
+        if session.connected and session.ws is not None:
+            await self._send(session.ws, {"op": 1, "d": None})
+
     async def invalidate_sessions(self) -> None:
         """Sends op 9 (not resumable): the client must IDENTIFY afresh."""
         for session in self.sessions.values():

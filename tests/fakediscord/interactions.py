@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Channel, Guild, Message, Role, User
+from .models import AppCommand, Attachment, Channel, Guild, Message, Role, User
 from .state import DiscordState
 from .validation import Limits
 
@@ -24,7 +24,9 @@ class InteractionBuilder:
 
     # -- application commands --
 
-    def _command(self, user: User, channel: Channel, name: str, type: int):
+    def _command(
+        self, user: User, channel: Channel, name: str, type: int
+    ) -> tuple[AppCommand, dict[str, Any]]:
         guild = self.state.guild_of(channel)
         if guild is not None and user.id not in guild.members:
             raise ValueError(f"{user.name} is not a member of {guild.name}")
@@ -155,7 +157,7 @@ class InteractionBuilder:
             return str(attachment.id)
         raise ValueError(f"option {name!r} (type {kind}) cannot take {value!r}")
 
-    def upload(self, channel: Channel, spec: Any):
+    def upload(self, channel: Channel, spec: Any) -> Attachment:
         """A file a user attached in the client: ``(filename, bytes[, content_type])``."""
         if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
             raise ValueError("attachments are given as (filename, bytes[, content_type])")

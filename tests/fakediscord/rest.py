@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .models import Channel, Interaction, Message, MessageFlag, Perm, RequestRecord
+from .models import Channel, Guild, Interaction, Message, MessageFlag, Perm, RequestRecord
 from .validation import (
     APIError,
     Upload,
@@ -476,7 +476,7 @@ class RestAPI:
 
     # -- guilds --
 
-    def _guild(self, request: web.Request):
+    def _guild(self, request: web.Request) -> Guild:
         guild = self.state.guilds.get(int(request.match_info["guild_id"]))
         if guild is None:
             raise APIError(404, 10004, "Unknown Guild")

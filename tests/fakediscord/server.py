@@ -41,6 +41,7 @@ from .validation import Limits, Upload
 T = TypeVar("T")
 #: A file a fake user uploads: (filename, bytes) or (filename, bytes, content type).
 FileSpec = tuple[str, bytes] | tuple[str, bytes, str]
+POLL_INTERVAL = 0.02
 WorldBuilder = Callable[[Session], dict[str, Any]]
 
 
@@ -375,14 +376,19 @@ class FakeDiscord:
     async def wait_until(
         self, check: Callable[[], T | None], *, timeout: float = 5.0, what: str = "condition"
     ) -> T:
-        """Waits until ``check()`` is truthy (re-checked whenever the fake's state changes)."""
+        """Waits until ``check()`` is truthy.
+
+        Re-checked on every change in the fake and every 20 ms, so checks on the bot's own
+        state (a list its handler appends to) work too.
+        """
         assert self._cond is not None, "FakeDiscord is not started"
         cond = self._cond
 
         async def wait() -> T:
             async with cond:
                 while not (result := check()):
-                    await cond.wait()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(cond.wait(), POLL_INTERVAL)
                 return result
 
         try:
@@ -507,7 +513,24 @@ class FakeDiscord:
         for event, build, intent in pending:
             await self.gateway.dispatch(
                 event, lambda s, b=build, i=intent: self._build_world(s, b, i))
-        await self.notify()
+        if pending:
+            await self.sync()
+
+    async def sync(self, *, timeout: float = 5.0) -> None:
+        """Returns once every connected client has parsed all events sent to it so far.
+
+        Sends op 1 (Discord may ask for a heartbeat) and waits for a heartbeat carrying the
+        last sequence: discord.py parses frames in order, so its cache (channels, roles,
+        permissions) is then up to date. Event *handlers* run as tasks and may still be busy.
+        """
+        for session in self.gateway.live_sessions():
+            target, start = session.seq, time.monotonic()
+            await self.gateway.request_heartbeat(session)
+            await self.wait_until(
+                lambda s=session, t=target, a=start: any(
+                    h.session_id == s.id and h.at >= a and (h.sequence or 0) >= t
+                    for h in reversed(self.gateway.heartbeats)),
+                timeout=timeout, what=f"heartbeat with sequence {target}")
 
     def _world_event(self, event: str, build: WorldBuilder,
                      intent: int = 0) -> None:
