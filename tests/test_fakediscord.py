@@ -278,9 +278,14 @@ async def test_modal_submit(fake_discord: FakeDiscord, bot: MiniBot) -> None:
 
 
 async def test_second_client_after_restart(fake_discord: FakeDiscord, bot: MiniBot) -> None:
+    rendered = await fake_discord.slash(fake_discord.member, "render", {"prompt": "x"})
+    old_result = await fake_discord.response_message(rendered)
     await bot.close()
     async with fake_discord.running(MiniBot(guild_id=fake_discord.guild.id)) as second:
         assert second.is_ready()
+        # The persistent DynamicItem button still works on the message from before.
+        click = await fake_discord.click(old_result, "riff:reroll:7", fake_discord.member)
+        assert (await fake_discord.response_message(click)).content == "rerolling 7"
         message = await fake_discord.user_message(fake_discord.member, content="hi")
         clicked = await fake_discord.slash(fake_discord.admin, "riff", {"prompt": "after"})
         assert (await fake_discord.response_message(clicked)).content.startswith("queued after")

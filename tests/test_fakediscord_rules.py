@@ -279,3 +279,48 @@ async def test_log_guard_collects_handler_errors(
     await fake_discord.slash(fake_discord.member, "boom")
     await fake_discord.wait_until(lambda: discord_errors.records, what="logged error")
     assert "Ignoring exception in command 'boom'" in discord_errors.records[0].getMessage()
+
+
+class ChoresBot(ProbeBot):
+    """Reactions, typing, deleting its own results and plain followups."""
+
+    def __init__(self, guild_id: int) -> None:
+        intents = discord.Intents.default()
+        super().__init__(guild_id, intents=intents)
+        self.reactions: list[tuple[str, int]] = []
+
+    async def setup_hook(self) -> None:
+        @self.tree.command(description="Post, star, then tidy up")
+        async def chores(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("working")
+            await interaction.followup.send("extra")
+            channel = interaction.channel
+            assert isinstance(channel, discord.TextChannel)
+            async with channel.typing():
+                message = await channel.send("result")
+            await message.add_reaction("⭐")
+            await interaction.delete_original_response()
+
+        await super().setup_hook()
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        if payload.user_id != self.user.id:  # type: ignore[union-attr]
+            self.reactions.append((str(payload.emoji), payload.user_id))
+
+
+async def test_reactions_typing_followups_and_deletes(fake_discord: FakeDiscord) -> None:
+    async with fake_discord.running(ChoresBot(fake_discord.guild.id)) as bot:
+        interaction = await fake_discord.slash(fake_discord.member, "chores")
+        extra = await fake_discord.wait_for_followup(interaction)
+        assert extra.content == "extra" and extra is not interaction.original
+        result = await fake_discord.wait_for_message(lambda m: m.content == "result")
+        await fake_discord.wait_until(lambda: result.reactions, what="bot reaction")
+        assert result.reactions == {"⭐": [fake_discord.bot_user.id]}
+        assert [c for _, c in fake_discord.typing] == [fake_discord.general.id]
+        assert interaction.original is not None
+        await fake_discord.wait_for_deletion(interaction.original)
+        await fake_discord.react(fake_discord.member, result, "⭐")
+        await fake_discord.wait_until(lambda: bot.reactions, what="reaction event")
+        assert bot.reactions == [("⭐", fake_discord.member.id)]
+        assert [m.content for m in fake_discord.messages_in(fake_discord.general)] == [
+            "extra", "result"]

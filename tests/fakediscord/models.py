@@ -58,7 +58,9 @@ class Intent:
     GUILDS = 1 << 0
     GUILD_MEMBERS = 1 << 1
     GUILD_MESSAGES = 1 << 9
+    GUILD_MESSAGE_REACTIONS = 1 << 10
     DIRECT_MESSAGES = 1 << 12
+    DIRECT_MESSAGE_REACTIONS = 1 << 13
     MESSAGE_CONTENT = 1 << 15
 
 
@@ -382,6 +384,10 @@ class Message:
     #: The raw JSON payload the bot sent to create it (None for user messages).
     sent_payload: dict[str, Any] | None = None
     tts: bool = False
+    #: Emoji ("⭐", or "name:id" for a custom one) -> ids of the users who reacted, in order.
+    reactions: dict[str, list[int]] = field(default_factory=dict)
+    #: The bot's id, so a payload can say whether the bot itself reacted ("me").
+    bot_id: int | None = None
 
     @property
     def ephemeral(self) -> bool:
@@ -434,6 +440,14 @@ class Message:
             "pinned": False,
             "flags": self.flags,
         }
+        if self.reactions:
+            data["reactions"] = [
+                {"emoji": emoji_payload(emoji), "count": len(users),
+                 "count_details": {"burst": 0, "normal": len(users)},
+                 "me": self.bot_id in users,
+                 "me_burst": False, "burst_colors": []}
+                for emoji, users in self.reactions.items() if users
+            ]
         if self.guild_id is not None:
             data["guild_id"] = str(self.guild_id)
         if self.webhook_id is not None:
@@ -556,6 +570,12 @@ class RequestRecord:
     path: str
     status: int
     payload: Any = None
+
+
+def emoji_payload(key: str) -> dict[str, Any]:
+    """``"⭐"`` -> a unicode emoji; ``"name:id"`` -> a custom one (as in reaction URLs)."""
+    name, _, emoji_id = key.partition(":")
+    return {"id": emoji_id or None, "name": name}
 
 
 def _opt_str(value: int | None) -> str | None:

@@ -105,6 +105,10 @@ class RestAPI:
             web.patch(p + "/channels/{channel_id}/messages/{message_id}", self.edit_message),
             web.delete(p + "/channels/{channel_id}/messages/{message_id}", self.delete_message),
             web.post(p + "/channels/{channel_id}/typing", self.typing),
+            web.put(p + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+                    self.add_reaction),
+            web.delete(p + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+                       self.remove_reaction),
             web.get(p + "/guilds/{guild_id}", self.get_guild),
             web.get(p + "/guilds/{guild_id}/channels", self.get_guild_channels),
             web.get(p + "/guilds/{guild_id}/members/{user_id}", self.get_member),
@@ -472,6 +476,21 @@ class RestAPI:
         channel = self._channel(request)
         self._require(channel, Perm.SEND_MESSAGES)
         self.fake.typing.append((time.monotonic(), channel.id))
+        return no_content()
+
+    async def add_reaction(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        self._require(channel, Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY | Perm.ADD_REACTIONS)
+        message = self._channel_message(request, channel)
+        await self.fake.set_reaction(self.state.bot_user, message, request.match_info["emoji"],
+                                     added=True)
+        return no_content()
+
+    async def remove_reaction(self, request: web.Request) -> web.Response:
+        channel = self._channel(request)
+        message = self._channel_message(request, channel)
+        await self.fake.set_reaction(self.state.bot_user, message, request.match_info["emoji"],
+                                     added=False)
         return no_content()
 
     # -- guilds --

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -33,11 +34,13 @@ from .models import (
     Perm,
     Role,
     User,
+    emoji_payload,
 )
 from .rest import API_PREFIX, RestAPI
 from .state import DiscordState
 from .validation import Limits, Upload
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: A file a fake user uploads: (filename, bytes) or (filename, bytes, content type).
 FileSpec = tuple[str, bytes] | tuple[str, bytes, str]
@@ -127,6 +130,10 @@ class FakeDiscord:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            if self.gateway.live_sessions():
+                # The client would reconnect forever against a dead port: a test bug.
+                log.error("FakeDiscord stopped while a client was still connected; close the "
+                          "client first (use `async with fake.running(client)`)")
             await self.gateway.close_all()
             await self._runner.cleanup()
             self._runner = None
@@ -359,6 +366,15 @@ class FakeDiscord:
         await self.dispatch_message(message, "MESSAGE_CREATE")
         return message
 
+    async def react(self, user: User, message: Message, emoji: str) -> None:
+        """``user`` adds a reaction (``"⭐"``, or ``"name:id"`` for a custom emoji)."""
+        await self.wait_for_bot()
+        await self.set_reaction(user, message, emoji, added=True)
+
+    async def unreact(self, user: User, message: Message, emoji: str) -> None:
+        await self.wait_for_bot()
+        await self.set_reaction(user, message, emoji, added=False)
+
     async def delete_by_user(self, message: Message) -> None:
         """Someone (a user or moderator) deletes ``message``; the bot gets MESSAGE_DELETE."""
         await self.delete(message)
@@ -578,6 +594,34 @@ class FakeDiscord:
                 payload["guild_id"] = str(message.guild_id)
             await self.gateway.dispatch("MESSAGE_DELETE", lambda s: self._if_intent(s, message,
                                                                                     payload))
+        await self.notify()
+
+    async def set_reaction(self, user: User, message: Message, emoji: str, *, added: bool) -> None:
+        users = message.reactions.setdefault(emoji, [])
+        if added == (user.id in users):
+            return  # Discord ignores repeated adds/removes
+        if added:
+            users.append(user.id)
+        else:
+            users.remove(user.id)
+        payload: dict[str, Any] = {
+            "user_id": str(user.id), "channel_id": str(message.channel_id),
+            "message_id": str(message.id), "emoji": emoji_payload(emoji),
+            "burst": False, "type": 0,
+        }
+        if added:
+            payload |= {"message_author_id": str(message.author.id), "burst_colors": []}
+        intent = Intent.DIRECT_MESSAGE_REACTIONS
+        if message.guild_id is not None:
+            intent = Intent.GUILD_MESSAGE_REACTIONS
+            payload["guild_id"] = str(message.guild_id)
+            member = self.state.guilds[message.guild_id].members.get(user.id)
+            if added and member is not None:
+                payload["member"] = member.payload()
+        event = "MESSAGE_REACTION_ADD" if added else "MESSAGE_REACTION_REMOVE"
+        if not message.ephemeral:
+            await self.gateway.dispatch(
+                event, lambda s: payload if s.has_intent(intent) else None)
         await self.notify()
 
     def _if_intent(

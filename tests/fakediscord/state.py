@@ -197,6 +197,7 @@ class DiscordState:
             author=author,
             tts=bool(payload.get("tts")),
             sent_payload=payload if author.id == self.bot_user.id else None,
+            bot_id=self.bot_user.id,
             **extra,
         )
         message.flags |= int(payload.get("flags") or 0) & ~MessageFlag.LOADING
