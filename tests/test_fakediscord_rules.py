@@ -12,7 +12,7 @@ import discord
 import pytest
 from discord.ext import commands
 
-from tests.fakediscord import FakeDiscord, Interaction, Perm
+from tests.fakediscord import FakeDiscord, Interaction, Perm, discord_py_endpoints
 from tests.fixtures.discord import ErrorCollector
 
 
@@ -324,3 +324,25 @@ async def test_reactions_typing_followups_and_deletes(fake_discord: FakeDiscord)
         assert bot.reactions == [("⭐", fake_discord.member.id)]
         assert [m.content for m in fake_discord.messages_in(fake_discord.general)] == [
             "extra", "result"]
+
+
+def test_endpoint_values_for_discord_py() -> None:
+    base, gateway = discord_py_endpoints("http://127.0.0.1:5/api/v10/", "ws://127.0.0.1:5/gateway/?v=9")
+    assert base == "http://127.0.0.1:5/api/v10"
+    assert str(gateway.with_query(v=10, encoding="json")) == (
+        "ws://127.0.0.1:5/gateway?v=10&encoding=json")
+
+
+async def test_env_and_history(fake_discord: FakeDiscord, probe: ProbeBot) -> None:
+    assert fake_discord.env()["DISCORD_API_BASE"] == fake_discord.api_base
+    assert fake_discord.api_base == discord.http.Route.BASE
+    for text in ("one", "two", "three"):
+        await fake_discord.user_message(fake_discord.member, content=text)
+    channel = probe.get_channel(fake_discord.general.id)
+    assert isinstance(channel, discord.TextChannel)
+    history = [m.id async for m in channel.history(limit=2)]
+    assert history == [m.id for m in fake_discord.messages_in(fake_discord.general)][::-1][:2]
+    fake_discord.set_permissions(fake_discord.general, fake_discord.member,
+                                 deny=Perm.SEND_MESSAGES)
+    with pytest.raises(PermissionError):
+        await fake_discord.user_message(fake_discord.member, content="muted")

@@ -56,8 +56,10 @@ def discord_py_endpoints(api_base: str, gateway_url: str) -> tuple[str, yarl.URL
     without a trailing slash or query. The bot can apply the same two lines to the env values
     DISCORD_API_BASE / DISCORD_GATEWAY_URL.
     """
-    gateway = yarl.URL(gateway_url.rstrip("/"))
-    return api_base.rstrip("/"), gateway.with_query(None)
+    gateway = yarl.URL(gateway_url).with_query(None)
+    if gateway.path not in ("", "/"):
+        gateway = gateway.with_path(gateway.path.rstrip("/"))
+    return api_base.rstrip("/"), gateway
 
 
 def point_discord_py_at(api_base: str, gateway_url: str) -> None:
@@ -164,6 +166,11 @@ class FakeDiscord:
     @property
     def cdn_base(self) -> str:
         return f"{self.base_url}/cdn"
+
+    def env(self) -> dict[str, str]:
+        """Environment for a bot configured from env (DISCORD_TOKEN, API base, gateway URL)."""
+        return {"DISCORD_TOKEN": self.token, "DISCORD_API_BASE": self.api_base,
+                "DISCORD_GATEWAY_URL": self.gateway_url}
 
     @contextlib.asynccontextmanager
     async def running(
@@ -349,6 +356,8 @@ class FakeDiscord:
         guild = self.state.guild_of(channel)
         if guild is not None and user.id not in guild.members:
             raise ValueError(f"{user.name} is not a member of {guild.name}")
+        if not self.state.permissions(user, channel) & Perm.SEND_MESSAGES:
+            raise PermissionError(f"{user.name} may not post in #{channel.name}")
         if mentions_bot and self.bot_user.mention not in content:
             content = f"{self.bot_user.mention} {content}".strip()
         payload: dict[str, Any] = {
