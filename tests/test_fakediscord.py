@@ -6,6 +6,7 @@ import asyncio
 import io
 import itertools
 import re
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -249,12 +250,20 @@ async def test_dm_to_user(fake_discord: FakeDiscord, bot: MiniBot) -> None:
     assert (await fake_discord.response_message(interaction)).content == "sent"
 
 
+@pytest.mark.fake_discord(heartbeat_interval_ms=500)
 async def test_heartbeats_keep_flowing(fake_discord: FakeDiscord, bot: MiniBot) -> None:
     before = len(fake_discord.heartbeats)
-    await asyncio.sleep(2.2)
+    start = time.monotonic()
+    await asyncio.sleep(1.6)
     beats = fake_discord.heartbeats[before:]
     assert len(beats) >= 2
     assert all(b.at > a.at for a, b in itertools.pairwise(beats))
+    assert fake_discord.max_heartbeat_gap(since=start) < 1.0
+
+    blocked = time.monotonic()
+    time.sleep(1.2)  # what a model run on the event loop would do
+    await asyncio.sleep(0.6)
+    assert fake_discord.max_heartbeat_gap(since=blocked) >= 1.2
 
 
 async def test_message_command_reads_target_attachment(

@@ -77,6 +77,11 @@ class ProbeBot(commands.Bot):
                 content="one", attachments=[original.attachments[0],
                                             discord.File(io.BytesIO(b"new"), "3.txt")])
 
+        @self.tree.context_menu(name="Profile")
+        async def profile(interaction: discord.Interaction, user: discord.Member) -> None:
+            await interaction.response.send_message(f"{user.display_name} can manage: "
+                                                    f"{user.guild_permissions.manage_guild}")
+
         @self.tree.command(description="Fail loudly")
         async def boom(interaction: discord.Interaction) -> None:
             raise RuntimeError("handler bug")
@@ -346,3 +351,10 @@ async def test_env_and_history(fake_discord: FakeDiscord, probe: ProbeBot) -> No
                                  deny=Perm.SEND_MESSAGES)
     with pytest.raises(PermissionError):
         await fake_discord.user_message(fake_discord.member, content="muted")
+
+
+async def test_user_command(fake_discord: FakeDiscord, probe: ProbeBot) -> None:
+    interaction = await fake_discord.user_command(fake_discord.admin, "Profile",
+                                                  fake_discord.member)
+    message = await fake_discord.response_message(interaction)
+    assert message.content == "admin can manage: True"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -27,6 +28,7 @@ from .models import (
     Callback,
     Channel,
     Guild,
+    Heartbeat,
     Intent,
     Interaction,
     Member,
@@ -497,8 +499,20 @@ class FakeDiscord:
         return [m for m in self.state.messages.values() if m.author.id == self.bot_user.id]
 
     @property
-    def heartbeats(self) -> list[Any]:
+    def heartbeats(self) -> list[Heartbeat]:
+        """Every client heartbeat (op 1) with its monotonic arrival time and sequence."""
         return self.gateway.heartbeats
+
+    def max_heartbeat_gap(self, since: float | None = None) -> float:
+        """The longest silence between heartbeats (and since the last one) after ``since``.
+
+        discord.py beats every ``heartbeat_interval``; a gap well above it means the bot
+        blocked its event loop (say, running the model outside an executor).
+        """
+        start = since if since is not None else (
+            self.heartbeats[0].at if self.heartbeats else time.monotonic())
+        times = [start, *(h.at for h in self.heartbeats if h.at >= start), time.monotonic()]
+        return max(b - a for a, b in itertools.pairwise(times))
 
     @property
     def command_syncs(self) -> list[Any]:
