@@ -27,6 +27,7 @@ from .models import (
     Attachment,
     Callback,
     Channel,
+    CommandSync,
     Guild,
     Heartbeat,
     Intent,
@@ -34,6 +35,7 @@ from .models import (
     Member,
     Message,
     Perm,
+    RequestRecord,
     Role,
     User,
     emoji_payload,
@@ -44,6 +46,7 @@ from .validation import Limits, Upload
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ClientT = TypeVar("ClientT", bound=discord.Client)
 #: A file a fake user uploads: (filename, bytes) or (filename, bytes, content type).
 FileSpec = tuple[str, bytes] | tuple[str, bytes, str]
 POLL_INTERVAL = 0.02
@@ -176,8 +179,8 @@ class FakeDiscord:
 
     @contextlib.asynccontextmanager
     async def running(
-        self, client: discord.Client, *, timeout: float = 10.0
-    ) -> AsyncIterator[discord.Client]:
+        self, client: ClientT, *, timeout: float = 10.0
+    ) -> AsyncIterator[ClientT]:
         """Logs ``client`` in, connects it, waits for on_ready; closes it on exit.
 
         Pass ``guild_ready_timeout`` small when building the client, or this waits 2 s.
@@ -515,12 +518,12 @@ class FakeDiscord:
         return max(b - a for a, b in itertools.pairwise(times))
 
     @property
-    def command_syncs(self) -> list[Any]:
+    def command_syncs(self) -> list[CommandSync]:
         """Each bulk PUT of commands (count them to assert "synced only when changed")."""
         return self.state.command_syncs
 
     @property
-    def requests(self) -> list[Any]:
+    def requests(self) -> list[RequestRecord]:
         """Every REST call: ``RequestRecord(at, method, path, status)`` (path without /api/v10)."""
         return self.state.requests
 
