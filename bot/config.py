@@ -139,7 +139,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
 
     problems: list[str] = []
     token = _token(env, problems)
-    steps_max = _int(env, "MAX_STEPS", 100, problems, minimum=1, maximum=1000)
+    steps_max = _int(env, "MAX_STEPS", 100, problems, minimum=2, maximum=200)
     settings = Settings(
         discord_token=token,
         riffusion_model=env.get("RIFFUSION_MODEL", "").strip() or DEFAULT_MODEL,
@@ -157,7 +157,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 60.0, problems, minimum=0.0),
         progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 3.0, problems, minimum=0.2),
         default_steps=_int(env, "DEFAULT_STEPS", min(50, steps_max or 100), problems,
-                           minimum=1, maximum=steps_max),
+                           minimum=2, maximum=steps_max),
         max_steps=steps_max or 100,
         max_duration_s=_float(env, "MAX_DURATION_S", 30.0, problems, minimum=1.0),
         log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),

@@ -175,7 +175,8 @@ class GenerationQueue(Generic[P, R]):
             self._stop = True
             self._lock.notify_all()
         if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 10)
+            # Daemon thread: one still loading the model is left behind rather than waited for.
+            await asyncio.to_thread(self._thread.join, 2)
         return dropped
 
     # ---- loop-thread API ---------------------------------------------------------------------
@@ -311,7 +312,7 @@ class GenerationQueue(Generic[P, R]):
             del self._by_user[user]
 
     def _worker(self) -> None:
-        if self._prepare is not None:
+        if self._prepare is not None and not self._stop:
             try:
                 self._prepare()
             except Exception as exc:  # reported to every job below
@@ -424,6 +425,7 @@ def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | No
         return
     if error is not None:
         future.set_exception(error)
+        future.exception()  # the job's state tells the story; nobody has to await it
     else:
         future.set_result(result)
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import discord
 from PIL import Image
-from pydub import AudioSegment
 from riffusion_core.audio import encode_mp3_within
 
 from bot.models import Generation
 from bot.params import RiffParams
+
+if TYPE_CHECKING:
+    from pydub import AudioSegment
 
 CONTENT_LIMIT = 2000
 REQUEST_LIMIT = 25 * 1024 * 1024

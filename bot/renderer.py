@@ -13,15 +13,18 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
-from pydub import AudioSegment
 from riffusion_core.audio import decode_audio, stitch
 from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
 from riffusion_core.strip import side_by_side
 from riffusion_core.tasks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
 
 from bot.params import RiffParams
+
+if TYPE_CHECKING:
+    from pydub import AudioSegment
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ class Riff(commands.Cog):
         negative_prompt: app_commands.Range[str, 1, 500] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         seed_image: str | None = None,
-        steps: app_commands.Range[int, 1, 200] | None = None,
+        steps: app_commands.Range[int, 2, 200] | None = None,
         guidance: app_commands.Range[float, 0.0, 30.0] = 7.0,
         denoising: app_commands.Range[float, 0.05, 1.0] = 0.75,
         duration: app_commands.Range[float, 1.0, 120.0] = CLIP_SECONDS,

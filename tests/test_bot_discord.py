@@ -157,9 +157,9 @@ async def test_burst_from_several_users_is_fair_and_complete(fake_discord: FakeD
 async def test_cancel_while_queued_and_while_running(fake_discord: FakeDiscord,
                                                      bot_harness: BotHarness):
     fake = fake_discord
-    renderer = FakeRenderer(step_s=0.05)
-    async with bot_harness.running(renderer, DEFAULT_STEPS="400",
-                                   MAX_STEPS="400") as bot:
+    renderer = FakeRenderer(step_s=0.1)
+    async with bot_harness.running(renderer, DEFAULT_STEPS="200",
+                                   MAX_STEPS="200") as bot:
         _, running_status = await riff(fake, fake.member, "long one")
         await asyncio.to_thread(renderer.started.wait, 10)
         _, queued_status = await riff(fake, fake.member, "waiting one")
