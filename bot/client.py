@@ -7,6 +7,7 @@ database, per application and scope) or when SYNC_COMMANDS=1: Discord caps comma
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -54,6 +55,7 @@ class RiffusionBot(commands.Bot):
             max_batch_size=settings.max_batch_size, job_timeout_s=settings.job_timeout_s)
         self.riffs: RiffService | None = None
         self.synced_scopes: list[str] = []
+        self._closing: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
         self.db = await open_database(self.settings.effective_database_url)
@@ -100,16 +102,22 @@ class RiffusionBot(commands.Bot):
     # ---- shutdown ----------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Stop taking work, finish (or cancel after the grace) what runs, then disconnect."""
-        if self.riffs is not None:
-            riffs, self.riffs = self.riffs, None
-            try:
-                await riffs.shutdown(self.settings.shutdown_grace_s)
-            finally:
-                self.riffs = riffs
-        else:
-            await self.queue.shutdown(0)
-        await super().close()
-        if self.db is not None:
-            await self.db.close()
-            self.db = None
+        """Stop taking work, finish (or cancel after the grace) what runs, then disconnect.
+
+        Idempotent: SIGTERM, a test and discord.py itself may all ask; they share one shutdown.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> None:
+        try:
+            if self.riffs is not None:
+                await self.riffs.shutdown(self.settings.shutdown_grace_s)
+            else:
+                await self.queue.shutdown(0)
+        finally:
+            await super().close()
+            if self.db is not None:
+                await self.db.close()
+                self.db = None

@@ -94,7 +94,9 @@ class QueuedJob(Generic[P, R]):
 
     async def wait(self) -> R:
         """The result; raises GenerationCancelled, JobTimedOut, JobFailed or the render error."""
-        return await asyncio.shield(self.future)
+        # asyncio.wait, unlike awaiting the future, never cancels it when the caller is cancelled.
+        await asyncio.wait([self.future])
+        return self.future.result()
 
 
 class GenerationQueue(Generic[P, R]):
@@ -163,7 +165,7 @@ class GenerationQueue(Generic[P, R]):
             self._finish(job, JobState.CANCELLED, error=QueueClosed(
                 "The bot is restarting, so this request was not started; please send it again."))
         if running:
-            waiting = [asyncio.shield(job.future) for job in running]
+            waiting = [job.future for job in running]
             _, pending = await asyncio.wait(waiting, timeout=grace_s)
             if pending:
                 log.warning("Cancelling %d running job(s) after the %.0f s shutdown grace",
@@ -362,14 +364,17 @@ class GenerationQueue(Generic[P, R]):
                 error: BaseException = JobTimedOut(
                     f"This request took longer than the {minutes:g}-minute limit and was "
                     "stopped; try fewer steps or a shorter duration.")
-            elif _is_out_of_memory(exc) and len(batch) > 1:
-                log.warning("Out of memory in a batch of %d; retrying one at a time", len(batch))
+            elif isinstance(exc, GenerationCancelled):
+                error = exc
+            elif len(batch) > 1:
+                # Out of memory, or one request's bad input: run each alone so a job fails only
+                # for its own reasons and its batch neighbours still finish.
+                log.warning("A batch of %d failed (%s); retrying one at a time", len(batch),
+                            type(exc).__name__)
                 for job in batch:
                     if not job.done:
                         self._run_batch([job], time.monotonic())
                 return
-            elif isinstance(exc, GenerationCancelled):
-                error = exc
             else:
                 if not isinstance(exc, RiffusionError):
                     log.error("Generation failed", exc_info=exc)

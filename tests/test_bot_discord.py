@@ -89,6 +89,15 @@ async def test_buttons_work_after_a_restart(fake_discord: FakeDiscord, bot_harne
         await fake.response_message(extend)
         third = await fake.wait_for_message(is_result, timeout=15)
         assert "Extend" in third.content
+        long_mp3 = next(d for n, d in third.files.items() if n.endswith(".mp3"))
+        short_mp3 = next(d for n, d in second.files.items() if n.endswith(".mp3"))
+        assert len(long_mp3) > 1.5 * len(short_mp3)  # the clip was joined onto the track
+
+        variation = await fake.click(third, f"riff:variation:{generation_id(third)}",
+                                     fake.member)
+        await fake.response_message(variation)
+        fourth = await fake.wait_for_message(is_result, timeout=15)
+        assert "Variation" in fourth.content and str(third.id) in fourth.content
         assert bot.queue.closed is False
     assert bot_harness.exit_codes == [0, 0]
 
@@ -129,7 +138,7 @@ async def test_burst_from_several_users_is_fair_and_complete(fake_discord: FakeD
         user = fake.add_user(name)
         fake.add_member(fake.guild, user)
         users.append(user)
-    renderer = FakeRenderer()
+    renderer = FakeRenderer(step_s=0.1)
     renderer.gate.clear()
     async with bot_harness.running(renderer, MAX_BATCH_SIZE="1"):
         await riff(fake, users[0], "hold")
@@ -150,6 +159,9 @@ async def test_burst_from_several_users_is_fair_and_complete(fake_discord: FakeD
     order = [re.search(r"\*\*(.+?)\*\*", m.content).group(1) for m in results]
     assert order == ["hold", "member 1", "ann 1", "bob 1", "member 2", "ann 2"]
     assert [b[0] for b in renderer.batches] == order
+    # Once a job time was measured, waiting statuses showed an ETA as a relative timestamp.
+    edits = [edit.payload.get("content", "") for _, status in statuses for edit in status.edits]
+    assert any(re.search(r"ready <t:\d+:R>", text) for text in edits), edits
     await asyncio.sleep(0.2)
     assert len([m for m in fake.bot_messages if is_result(m)]) == 6
 
@@ -237,3 +249,25 @@ async def test_commands_sync_only_when_changed(fake_discord: FakeDiscord,
     async with bot_harness.running(FakeRenderer(), SYNC_COMMANDS="1"):
         pass
     assert len(fake.command_syncs) == 2  # on request
+
+
+async def test_stopping_finishes_the_running_job_and_tells_the_queued(
+        fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake = fake_discord
+    renderer = FakeRenderer(step_s=0.1)
+    renderer.gate.clear()
+    async with bot_harness.running(renderer) as bot:
+        _, running = await riff(fake, fake.member, "running at shutdown")
+        await asyncio.to_thread(renderer.started.wait, 10)
+        _, waiting = await riff(fake, fake.admin, "queued at shutdown")
+        stopping = asyncio.create_task(bot.close())  # what SIGTERM does (run_bot -> close)
+        await asyncio.sleep(0.2)
+        late = await fake.slash(fake.admin, "riff", {"prompt": "too late"})
+        refusal = await fake.response_message(late)
+        assert refusal.ephemeral and "restarting" in refusal.content
+        renderer.gate.set()
+        result = await fake.wait_for_message(is_result, timeout=15)
+        assert "running at shutdown" in result.content
+        await stopping
+        assert "restarting" in waiting.content and "send it again" in waiting.content
+        assert "is ready" in running.content

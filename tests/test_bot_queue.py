@@ -186,6 +186,21 @@ async def test_compatible_jobs_are_batched_and_results_matched(make_queue):
     assert render.batches[1:] == [["a", "c", "e"], ["b"], ["d"]]
 
 
+async def test_a_failure_in_a_batch_fails_only_its_own_job(make_queue):
+    render = FakeRender()
+    render.gate.clear()
+    queue = make_queue(render, max_batch_size=3)
+    queue.submit(9, "blocker")
+    await started(queue, render)
+    good = queue.submit(1, "good", batch_key="k")
+    bad = queue.submit(2, "boom", batch_key="k")
+    render.gate.set()
+    assert await good.wait() == "GOOD"
+    with pytest.raises(JobFailed):
+        await bad.wait()
+    assert render.batches[1:] == [["good", "boom"], ["good"], ["boom"]]
+
+
 async def test_out_of_memory_in_a_batch_retries_one_by_one(make_queue):
     render = FakeRender()
     render.gate.clear()
