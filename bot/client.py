@@ -31,28 +31,35 @@ log = logging.getLogger(__name__)
 
 def extension_names() -> list[str]:
     """Every module in cogs/ is an extension (one per feature)."""
-    return sorted(f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__)
-                  if not m.name.startswith("_"))
+    return sorted(
+        f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__) if not m.name.startswith("_")
+    )
 
 
 class RiffusionBot(commands.Bot):
     """The Discord client; everything with a lifetime hangs off it."""
 
-    def __init__(self, settings: Settings, *, renderer: PipelineRenderer | None = None,
-                 **options: object) -> None:
+    def __init__(
+        self, settings: Settings, *, renderer: PipelineRenderer | None = None, **options: object
+    ) -> None:
         intents = discord.Intents.default()
-        super().__init__(command_prefix=commands.when_mentioned, intents=intents,
-                         help_command=None, **options)
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options
+        )
         self.settings = settings
         self.renderer = renderer or PipelineRenderer(
-            settings.riffusion_model, settings.riffusion_device, settings.data_dir / "tmp")
+            settings.riffusion_model, settings.riffusion_device, settings.data_dir / "tmp"
+        )
         self.db: Database | None = None
         self.storage = Storage(settings.data_dir)
         self.queue: GenerationQueue[RenderTask, RenderOutput] = GenerationQueue(
-            self.renderer, prepare=self.renderer.prepare,
+            self.renderer,
+            prepare=self.renderer.prepare,
             max_jobs_per_user=settings.max_jobs_per_user,
             max_queue_size=settings.max_queue_size,
-            max_batch_size=settings.max_batch_size, job_timeout_s=settings.job_timeout_s)
+            max_batch_size=settings.max_batch_size,
+            job_timeout_s=settings.job_timeout_s,
+        )
         self.riffs: RiffService | None = None
         self.synced_scopes: list[str] = []
         self._closing: asyncio.Future[None] | None = None

@@ -72,8 +72,14 @@ async def test_round_robin_across_users(make_queue):
     queue = make_queue(render, max_jobs_per_user=5)
     blocker = queue.submit(9, "blocker")
     await started(queue, render)  # the worker holds "blocker"; the rest queue up
-    jobs = [queue.submit(1, "a1"), queue.submit(1, "a2"), queue.submit(1, "a3"),
-            queue.submit(2, "b1"), queue.submit(3, "c1"), queue.submit(2, "b2")]
+    jobs = [
+        queue.submit(1, "a1"),
+        queue.submit(1, "a2"),
+        queue.submit(1, "a3"),
+        queue.submit(2, "b1"),
+        queue.submit(3, "c1"),
+        queue.submit(2, "b2"),
+    ]
     assert [queue.position(j) for j in jobs] == [1, 4, 6, 2, 3, 5]
     assert queue.position(blocker) == 0
     render.gate.set()
@@ -182,7 +188,12 @@ async def test_compatible_jobs_are_batched_and_results_matched(make_queue):
     e = queue.submit(4, "e", batch_key=("clip", 10))
     render.gate.set()
     assert await asyncio.gather(a.wait(), b.wait(), c.wait(), d.wait(), e.wait()) == [
-        "A", "B", "C", "D", "E"]
+        "A",
+        "B",
+        "C",
+        "D",
+        "E",
+    ]
     assert render.batches[1:] == [["a", "c", "e"], ["b"], ["d"]]
 
 
