@@ -14,8 +14,9 @@ from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
 if TYPE_CHECKING:
     from bot.client import RiffusionBot
 
-SEED_IMAGE_CHOICES = [app_commands.Choice(name=name, value=name)
-                      for name in list_seed_images()[:25]]
+SEED_IMAGE_CHOICES = [
+    app_commands.Choice(name=name, value=name) for name in list_seed_images()[:25]
+]
 
 
 class Riff(commands.Cog):
@@ -61,10 +62,15 @@ class Riff(commands.Cog):
             await interaction.response.send_message(problem, ephemeral=True)
             return
         params = RiffParams(
-            prompt=prompt.strip(), negative_prompt=(negative_prompt or "").strip() or None,
-            seed=random_seed() if seed is None else seed, seed_image=seed_image,
-            steps=steps or settings.default_steps, guidance=guidance, denoising=denoising,
-            duration_s=round(duration, 2))
+            prompt=prompt.strip(),
+            negative_prompt=(negative_prompt or "").strip() or None,
+            seed=random_seed() if seed is None else seed,
+            seed_image=seed_image,
+            steps=steps or settings.default_steps,
+            guidance=guidance,
+            denoising=denoising,
+            duration_s=round(duration, 2),
+        )
         assert self.bot.riffs is not None
         await self.bot.riffs.start(interaction, params)
 

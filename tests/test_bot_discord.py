@@ -25,16 +25,18 @@ def generation_id(message: Message) -> int:
     return int(message.custom_ids()[0].rsplit(":", 1)[1])
 
 
-async def riff(fake: FakeDiscord, user: User, prompt: str,
-               **options: object) -> tuple[Interaction, Message]:
+async def riff(
+    fake: FakeDiscord, user: User, prompt: str, **options: object
+) -> tuple[Interaction, Message]:
     """Run /riff and return (interaction, status message)."""
     interaction = await fake.slash(user, "riff", {"prompt": prompt, **options})
     status = await fake.response_message(interaction)
     return interaction, status
 
 
-async def test_riff_posts_one_result_with_files_and_buttons(fake_discord: FakeDiscord,
-                                                            bot_harness: BotHarness):
+async def test_riff_posts_one_result_with_files_and_buttons(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
         interaction, status = await riff(fake, fake.member, "jazz saxophone", seed=1234)
@@ -89,18 +91,30 @@ async def test_buttons_work_after_a_restart(fake_discord: FakeDiscord, bot_harne
         await fake.response_message(extend)
         third = await fake.wait_for_message(is_result, timeout=15)
         assert "Extend" in third.content
+        long_mp3 = next(d for n, d in third.files.items() if n.endswith(".mp3"))
+        short_mp3 = next(d for n, d in second.files.items() if n.endswith(".mp3"))
+        assert len(long_mp3) > 1.5 * len(short_mp3)  # the clip was joined onto the track
+
+        variation = await fake.click(third, f"riff:variation:{generation_id(third)}", fake.member)
+        await fake.response_message(variation)
+        fourth = await fake.wait_for_message(is_result, timeout=15)
+        assert "Variation" in fourth.content and str(third.id) in fourth.content
         assert bot.queue.closed is False
     assert bot_harness.exit_codes == [0, 0]
 
 
-async def test_delete_is_refused_for_someone_else(fake_discord: FakeDiscord,
-                                                  bot_harness: BotHarness):
+async def test_delete_is_refused_for_someone_else(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     stranger = fake.add_user("stranger")
     fake.add_member(fake.guild, stranger)
     moderator = fake.add_user("moderator")
-    fake.add_member(fake.guild, moderator, permissions=Perm.MANAGE_MESSAGES | Perm.VIEW_CHANNEL
-                    | Perm.SEND_MESSAGES)
+    fake.add_member(
+        fake.guild,
+        moderator,
+        permissions=Perm.MANAGE_MESSAGES | Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES,
+    )
     async with bot_harness.running(FakeRenderer()):
         await riff(fake, fake.member, "first")
         first = await fake.wait_for_message(is_result, timeout=15)
@@ -121,21 +135,21 @@ async def test_delete_is_refused_for_someone_else(fake_discord: FakeDiscord,
         await fake.wait_for_deletion(second)
 
 
-async def test_burst_from_several_users_is_fair_and_complete(fake_discord: FakeDiscord,
-                                                             bot_harness: BotHarness):
+async def test_burst_from_several_users_is_fair_and_complete(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     users = [fake.member]
     for name in ("ann", "bob"):
         user = fake.add_user(name)
         fake.add_member(fake.guild, user)
         users.append(user)
-    renderer = FakeRenderer()
+    renderer = FakeRenderer(step_s=0.1)
     renderer.gate.clear()
     async with bot_harness.running(renderer, MAX_BATCH_SIZE="1"):
         await riff(fake, users[0], "hold")
         await asyncio.to_thread(renderer.started.wait, 10)
-        prompts = [("member", 1), ("member", 2), ("member", 3), ("ann", 1), ("bob", 1),
-                   ("ann", 2)]
+        prompts = [("member", 1), ("member", 2), ("member", 3), ("ann", 1), ("bob", 1), ("ann", 2)]
         statuses = []
         for name, n in prompts:
             user = next(u for u in users if u.name == name)
@@ -143,23 +157,27 @@ async def test_burst_from_several_users_is_fair_and_complete(fake_discord: FakeD
         # member already has "hold" running, so its third request is over the limit (3).
         refusal = statuses[2][1]
         assert refusal.ephemeral and "limit is 3" in refusal.content
-        assert "#1 in the queue" in statuses[0][1].content or "next in line" in \
-            statuses[0][1].content
+        assert (
+            "#1 in the queue" in statuses[0][1].content or "next in line" in statuses[0][1].content
+        )
         renderer.gate.set()
         results = [await fake.wait_for_message(is_result, timeout=20) for _ in range(6)]
     order = [re.search(r"\*\*(.+?)\*\*", m.content).group(1) for m in results]
     assert order == ["hold", "member 1", "ann 1", "bob 1", "member 2", "ann 2"]
     assert [b[0] for b in renderer.batches] == order
+    # Once a job time was measured, waiting statuses showed an ETA as a relative timestamp.
+    edits = [edit.payload.get("content", "") for _, status in statuses for edit in status.edits]
+    assert any(re.search(r"ready <t:\d+:R>", text) for text in edits), edits
     await asyncio.sleep(0.2)
     assert len([m for m in fake.bot_messages if is_result(m)]) == 6
 
 
-async def test_cancel_while_queued_and_while_running(fake_discord: FakeDiscord,
-                                                     bot_harness: BotHarness):
+async def test_cancel_while_queued_and_while_running(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     renderer = FakeRenderer(step_s=0.1)
-    async with bot_harness.running(renderer, DEFAULT_STEPS="200",
-                                   MAX_STEPS="200") as bot:
+    async with bot_harness.running(renderer, DEFAULT_STEPS="200", MAX_STEPS="200") as bot:
         _, running_status = await riff(fake, fake.member, "long one")
         await asyncio.to_thread(renderer.started.wait, 10)
         _, queued_status = await riff(fake, fake.member, "waiting one")
@@ -170,8 +188,7 @@ async def test_cancel_while_queued_and_while_running(fake_discord: FakeDiscord,
         await fake.wait_until(lambda: "Cancelled" in queued_status.content, what="cancel")
         assert queued_status.custom_ids() == []
 
-        await fake.wait_until(lambda: "step" in running_status.content, timeout=10,
-                              what="progress")
+        await fake.wait_until(lambda: "step" in running_status.content, timeout=10, what="progress")
         click = await fake.click(running_status, running_status.custom_ids()[0], fake.member)
         await fake.interaction_response(click)
         await fake.wait_until(lambda: "Cancelled" in running_status.content, what="cancel")
@@ -181,8 +198,9 @@ async def test_cancel_while_queued_and_while_running(fake_discord: FakeDiscord,
         assert not [m for m in fake.bot_messages if is_result(m)]
 
 
-async def test_cancel_by_someone_else_is_refused(fake_discord: FakeDiscord,
-                                                 bot_harness: BotHarness):
+async def test_cancel_by_someone_else_is_refused(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     renderer = FakeRenderer()
     renderer.gate.clear()
@@ -202,8 +220,9 @@ async def test_cancel_by_someone_else_is_refused(fake_discord: FakeDiscord,
 
 
 @pytest.mark.allow_discord_errors  # the failing job is logged with its traceback, as it should
-async def test_a_failing_job_does_not_stop_the_queue(fake_discord: FakeDiscord,
-                                                     bot_harness: BotHarness):
+async def test_a_failing_job_does_not_stop_the_queue(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
         _, bad = await riff(fake, fake.member, "boom")
@@ -214,8 +233,9 @@ async def test_a_failing_job_does_not_stop_the_queue(fake_discord: FakeDiscord,
         assert "ZeroDivisionError" in bad.content and "Traceback" not in bad.content
 
 
-async def test_no_permission_to_post_falls_back_to_a_followup(fake_discord: FakeDiscord,
-                                                              bot_harness: BotHarness):
+async def test_no_permission_to_post_falls_back_to_a_followup(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
         fake.forbid_bot(fake.general, Perm.SEND_MESSAGES)
@@ -224,8 +244,7 @@ async def test_no_permission_to_post_falls_back_to_a_followup(fake_discord: Fake
         assert is_result(followup) and fake.member.mention in followup.content
 
 
-async def test_commands_sync_only_when_changed(fake_discord: FakeDiscord,
-                                               bot_harness: BotHarness):
+async def test_commands_sync_only_when_changed(fake_discord: FakeDiscord, bot_harness: BotHarness):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
         pass
@@ -237,3 +256,26 @@ async def test_commands_sync_only_when_changed(fake_discord: FakeDiscord,
     async with bot_harness.running(FakeRenderer(), SYNC_COMMANDS="1"):
         pass
     assert len(fake.command_syncs) == 2  # on request
+
+
+async def test_stopping_finishes_the_running_job_and_tells_the_queued(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    fake = fake_discord
+    renderer = FakeRenderer(step_s=0.1)
+    renderer.gate.clear()
+    async with bot_harness.running(renderer) as bot:
+        _, running = await riff(fake, fake.member, "running at shutdown")
+        await asyncio.to_thread(renderer.started.wait, 10)
+        _, waiting = await riff(fake, fake.admin, "queued at shutdown")
+        stopping = asyncio.create_task(bot.close())  # what SIGTERM does (run_bot -> close)
+        await asyncio.sleep(0.2)
+        late = await fake.slash(fake.admin, "riff", {"prompt": "too late"})
+        refusal = await fake.response_message(late)
+        assert refusal.ephemeral and "restarting" in refusal.content
+        renderer.gate.set()
+        result = await fake.wait_for_message(is_result, timeout=15)
+        assert "running at shutdown" in result.content
+        await stopping
+        assert "restarting" in waiting.content and "send it again" in waiting.content
+        assert "is ready" in running.content

@@ -31,11 +31,13 @@ def is_result(message: Message) -> bool:
 
 
 @asynccontextmanager
-async def bot_process(fake: FakeDiscord, env: dict[str, str], log: Path,
-                      codes: list[int]) -> AsyncIterator[asyncio.subprocess.Process]:
+async def bot_process(
+    fake: FakeDiscord, env: dict[str, str], log: Path, codes: list[int]
+) -> AsyncIterator[asyncio.subprocess.Process]:
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=log.parent, env=env, stdout=out, stderr=out)
+            sys.executable, "-m", "bot", cwd=log.parent, env=env, stdout=out, stderr=out
+        )
     try:
         await fake.wait_for_bot(timeout=90)
         yield proc
@@ -49,25 +51,34 @@ async def bot_process(fake: FakeDiscord, env: dict[str, str], log: Path,
                 codes.append(await proc.wait())
 
 
-async def test_python_m_bot_end_to_end_and_after_restart(fake_discord: FakeDiscord,
-                                                         tiny_model_dir: Path, tmp_path: Path):
+async def test_python_m_bot_end_to_end_and_after_restart(
+    fake_discord: FakeDiscord, tiny_model_dir: Path, tmp_path: Path
+):
     fake = fake_discord
     fake.token = BOT_TOKEN
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "RIFFUSION_"))}
-    env.update({
-        "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-        "DISCORD_TOKEN": BOT_TOKEN, "DISCORD_API_BASE": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url, "DISCORD_GUILD_ID": str(fake.guild.id),
-        "RIFFUSION_MODEL": str(tiny_model_dir), "RIFFUSION_DEVICE": "cpu",
-        "DATA_DIR": str(tmp_path / "data"), "DEFAULT_STEPS": "2", "PROGRESS_INTERVAL_S": "1",
-        "LOG_LEVEL": "DEBUG",
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(REPO_ROOT),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "DISCORD_TOKEN": BOT_TOKEN,
+            "DISCORD_API_BASE": fake.api_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "DISCORD_GUILD_ID": str(fake.guild.id),
+            "RIFFUSION_MODEL": str(tiny_model_dir),
+            "RIFFUSION_DEVICE": "cpu",
+            "DATA_DIR": str(tmp_path / "data"),
+            "DEFAULT_STEPS": "2",
+            "PROGRESS_INTERVAL_S": "1",
+            "LOG_LEVEL": "DEBUG",
+        }
+    )
     log = tmp_path / "bot.log"
     codes: list[int] = []
 
     async with bot_process(fake, env, log, codes):
-        interaction = await fake.slash(fake.member, "riff", {"prompt": "jazz saxophone",
-                                                             "seed": 5})
+        interaction = await fake.slash(fake.member, "riff", {"prompt": "jazz saxophone", "seed": 5})
         callback = await fake.interaction_response(interaction, timeout=3)
         assert callback.at - interaction.created_at < 3.0
         status = await fake.response_message(interaction)

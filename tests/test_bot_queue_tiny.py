@@ -39,14 +39,17 @@ async def reach_step(job: QueuedJob, step: int) -> int:
 
 
 async def test_tiny_pipeline_batches_compatible_jobs_and_cancels_within_a_step(
-        tiny_pipeline, tmp_path):
+    tiny_pipeline, tmp_path
+):
     renderer = CountingRenderer("tiny", "cpu", tmp_path, loader=lambda *a, **k: tiny_pipeline)
     queue: GenerationQueue[RenderTask, RenderOutput] = GenerationQueue(
-        renderer, prepare=renderer.prepare, max_batch_size=4)
-    first = RenderTask(RiffParams(prompt="first", steps=STEPS, seed_image="og_beat",
-                                  denoising=1.0))
-    pair = [RenderTask(RiffParams(prompt=f"pair {i}", seed=i, steps=STEPS, duration_s=3.0))
-            for i in range(2)]
+        renderer, prepare=renderer.prepare, max_batch_size=4
+    )
+    first = RenderTask(RiffParams(prompt="first", steps=STEPS, seed_image="og_beat", denoising=1.0))
+    pair = [
+        RenderTask(RiffParams(prompt=f"pair {i}", seed=i, steps=STEPS, duration_s=3.0))
+        for i in range(2)
+    ]
     other = RenderTask(RiffParams(prompt="other steps", steps=STEPS - 1))
     queue.start()
     try:
