@@ -55,6 +55,10 @@ class Settings:
     max_steps: int = 100
     max_duration_s: float = 30.0
     log_level: str = "INFO"
+    # Server administration and voice (issue 6): bot-wide defaults, /admin refines per guild.
+    max_jobs_per_day: int = 0  # per user per UTC day; 0 = no daily limit
+    voice_idle_s: float = 120.0
+    radio_buffer_clips: int = 3
 
     @property
     def effective_database_url(self) -> str:
@@ -174,6 +178,9 @@ def load_settings(
         max_steps=steps_max or 100,
         max_duration_s=_float(env, "MAX_DURATION_S", 30.0, problems, minimum=1.0),
         log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+        max_jobs_per_day=_int(env, "MAX_JOBS_PER_DAY", 0, problems, minimum=0),
+        voice_idle_s=_float(env, "VOICE_IDLE_S", 120.0, problems, minimum=1.0),
+        radio_buffer_clips=_int(env, "RADIO_BUFFER_CLIPS", 3, problems, minimum=1, maximum=10),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(

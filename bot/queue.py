@@ -79,6 +79,7 @@ class QueuedJob(Generic[P, R]):
     batch_key: Hashable | None
     cost: float
     future: asyncio.Future[R]
+    group: Hashable | None = None  # e.g. the guild: a paused group's jobs wait (see pause())
     state: JobState = JobState.QUEUED
     progress: tuple[int, int] | None = None
     submitted_at: float = field(default_factory=time.monotonic)
@@ -136,6 +137,7 @@ class GenerationQueue(Generic[P, R]):
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()
         self.prepare_error: BaseException | None = None
+        self._paused: set[Hashable] = set()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -194,7 +196,13 @@ class GenerationQueue(Generic[P, R]):
     # ---- loop-thread API ---------------------------------------------------------------------
 
     def submit(
-        self, user_id: int, payload: P, *, batch_key: Hashable | None = None, cost: float = 1.0
+        self,
+        user_id: int,
+        payload: P,
+        *,
+        batch_key: Hashable | None = None,
+        cost: float = 1.0,
+        group: Hashable | None = None,
     ) -> QueuedJob[P, R]:
         """Queue a job; raises QueueFull / QueueClosed with a message for the user."""
         loop = self._loop or asyncio.get_running_loop()
@@ -222,6 +230,7 @@ class GenerationQueue(Generic[P, R]):
                 batch_key=batch_key,
                 cost=cost,
                 future=loop.create_future(),
+                group=group,
             )
             if user_id not in self._by_user:
                 self._by_user[user_id] = deque()
@@ -245,6 +254,24 @@ class GenerationQueue(Generic[P, R]):
         # A running job's future resolves now; its batch stops once every member is cancelled.
         self._finish(job, JobState.CANCELLED, error=GenerationCancelled())
         return True
+
+    def pause(self, group: Hashable) -> None:
+        """Hold the queued jobs of `group` (they keep their place; running ones finish)."""
+        with self._lock:
+            self._paused.add(group)
+
+    def resume(self, group: Hashable) -> None:
+        with self._lock:
+            self._paused.discard(group)
+            self._lock.notify_all()
+
+    def is_paused(self, group: Hashable | None) -> bool:
+        return group is not None and group in self._paused
+
+    def _runnable_user_locked(self) -> int | None:
+        """The first user in turn order whose next job is not held by a pause."""
+        return next((user for user in self._turns
+                     if not self.is_paused(self._by_user[user][0].group)), None)
 
     def queued_count_locked(self) -> int:
         return sum(len(q) for q in self._by_user.values())
@@ -308,7 +335,8 @@ class GenerationQueue(Generic[P, R]):
 
     def _take_batch(self) -> list[QueuedJob[P, R]]:
         """Pop the next user's first job plus compatible heads of other users, in turn order."""
-        user = self._turns.popleft()
+        user = self._runnable_user_locked()
+        self._turns.remove(user)
         first = self._by_user[user].popleft()
         self._requeue_turn(user)
         batch = [first]
@@ -321,7 +349,7 @@ class GenerationQueue(Generic[P, R]):
                 if len(batch) >= self.max_batch_size:
                     break
                 head = self._by_user[user][0]
-                if head.batch_key == first.batch_key:
+                if head.batch_key == first.batch_key and not self.is_paused(head.group):
                     batch.append(self._by_user[user].popleft())
                     self._turns.remove(user)
                     self._requeue_turn(user)
@@ -344,7 +372,7 @@ class GenerationQueue(Generic[P, R]):
         self.ready.set()
         while True:
             with self._lock:
-                while not self._turns and not self._stop:
+                while self._runnable_user_locked() is None and not self._stop:
                     self._lock.wait()
                 if self._stop:
                     return

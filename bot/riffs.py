@@ -100,9 +100,19 @@ class RiffService:
     ) -> None:
         """Queue the request and acknowledge the interaction with its status message."""
         task = task or RenderTask(params=params)
+        policy = getattr(self.client, "policy", None)  # server rules: bot/policy.py (/admin)
+        if policy is not None:
+            mine = sum(1 for a in self.active.values()
+                       if a.user_id == interaction.user.id and not a.queued.done)
+            refusal = await policy.check(interaction, params, task=task, kind=kind,
+                                         active_jobs=mine, extra=extra)
+            if refusal:
+                await self.reply(interaction, refusal)
+                return
         try:
             queued = self.queue.submit(
-                interaction.user.id, task, batch_key=task.batch_key, cost=task.cost
+                interaction.user.id, task, batch_key=task.batch_key, cost=task.cost,
+                group=interaction.guild_id,  # a guild's pause holds its queued jobs
             )
         except RiffusionError as exc:
             await self.reply(interaction, str(exc))
@@ -356,13 +366,19 @@ class RiffService:
                 users=[discord.Object(active.user_id)], everyone=False, roles=False
             ),
         )
-        if active.channel is not None:
+        targets = [active.channel]
+        policy = getattr(self.client, "policy", None)
+        if policy is not None:  # results by DM when the user asked (bot/policy.py)
+            targets = await policy.destinations(self.client, active.user_id, active.channel)
+        for channel in targets:
+            if channel is None:
+                continue
             try:
-                return await active.channel.send(files=attachments.files(generation.id), **kwargs)
+                return await channel.send(files=attachments.files(generation.id), **kwargs)
             except discord.Forbidden as exc:
                 log.info(
-                    "No permission to post in channel %s (%s); using a followup",
-                    active.channel_id,
+                    "No permission to post in channel %s (%s); trying the next way",
+                    getattr(channel, "id", None),
                     exc.code,
                 )
         if time.monotonic() - active.acknowledged_at < WEBHOOK_LIFETIME_S:

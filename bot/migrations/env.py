@@ -7,6 +7,7 @@ mode so ALTERs work there too.
 from alembic import context
 from sqlalchemy import Connection
 
+from bot import server_models  # noqa: F401  (its tables share Base.metadata)
 from bot.models import Base
 
 config = context.config
