@@ -30,12 +30,12 @@ from pydub import AudioSegment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from riffusion_core.converter import SpectrogramImageConverter, _segment_from_samples  # noqa: E402
-from riffusion_core.image import spectrogram_from_image  # noqa: E402
-from riffusion_core.params import SpectrogramParams  # noqa: E402
-from riffusion_core.phase import FastPhaseSettings  # noqa: E402
-from riffusion_core.spectrogram import peak_normalize  # noqa: E402
-from tests.conftest import REFERENCE_DIR  # noqa: E402
+from riffusion_core.audio import samples_to_segment
+from riffusion_core.converter import SpectrogramImageConverter
+from riffusion_core.image import spectrogram_from_image
+from riffusion_core.params import SpectrogramParams
+from riffusion_core.phase import FastPhaseSettings
+from tests.conftest import REFERENCE_DIR
 
 CLIPS = (
     "clip_0_start_15795_ms_duration_5678_ms",
@@ -81,8 +81,7 @@ class TorchaudioBaseline:
             linear = self.inverse_mel(mel)
             self.griffin_lim.length = self.params.num_samples(mel.shape[-1])
             samples = self.griffin_lim(linear)
-        samples = peak_normalize(samples).round().clamp(-32768, 32767)
-        return _segment_from_samples(samples.numpy(), self.params.sample_rate)
+        return samples_to_segment(samples.numpy(), self.params.sample_rate, normalize=True)
 
 
 def spectral_convergence(
@@ -90,8 +89,10 @@ def spectral_convergence(
 ) -> float:
     """||S - a S'|| / ||S|| with S, S' read from images made the same way, a least squares."""
     params = dataclasses.replace(converter.params, stereo=audio.channels == 2)
-    rebuilt = converter.spectrogram_image_from_audio(audio) if not params.stereo else (
-        SpectrogramImageConverter(params).spectrogram_image_from_audio(audio)
+    rebuilt = (
+        converter.spectrogram_image_from_audio(audio)
+        if not params.stereo
+        else (SpectrogramImageConverter(params).spectrogram_image_from_audio(audio))
     )
     target = spectrogram_from_image(image, params, use_max_value=False).double()
     ours = spectrogram_from_image(rebuilt, params, use_max_value=False).double()
@@ -129,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     converter = SpectrogramImageConverter(params)
     setup = time.perf_counter() - setup
     baseline = TorchaudioBaseline(params)
-    print(f"torch {torch.__version__}, torchaudio {torchaudio.__version__}, "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-          f"{'stereo' if args.stereo else 'mono'} images; {settings}")
+    print(
+        f"torch {torch.__version__}, torchaudio {torchaudio.__version__}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+        f"{'stereo' if args.stereo else 'mono'} images; {settings}"
+    )
     print(f"converter setup (one-off, cached): {setup:.2f} s")
 
     # Warm-up so that first-call costs (allocator, FFT plans) do not land on one method.
@@ -163,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         base = results.get("baseline")
         for name, result in results.items():
             ratio = f"{result.cpu_s / base.cpu_s:10.2f}" if base else f"{'':>10}"
-            print(f"{index:<6}{name:<18}{result.wall_s:8.2f}{result.cpu_s:8.2f}"
-                  f"{result.convergence:8.4f}{ratio}", flush=True)
+            print(
+                f"{index:<6}{name:<18}{result.wall_s:8.2f}{result.cpu_s:8.2f}"
+                f"{result.convergence:8.4f}{ratio}",
+                flush=True,
+            )
     return 0
 
 
