@@ -142,6 +142,7 @@ class RiffService:
             await interaction.response.send_message(self._status(active), view=cancel_view(job_id))
             message = await interaction.original_response()
             active.status_message_id = message.id
+            await records.update_job(self.db, job_id, status_message_id=message.id)
         except discord.HTTPException:
             log.exception("Could not acknowledge the interaction for job %s", job_id)
         self._spawn(self._follow(active), name=f"job-{job_id}")
@@ -359,7 +360,7 @@ class RiffService:
         if active.channel is not None:
             try:
                 return await active.channel.send(files=attachments.files(generation.id), **kwargs)
-            except discord.Forbidden as exc:
+            except (discord.Forbidden, discord.NotFound) as exc:
                 log.info(
                     "No permission to post in channel %s (%s); using a followup",
                     active.channel_id,
@@ -383,12 +384,10 @@ class RiffService:
             if time.monotonic() - active.acknowledged_at < WEBHOOK_LIFETIME_S:
                 await active.interaction.edit_original_response(content=text, **view_kwargs)
             elif active.status_message_id and active.channel_id:
-                await self.client.http.edit_message(
-                    active.channel_id,
-                    active.status_message_id,
-                    content=text,
-                    **({} if keep_view else {"components": []}),
-                )
+                message = self.client.get_partial_messageable(
+                    active.channel_id
+                ).get_partial_message(active.status_message_id)
+                await message.edit(content=text, **view_kwargs)
         except discord.NotFound:
             log.debug("Status message of job %s is gone", active.job_id)
         except discord.HTTPException as exc:
@@ -422,11 +421,9 @@ class RiffService:
             reason = "The bot restarted before this request finished; please send it again."
             await records.update_job(self.db, job.id, state=JobState.FAILED, error=reason)
             if job.channel_id and job.status_message_id:
+                message = self.client.get_partial_messageable(job.channel_id).get_partial_message(
+                    job.status_message_id
+                )
                 with contextlib.suppress(discord.HTTPException):
                     params = RiffParams.from_json(job.params)
-                    await self.client.http.edit_message(
-                        job.channel_id,
-                        job.status_message_id,
-                        content=failed_text(params, reason),
-                        components=[],
-                    )
+                    await message.edit(content=failed_text(params, reason), view=None)
