@@ -196,7 +196,13 @@ class RiffService:
                 )
                 await self._edit_status(active, failed_text(active.params, str(exc)))
                 return
-            await self._deliver(active, output)
+            try:
+                await self._deliver(active, output)
+            except RiffusionError as exc:  # e.g. the MP3 cannot fit the upload limit
+                await records.update_job(
+                    self.db, active.job_id, state=JobState.FAILED, error=str(exc)
+                )
+                await self._edit_status(active, failed_text(active.params, str(exc)))
         except Exception:
             log.exception("Job %s failed after rendering", active.job_id)
             with contextlib.suppress(Exception):

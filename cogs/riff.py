@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
-from riffusion_core.seed_images import list_seed_images
 
 from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
+from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
     from bot.client import RiffusionBot

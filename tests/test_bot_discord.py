@@ -304,3 +304,18 @@ async def test_a_job_left_running_by_a_crash_is_reported_on_start(
         job = (await session.scalars(select(Job))).one()
     await db.close()
     assert job.state == "failed" and job.status_message_id == status.id
+
+
+async def test_the_mp3_is_made_to_fit_the_upload_limit(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    fake = fake_discord
+    fake.limits.upload_limit = 60_000  # a 5 s MP3 at 192 kbps is about 120 kB
+    async with bot_harness.running(FakeRenderer()):
+        await riff(fake, fake.member, "squeezed")
+        result = await fake.wait_for_message(is_result, timeout=15)
+        mp3 = next(d for n, d in result.files.items() if n.endswith(".mp3"))
+        assert 20_000 < len(mp3) <= 60_000
+        info = await fake.click(result, f"riff:info:{generation_id(result)}", fake.member)
+        kbps = int(re.search(r"MP3: (\d+) kbps", (await fake.response_message(info)).content)[1])
+        assert kbps < 192
