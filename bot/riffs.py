@@ -234,7 +234,7 @@ class RiffService:
         while not job.done:
             job.progress_changed.clear()
             wait = max(0.0, last_edit + interval - time.monotonic())
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
                 await asyncio.wait_for(job.progress_changed.wait(), timeout=max(wait, interval))
             if job.done:
                 break
