@@ -72,6 +72,13 @@ class ResultButton(
         if generation is None:
             await service.reply(interaction, GONE)
             return
+        message = interaction.message
+        if generation.message_id is None and message is not None:
+            # Clicked before the bot recorded where it posted the result (a fast click).
+            generation.message_id, generation.channel_id = message.id, message.channel.id
+            await records.update_generation(
+                service.db, generation.id, message_id=message.id, channel_id=message.channel.id
+            )
         handler = getattr(self, f"_{self.action}")
         await handler(interaction, service, generation)
 

@@ -136,6 +136,7 @@ class GenerationQueue(Generic[P, R]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()
+        self._preparing = False
         self.prepare_error: BaseException | None = None
         self._paused: set[Hashable] = set()
 
@@ -189,8 +190,9 @@ class GenerationQueue(Generic[P, R]):
             self._stop = True
             self._lock.notify_all()
         if self._thread is not None:
-            # Daemon thread: one still loading the model is left behind rather than waited for.
-            await asyncio.to_thread(self._thread.join, 2)
+            # A thread still loading the model is left behind (it is a daemon); one that was
+            # rendering stops within a step, and is waited for so torch is idle at exit.
+            await asyncio.to_thread(self._thread.join, 2 if self._preparing else 60)
         return dropped
 
     # ---- loop-thread API ---------------------------------------------------------------------
@@ -323,6 +325,12 @@ class GenerationQueue(Generic[P, R]):
                     break
         return time.time() + max(remaining, 0.0)
 
+    @property
+    def busy(self) -> bool:
+        """True while the worker is inside a render call (cancelled members included)."""
+        with self._lock:
+            return bool(self._running)
+
     def running_jobs(self) -> list[QueuedJob[P, R]]:
         with self._lock:
             return [job for job in self._running if not job.done]
@@ -364,11 +372,14 @@ class GenerationQueue(Generic[P, R]):
 
     def _worker(self) -> None:
         if self._prepare is not None and not self._stop:
+            self._preparing = True
             try:
                 self._prepare()
             except Exception as exc:  # reported to every job below
                 log.exception("Could not prepare the generation pipeline")
                 self.prepare_error = exc
+            finally:
+                self._preparing = False
         self.ready.set()
         while True:
             with self._lock:

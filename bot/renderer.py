@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image
-from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
-from riffusion_core.strip import side_by_side
-from riffusion_core.tasks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
 
 from bot.params import RiffParams
 from riffusion_core.audio import decode_audio, stitch
+from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.strip import side_by_side
+from riffusion_core.tasks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
 
 if TYPE_CHECKING:
     from pydub import AudioSegment

@@ -152,6 +152,7 @@ class RiffService:
             await interaction.response.send_message(self._status(active), view=cancel_view(job_id))
             message = await interaction.original_response()
             active.status_message_id = message.id
+            await records.update_job(self.db, job_id, status_message_id=message.id)
         except discord.HTTPException:
             log.exception("Could not acknowledge the interaction for job %s", job_id)
         self._spawn(self._follow(active), name=f"job-{job_id}")
@@ -205,7 +206,13 @@ class RiffService:
                 )
                 await self._edit_status(active, failed_text(active.params, str(exc)))
                 return
-            await self._deliver(active, output)
+            try:
+                await self._deliver(active, output)
+            except RiffusionError as exc:  # e.g. the MP3 cannot fit the upload limit
+                await records.update_job(
+                    self.db, active.job_id, state=JobState.FAILED, error=str(exc)
+                )
+                await self._edit_status(active, failed_text(active.params, str(exc)))
         except Exception:
             log.exception("Job %s failed after rendering", active.job_id)
             with contextlib.suppress(Exception):
@@ -237,7 +244,7 @@ class RiffService:
         while not job.done:
             job.progress_changed.clear()
             wait = max(0.0, last_edit + interval - time.monotonic())
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
                 await asyncio.wait_for(job.progress_changed.wait(), timeout=max(wait, interval))
             if job.done:
                 break
@@ -375,7 +382,7 @@ class RiffService:
                 continue
             try:
                 return await channel.send(files=attachments.files(generation.id), **kwargs)
-            except discord.Forbidden as exc:
+            except (discord.Forbidden, discord.NotFound) as exc:
                 log.info(
                     "No permission to post in channel %s (%s); trying the next way",
                     getattr(channel, "id", None),
@@ -399,12 +406,10 @@ class RiffService:
             if time.monotonic() - active.acknowledged_at < WEBHOOK_LIFETIME_S:
                 await active.interaction.edit_original_response(content=text, **view_kwargs)
             elif active.status_message_id and active.channel_id:
-                await self.client.http.edit_message(
-                    active.channel_id,
-                    active.status_message_id,
-                    content=text,
-                    **({} if keep_view else {"components": []}),
-                )
+                message = self.client.get_partial_messageable(
+                    active.channel_id
+                ).get_partial_message(active.status_message_id)
+                await message.edit(content=text, **view_kwargs)
         except discord.NotFound:
             log.debug("Status message of job %s is gone", active.job_id)
         except discord.HTTPException as exc:
@@ -438,11 +443,9 @@ class RiffService:
             reason = "The bot restarted before this request finished; please send it again."
             await records.update_job(self.db, job.id, state=JobState.FAILED, error=reason)
             if job.channel_id and job.status_message_id:
+                message = self.client.get_partial_messageable(job.channel_id).get_partial_message(
+                    job.status_message_id
+                )
                 with contextlib.suppress(discord.HTTPException):
                     params = RiffParams.from_json(job.params)
-                    await self.client.http.edit_message(
-                        job.channel_id,
-                        job.status_message_id,
-                        content=failed_text(params, reason),
-                        components=[],
-                    )
+                    await message.edit(content=failed_text(params, reason), view=None)

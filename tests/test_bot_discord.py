@@ -10,7 +10,10 @@ import asyncio
 import re
 
 import pytest
+from sqlalchemy import select, update
 
+from bot.db import open_database
+from bot.models import Job
 from tests.fakediscord import FakeDiscord, Interaction, Message, Perm, User
 from tests.fixtures.bot import BotHarness, FakeRenderer
 
@@ -39,7 +42,9 @@ async def test_riff_posts_one_result_with_files_and_buttons(
 ):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
-        interaction, status = await riff(fake, fake.member, "jazz saxophone", seed=1234)
+        interaction, status = await riff(
+            fake, fake.member, "jazz saxophone", seed=1234, seed_image="og_beat"
+        )
         ack = interaction.response
         assert ack is not None and ack.at - interaction.created_at < 3.0
         assert "jazz saxophone" in status.content
@@ -56,6 +61,7 @@ async def test_riff_posts_one_result_with_files_and_buttons(
         assert [cid.split(":")[1] for cid in result.custom_ids()] == RESULT_BUTTONS
         embed = result.embeds[0]
         assert {"name": "Seed", "value": "1234", "inline": True} in embed["fields"]
+        assert {"name": "Seed image", "value": "og_beat", "inline": True} in embed["fields"]
         await fake.wait_until(lambda: "is ready" in status.content, what="status done")
         assert result.id and str(result.id) in status.content
         assert status.custom_ids() == []  # the Cancel button is gone
@@ -279,3 +285,40 @@ async def test_stopping_finishes_the_running_job_and_tells_the_queued(
         await stopping
         assert "restarting" in waiting.content and "send it again" in waiting.content
         assert "is ready" in running.content
+
+
+async def test_a_job_left_running_by_a_crash_is_reported_on_start(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    fake = fake_discord
+    async with bot_harness.running(FakeRenderer()):
+        _, status = await riff(fake, fake.member, "interrupted")
+        await fake.wait_for_message(is_result, timeout=15)
+        await fake.wait_until(lambda: "is ready" in status.content, what="status done")
+    # As if the process had died mid-job: the row still says running.
+    db = await open_database(bot_harness.settings().effective_database_url)
+    async with db.session() as session:
+        await session.execute(update(Job).values(state="running", finished_at=None))
+    await db.close()
+    async with bot_harness.running(FakeRenderer()):
+        await fake.wait_until(lambda: "restarted" in status.content, what="recovery note")
+    db = await open_database(bot_harness.settings().effective_database_url)
+    async with db.session() as session:
+        job = (await session.scalars(select(Job))).one()
+    await db.close()
+    assert job.state == "failed" and job.status_message_id == status.id
+
+
+async def test_the_mp3_is_made_to_fit_the_upload_limit(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    fake = fake_discord
+    fake.limits.upload_limit = 60_000  # a 5 s MP3 at 192 kbps is about 120 kB
+    async with bot_harness.running(FakeRenderer()):
+        await riff(fake, fake.member, "squeezed")
+        result = await fake.wait_for_message(is_result, timeout=15)
+        mp3 = next(d for n, d in result.files.items() if n.endswith(".mp3"))
+        assert 20_000 < len(mp3) <= 60_000
+        info = await fake.click(result, f"riff:info:{generation_id(result)}", fake.member)
+        kbps = int(re.search(r"MP3: (\d+) kbps", (await fake.response_message(info)).content)[1])
+        assert kbps < 192
