@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -223,10 +224,16 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:ca
 DYNAMIC_ITEMS = (ResultButton, CancelButton)
 
 
+# Buttons other features add under every result (e.g. Play from cogs/voice.py), built per id.
+EXTRA_RESULT_ITEMS: list[Callable[[int], discord.ui.Item]] = []
+
+
 def result_view(generation_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in ACTIONS:
         view.add_item(ResultButton(action, generation_id))
+    for make in EXTRA_RESULT_ITEMS:
+        view.add_item(make(generation_id))
     return view
 
 

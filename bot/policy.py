@@ -170,10 +170,11 @@ class ServerPolicy:
 
     async def check(self, interaction: discord.Interaction, params: RiffParams, *,
                     task: Any = None, kind: str = "riff", active_jobs: int = 0,
-                    extra: dict | None = None) -> str | None:
+                    extra: dict | None = None, daily: bool = True) -> str | None:
         """None when the request may be queued; otherwise the refusal, naming rule and limit.
 
-        `active_jobs`: the user's requests already queued or running (RiffService knows them).
+        `active_jobs`: the user's requests already queued or running (RiffService knows them);
+        `daily=False` for things that are not counted per day (the radio).
         """
         guild_id = interaction.guild_id
         rules = await self.rules(guild_id) if guild_id is not None else None
@@ -199,16 +200,16 @@ class ServerPolicy:
                         f"server allows {rules.max_queued_per_user} {noun} at a time per member "
                         "(admin setting: queued jobs per user). Wait for one to finish or "
                         "cancel one.")
-        daily = rules.max_jobs_per_day if rules and rules.max_jobs_per_day is not None \
+        limit = rules.max_jobs_per_day if rules and rules.max_jobs_per_day is not None \
             else (self.settings.max_jobs_per_day or None)
-        if daily is not None:
+        if daily and limit is not None:
             used = await self.jobs_today(interaction.user.id, guild_id)
-            if used >= daily:
+            if used >= limit:
                 where = "on this server" if guild_id is not None else "with this bot"
                 source = "admin setting" if rules and rules.max_jobs_per_day is not None \
                     else "the bot's setting"
                 reset = int(next_utc_midnight().timestamp())
-                return (f"You have used all {daily} of your requests for today {where} "
+                return (f"You have used all {limit} of your requests for today {where} "
                         f"({source}: jobs per day); the count resets <t:{reset}:R>.")
         return None
 
