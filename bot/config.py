@@ -179,7 +179,7 @@ def load_settings(
         max_duration_s=_float(env, "MAX_DURATION_S", 30.0, problems, minimum=1.0),
         log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
         max_jobs_per_day=_int(env, "MAX_JOBS_PER_DAY", 0, problems, minimum=0),
-        voice_idle_s=_float(env, "VOICE_IDLE_S", 120.0, problems, minimum=1.0),
+        voice_idle_s=_float(env, "VOICE_IDLE_S", 120.0, problems, minimum=0.1),
         radio_buffer_clips=_int(env, "RADIO_BUFFER_CLIPS", 3, problems, minimum=1, maximum=10),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -12,9 +12,10 @@ from discord.ext import commands
 from pydub import AudioSegment
 
 from bot import buttons, records
+from bot import voice as voice_io
 from bot.params import MAX_SEED, RiffParams, random_seed
 from bot.radio import RadioClip, RadioStation, SeedWalk
-from bot.voice import RadioTask, VoiceSessions, file_source
+from bot.voice import RadioTask, VoiceSessions
 from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class Voice(commands.Cog):
             await self._say(interaction, f"The bot could not join <#{channel.id}> (it needs "
                             "the Connect and Speak permissions there).")
             return
-        self.sessions.play(interaction.guild_id, file_source(str(path)),
+        self.sessions.play(interaction.guild_id, voice_io.file_source(str(path)),
                            f"#{generation.id} {generation.prompt}")
         await self._say(interaction, f"🔊 Playing #{generation.id} **{generation.prompt}** in "
                         f"<#{channel.id}>.")
