@@ -19,6 +19,7 @@ from pydub import AudioSegment
 
 from bot.radio import RadioClip, RadioStation
 from riffusion_core.audio import ffmpeg_executable
+from riffusion_core.errors import RiffusionError
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +173,25 @@ class RadioTask:
     def render_on(self, pipe: Any, on_step: Any, should_cancel: Any) -> AudioSegment:
         result = pipe.generate([self.request()], on_step=on_step, should_cancel=should_cancel)
         return result[0].audio
+
+
+def radio_renderer(queue: Any, *, lane: int, group: int | None, steps: int,
+                   seed_image: str | None) -> Callable[[RadioClip], Awaitable[AudioSegment]]:
+    """Render radio clips on the shared GPU queue, one at a time, in their own fairness lane.
+
+    `lane` is the queue's "user" for the radio (e.g. minus the voice channel id), so listeners'
+    own /riff requests take turns with it instead of waiting behind an endless stream; `group`
+    is the guild, so /admin pause holds the radio too.
+    """
+
+    async def render(clip: RadioClip) -> AudioSegment:
+        if group is not None and queue.is_paused(group):
+            raise RiffusionError("generation was paused by the server's admins.")
+        job = queue.submit(lane, RadioTask(clip, steps, seed_image), batch_key=None,
+                           cost=float(steps), group=group)
+        try:
+            return await job.wait()
+        finally:
+            queue.cancel(job)  # nothing once finished; stops the render if the radio stopped
+
+    return render

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.ext import commands
-from pydub import AudioSegment
 
 from bot import buttons, records
 from bot import voice as voice_io
 from bot.params import MAX_SEED, RiffParams, random_seed
-from bot.radio import RadioClip, RadioStation, SeedWalk
-from bot.voice import RadioTask, VoiceSessions
+from bot.radio import RadioStation, RenderClip, SeedWalk
+from bot.voice import VoiceSessions, radio_renderer
 from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
@@ -192,19 +191,10 @@ class Voice(commands.Cog):
             session.radio = None
             self.bot.loop.create_task(self.sessions.leave(guild_id))
 
-    def _renderer(self, guild_id: int, channel_id: int, steps: int):
-        queue = self.bot.queue
+    def _renderer(self, guild_id: int, channel_id: int, steps: int) -> RenderClip:
         seed_image = RADIO_SEED_IMAGE if RADIO_SEED_IMAGE in list_seed_images() else None
-
-        async def render(clip: RadioClip) -> AudioSegment:
-            job = queue.submit(-channel_id, RadioTask(clip, steps, seed_image),
-                               batch_key=None, cost=float(steps), group=guild_id)
-            try:
-                return await job.wait()
-            finally:
-                queue.cancel(job)  # no-op once finished; stops it if the radio was stopped
-
-        return render
+        return radio_renderer(self.bot.queue, lane=-channel_id, group=guild_id, steps=steps,
+                              seed_image=seed_image)
 
     async def _policy_refusal(self, interaction: discord.Interaction, prompt: str,
                               steps: int) -> str | None:

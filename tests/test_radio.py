@@ -446,3 +446,57 @@ async def test_play_and_radio_over_discord(fake_discord: FakeDiscord, bot_harnes
         stopped = await fake.response_message(await fake.slash(fake.member, "radio stop"))
         assert "stopped" in stopped.content
         assert not radio_client.connected
+
+
+# ---- the real pipeline -------------------------------------------------------------------------
+
+@pytest.mark.slow
+async def test_radio_on_the_tiny_pipeline_renders_interpolations_and_is_honest_about_speed(
+        tiny_pipeline, tmp_path):
+    """RadioTask through the GPU queue and the real renderer (render_on), on this CPU: one
+    5.1 s clip takes far longer than 5.1 s here, so the radio refuses before playing."""
+    from bot.queue import GenerationQueue
+    from bot.renderer import PipelineRenderer
+    from bot.voice import radio_renderer
+
+    renderer = PipelineRenderer("tiny", "cpu", tmp_path, loader=lambda *a, **k: tiny_pipeline)
+    queue = GenerationQueue(renderer, prepare=renderer.prepare)
+    queue.start()
+    said: list[str] = []
+
+    async def announce(text: str) -> None:
+        said.append(text)
+
+    try:
+        render = radio_renderer(queue, lane=-1, group=5, steps=2, seed_image="og_beat")
+        voice = FakeVoiceClient(Channel(1))
+        station = RadioStation(SeedWalk("jazz", seed=1), render, announce)
+        await asyncio.wait_for(station.start(voice.play), 300)
+        seconds = [float(x) for x in re.findall(r"(\d+\.\d) s", said[0])]
+        assert station.stop_reason == "too slow" and voice.played == []
+        assert seconds[0] > seconds[1] >= 5.0  # render time vs a full 512-px clip
+        queue.pause(5)
+        with pytest.raises(Exception, match="paused"):
+            await render(RadioClip(0, "a", 1, "b", 2, 0.5))
+    finally:
+        await queue.shutdown(grace_s=5)
+
+
+def test_file_source_decodes_a_result_with_the_wheel_ffmpeg(tmp_path):
+    """/play's source: FFmpegPCMAudio with the imageio-ffmpeg executable, 20 ms frames."""
+    from bot.voice import file_source
+    from riffusion_core.audio import encode_mp3
+
+    path = tmp_path / "1.mp3"
+    path.write_bytes(encode_mp3(tone(0, IN_RATE)))  # one second
+    source = file_source(str(path))
+    try:
+        frames = []
+        while frame := source.read():
+            frames.append(frame)
+    finally:
+        source.cleanup()
+    assert all(len(f) == FRAME_BYTES for f in frames[:-1])
+    assert 49 <= len(frames) <= 53  # one second of 20 ms frames (MP3 padding aside)
+    loud = samples(frames)[PCM_RATE // 10:PCM_RATE // 2]
+    assert np.abs(loud).max() > 8000  # the tone, not silence
