@@ -7,6 +7,7 @@ tests are about queueing and Discord behaviour and stay fast.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 
 import pytest
@@ -194,12 +195,21 @@ async def test_cancel_while_queued_and_while_running(
         await fake.wait_until(lambda: "Cancelled" in queued_status.content, what="cancel")
         assert queued_status.custom_ids() == []
 
-        await fake.wait_until(lambda: "step" in running_status.content, timeout=10, what="progress")
+        await fake.wait_until(
+            lambda: len([e for e in running_status.edits if "step" in str(e.payload)]) >= 3,
+            timeout=10,
+            what="progress",
+        )
         click = await fake.click(running_status, running_status.custom_ids()[0], fake.member)
         await fake.interaction_response(click)
         await fake.wait_until(lambda: "Cancelled" in running_status.content, what="cancel")
         await fake.wait_until(lambda: not bot.queue.running_jobs(), what="worker stopped")
         assert len(renderer.batches) == 1  # the queued one never rendered
+        # Progress edits: no closer together than PROGRESS_INTERVAL_S, and only on change.
+        progress = [e for e in running_status.edits if "step" in e.payload.get("content", "")]
+        assert all(b.at - a.at >= 0.18 for a, b in itertools.pairwise(progress))
+        texts = [e.payload["content"] for e in progress]
+        assert all(a != b for a, b in itertools.pairwise(texts))
         await asyncio.sleep(0.3)
         assert not [m for m in fake.bot_messages if is_result(m)]
 
