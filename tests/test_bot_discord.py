@@ -332,3 +332,15 @@ async def test_the_mp3_is_made_to_fit_the_upload_limit(
         info = await fake.click(result, f"riff:info:{generation_id(result)}", fake.member)
         kbps = int(re.search(r"MP3: (\d+) kbps", (await fake.response_message(info)).content)[1])
         assert kbps < 192
+
+
+@pytest.mark.allow_discord_errors  # the refused login is logged at ERROR, as it should be
+async def test_a_rejected_token_exits_1_with_a_fix(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, caplog
+):
+    from bot.__main__ import run_bot
+
+    wrong = "MTIz.wrong.token-that-discord-refuses"
+    code = await asyncio.wait_for(run_bot(bot_harness.settings(DISCORD_TOKEN=wrong)), timeout=60)
+    assert code == 1
+    assert "Reset Token" in caplog.text
