@@ -10,6 +10,8 @@ from PIL import Image
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 from riffusion_core.generation import GenerationRequest, PromptInput
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 WIDTH = 64  # 512 x 64 px images keep each render well under a second of CPU time
 STEPS = 4
 LONG_PROMPT = " ".join(["the"] * 200)  # 200 tokens: three 75-token chunks
@@ -52,10 +54,10 @@ def seed_image_path(tmp_path_factory):
 
 
 def test_text_to_audio_image_and_record(tiny_pipeline):
-    (result,) = render(tiny_pipeline, request())
-    assert result.image.size == (WIDTH, 512) and result.image.mode == "RGB"
+    (result,) = render(tiny_pipeline, request(width=512))
+    assert result.image.size == (512, 512) and result.image.mode == "RGB"
     assert result.audio is None and result.seeds == (1,)
-    assert result.duration_s == pytest.approx(441 * (WIDTH - 1) / 44100)
+    assert result.duration_s == pytest.approx(5.11)
     assert result.unet_steps == STEPS + 1  # PNDM with skip_prk_steps repeats one timestep
     record = json.loads(json.dumps(result.to_dict()))
     assert record["parameters"]["scheduler"] == "pndm"
@@ -160,8 +162,10 @@ def test_batched_equals_unbatched(tiny_pipeline, unet_calls):
     for req, together in zip(requests, batched, strict=True):
         (alone,) = render(tiny_pipeline, req)
         assert alone.batch_size == 1
+        # Not bit-exact on CPU: kernels differ with the batch size. Measured: at most 1 level
+        # on about 0.003 % of the values.
         diff = np.abs(pixels(alone) - pixels(together))
-        assert diff.max() <= 1, diff.max()
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
 def test_incompatible_requests_are_grouped_and_kept_in_order(tiny_pipeline, seed_image_path):
@@ -236,6 +240,7 @@ def test_mask_keeps_black_regions(tiny_pipeline, seed_image_path, tmp_path, monk
     assert close < 0.5 * (kept[..., cols:] - free[..., cols:]).abs().mean()
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers
 def test_dpm_solver_scheduler(tiny_pipeline, unet_calls):
     pipe = tiny_pipeline
     try:

@@ -5,6 +5,8 @@ import torch
 
 from riffusion_core.prompt_weights import parse_prompt_weights
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 W = 1.1
 
 
