@@ -33,9 +33,11 @@ from diffusers import (
 from PIL import Image
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from riffusion_core.converter import get_converter
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 from riffusion_core.generation import HEIGHT, GenerationRequest, GenerationResult, PromptInput
 from riffusion_core.interpolation import slerp
+from riffusion_core.params import ExifTag, SpectrogramParams
 from riffusion_core.prompt_weights import parse_prompt_weights
 from riffusion_core.seed_images import fit_width, load_seed_image
 
@@ -218,7 +220,7 @@ class RiffusionPipeline(DiffusionPipeline):
                     request=item.request,
                     image=image,
                     audio=audio,
-                    duration_s=(len(audio) / 1000.0) if audio is not None
+                    duration_s=audio.frame_count() / audio.frame_rate if audio is not None
                     else item.request.duration_s,
                     elapsed_s=0.0,
                     seeds=item.seeds,
@@ -462,9 +464,6 @@ class RiffusionPipeline(DiffusionPipeline):
 
     def _audio(self, image: Image.Image, seed: int) -> Any:
         """Spectrogram image -> AudioSegment with the conversion module (seeded phase)."""
-        from riffusion_core.converter import get_converter
-        from riffusion_core.params import SpectrogramParams
-
         return get_converter(SpectrogramParams(), self.device).audio_from_spectrogram_image(
             image, seed=seed
         )
@@ -491,8 +490,22 @@ def _image_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def _tensor_to_image(pixels: torch.Tensor) -> Image.Image:
+    """VAE output -> mono spectrogram image with the parameters in its EXIF.
+
+    The converter reads mono images from the red channel (as the reference did), so red is copied
+    to green and blue: the PNG is then a well-formed mono spectrogram (R = G = B) whose audio is
+    exactly what the clip played. The maximum-value tag is left out: a generated image has no
+    absolute scale, and audio is peak-normalised anyway.
+    """
     array = ((pixels.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
+    red = array[0].cpu().numpy()
+    image = Image.fromarray(np.stack([red, red, red], axis=-1))
+    exif = Image.Exif()
+    for tag, value in SpectrogramParams().to_exif(max_value=1.0).items():
+        if tag != ExifTag.MAX_VALUE.value:
+            exif[tag] = value
+    image.info["exif"] = exif.tobytes()
+    return image
 
 
 def _name_of(scheduler: Any) -> str:

@@ -1,5 +1,6 @@
 """RiffusionPipeline.generate on the tiny random model (CPU, narrow images, few steps)."""
 
+import io
 import json
 
 import numpy as np
@@ -7,8 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from riffusion_core.converter import get_converter
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 from riffusion_core.generation import GenerationRequest, PromptInput
+from riffusion_core.image import save_image
+from riffusion_core.params import SpectrogramParams
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -64,6 +68,24 @@ def test_text_to_audio_image_and_record(tiny_pipeline):
     assert record["parameters"]["model_id"] == tiny_pipeline.model_id
     assert record["parameters"]["start"]["prompt"] == "lofi hip hop beat"
     assert pixels(result).std() > 1  # not a blank image
+
+
+def test_audio_is_decoded_from_the_image(tiny_pipeline):
+    (result,) = tiny_pipeline.generate([request(width=128)])
+    audio = result.audio
+    assert audio.frame_rate == 44100 and audio.channels == 1 and audio.sample_width == 2
+    assert audio.frame_count() == 441 * 127
+    assert result.duration_s == pytest.approx(441 * 127 / 44100, abs=1e-3)
+    assert audio.max > 0
+    # The PNG is a mono spectrogram with its parameters, and decodes to the same audio.
+    assert SpectrogramParams.from_exif(result.image.getexif()) == SpectrogramParams()
+    rgb = pixels(result)
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()
+    png = io.BytesIO()
+    save_image(result.image, png)
+    again = get_converter(SpectrogramParams(), "cpu").audio_from_spectrogram_image(
+        Image.open(png), seed=result.seeds[0])
+    assert again.raw_data == audio.raw_data
 
 
 def test_deterministic_and_seed_dependent(tiny_pipeline):
