@@ -12,7 +12,6 @@ slerped noise, interpolated embeddings with negative prompts, and cancellation b
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from riffusion_core.errors import GenerationCancelled, RiffusionError
 from riffusion_core.generation import HEIGHT, GenerationRequest, GenerationResult, PromptInput
 from riffusion_core.interpolation import slerp
 from riffusion_core.params import ExifTag, SpectrogramParams
-from riffusion_core.prompt_weights import parse_prompt_weights
+from riffusion_core.prompt_weights import chunk_tokens, parse_prompt_weights
 from riffusion_core.seed_images import fit_width, load_seed_image
 
 OnStep = Callable[[int, int], None]
@@ -299,6 +298,10 @@ class RiffusionPipeline(DiffusionPipeline):
     def _chunk_tokens(self) -> int:
         return self.tokenizer.model_max_length - 2  # 75 between BOS and EOS
 
+    @property
+    def _comma_ids(self) -> frozenset[int]:
+        return frozenset(self.tokenizer(",", add_special_tokens=False).input_ids[-1:])
+
     def _tokens(self, prompt: str) -> tuple[list[int], list[float]]:
         ids: list[int] = []
         weights: list[float] = []
@@ -309,12 +312,10 @@ class RiffusionPipeline(DiffusionPipeline):
         return ids, weights
 
     def _encode_prompt(self, prompt: str) -> torch.Tensor:
-        """(1, 77 * chunks, D): 75-token chunks, each wrapped in BOS/EOS and encoded alone."""
+        """(1, 77 * chunks, D): chunks of up to 75 tokens, each wrapped in BOS/EOS, padded to 77
+        and encoded alone (so prompts of any length work, unlike the reference)."""
         ids, weights = self._tokens(prompt)
-        size = self._chunk_tokens
-        chunks = [
-            (ids[i : i + size], weights[i : i + size]) for i in range(0, len(ids), size)
-        ] or [([], [])]
+        chunks = chunk_tokens(ids, weights, self._chunk_tokens, self._comma_ids)
         return torch.cat([self._encode_chunk(c_ids, c_w) for c_ids, c_w in chunks], dim=1)
 
     def _encode_chunk(self, ids: list[int], weights: list[float]) -> torch.Tensor:
@@ -517,7 +518,3 @@ def _name_of(scheduler: Any) -> str:
             return name
     return type(scheduler).__name__
 
-
-def random_seed() -> int:
-    """A fresh seed for users who did not pick one (fits Discord's integer options)."""
-    return secrets.randbelow(2**31)
