@@ -7,7 +7,6 @@ sentence (a RiffusionError) before anything reaches the GPU queue.
 from __future__ import annotations
 
 import math
-import secrets
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -197,7 +196,3 @@ def _check_number(name: str, value: object, low: float, high: float) -> None:
 def _lerp(a: float, b: float, t: float) -> float:
     return float(a * (1 - t) + b * t)
 
-
-def random_seed() -> int:
-    """A fresh seed for users who did not pick one (fits Discord's integer options)."""
-    return secrets.randbelow(2**31)
