@@ -284,3 +284,20 @@ def test_empty_and_wrong_inputs(tiny_pipeline):
     assert tiny_pipeline.generate([]) == []
     with pytest.raises(RiffusionError):
         tiny_pipeline.generate(["not a request"])
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers
+@pytest.mark.parametrize("name", ["pndm", "dpmsolver++", "ddim", "euler"])
+def test_every_offered_scheduler_renders_both_kinds(tiny_pipeline, seed_image_path, name):
+    assert name in tiny_pipeline.available_schedulers()
+    try:
+        tiny_pipeline.set_scheduler(name)
+        txt, img = render(tiny_pipeline, request(steps=6),
+                          request(steps=6, seed_image=seed_image_path, denoising=0.5))
+    finally:
+        tiny_pipeline.set_scheduler("pndm")
+    for result in (txt, img):
+        assert result.scheduler == name
+        assert np.isfinite(pixels(result)).all() and pixels(result).std() > 1
+    extra = 1 if name == "pndm" else 0  # PNDM repeats one timestep
+    assert (txt.unet_steps, img.unet_steps) == (6 + extra, 3 + extra)
