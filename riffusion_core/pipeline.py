@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -88,11 +88,11 @@ class _Item:
 
 @dataclass
 class _Group:
+    """Requests rendered as one UNet batch, with their own scheduler instance."""
+
     items: list[_Item]
     timesteps: torch.Tensor
     scheduler: Any
-    begin_index: int
-    results: list[GenerationResult] = field(default_factory=list)
 
 
 class RiffusionPipeline(DiffusionPipeline):
@@ -265,7 +265,7 @@ class RiffusionPipeline(DiffusionPipeline):
         timesteps = scheduler.timesteps[begin:]
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(begin)
-        return _Group(items, timesteps, scheduler, begin)
+        return _Group(items, timesteps, scheduler)
 
     # ------------------------------------------------------------------ text
 
