@@ -11,7 +11,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 # Nothing in the tests may reach the Hugging Face hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402  (after the thread settings above)
+import torch
 
 torch.set_num_threads(1)
 

@@ -14,8 +14,6 @@ from riffusion_core.generation import GenerationRequest, PromptInput
 from riffusion_core.image import save_image
 from riffusion_core.params import SpectrogramParams
 
-pytestmark = pytest.mark.usefixtures("torch_single_thread")
-
 WIDTH = 64  # 512 x 64 px images keep each render well under a second of CPU time
 STEPS = 4
 LONG_PROMPT = " ".join(["the"] * 200)  # 200 tokens: three 75-token chunks

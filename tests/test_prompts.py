@@ -5,8 +5,6 @@ import torch
 
 from riffusion_core.prompt_weights import chunk_tokens, parse_prompt_weights
 
-pytestmark = pytest.mark.usefixtures("torch_single_thread")
-
 W = 1.1
 
 
