@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import itertools
 import logging
 import threading
@@ -27,6 +26,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from bot.models import JobState  # the same states the jobs table records
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,6 @@ class JobTimedOut(RiffusionError):
 
 class JobFailed(RiffusionError):
     """The job failed for a reason that is not the user's input (message still for users)."""
-
-
-class JobState(str, enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 @dataclass(eq=False)
