@@ -9,6 +9,7 @@ defaults apply. Every refusal names the rule and the limit, so nobody is left gu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -70,6 +71,28 @@ def clips_of(params: RiffParams, task: Any) -> int:
     if isinstance(own, int) and own > 0:
         return own
     return max(1, math.ceil(params.duration_s / CLIP_SECONDS - 1e-6))
+
+
+def prompt_texts(params: RiffParams, task: Any = None, extra: dict | None = None
+                 ) -> dict[str, str | None]:
+    """Every prompt a request carries, by a name users recognise: the prompt, the negative
+    prompt, and any other prompt a command adds (a blend's end prompt lives on its task or in
+    `extra`, e.g. `end_prompt`, `{"blend": {"prompt_b": ...}}`)."""
+    texts: dict[str, str | None] = {"prompt": params.prompt,
+                                    "negative prompt": params.negative_prompt}
+
+    def add(name: str, value: Any) -> None:
+        if isinstance(value, str) and "prompt" in name and value not in texts.values():
+            texts[name.replace("_", " ")] = value
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                add(str(key), inner)
+
+    if task is not None and dataclasses.is_dataclass(task):
+        for f in dataclasses.fields(task):
+            add(f.name, getattr(task, f.name, None))
+    add("extra", extra or {})
+    return texts
 
 
 def next_utc_midnight(now: datetime | None = None) -> datetime:
@@ -178,10 +201,7 @@ class ServerPolicy:
         """
         guild_id = interaction.guild_id
         rules = await self.rules(guild_id) if guild_id is not None else None
-        texts = {"prompt": params.prompt, "negative prompt": params.negative_prompt}
-        for key, value in (extra or {}).items():
-            if isinstance(value, str) and "prompt" in key:
-                texts[key.replace("_", " ")] = value
+        texts = prompt_texts(params, task, extra)
         if rules is not None:
             refusal = self._guild_rules(interaction, rules, params, task)
             if refusal:

@@ -242,3 +242,61 @@ def test_filter_rules_are_vetted_and_matched_within_a_budget():
     with pytest.raises(FilterTimeout):
         slow.find({"prompt": "a" * 80 + "!"}, budget_s=0.05)
     assert time.monotonic() - started < 1.0
+
+
+def test_every_prompt_of_a_request_is_checked_and_clips_counted():
+    """Blend-like tasks carry a second prompt and their own clip count; both are seen."""
+    from dataclasses import dataclass
+
+    from bot.params import RiffParams
+    from bot.policy import clips_of, prompt_texts
+    from bot.renderer import ExtendSource, RenderTask
+
+    @dataclass(frozen=True)
+    class TwoPromptTask(RenderTask):
+        end_prompt: str = ""
+        clips: int = 4
+
+    params = RiffParams(prompt="calm piano", negative_prompt="noise", duration_s=12.0)
+    task = TwoPromptTask(params=params, end_prompt="uk drill")
+    texts = prompt_texts(params, task, {"blend": {"prompt_b": "uk drill", "seed_b": 3}})
+    assert texts == {"prompt": "calm piano", "negative prompt": "noise",
+                     "end prompt": "uk drill"}
+    assert PromptFilter.build(["drill"], []).find(texts).field == "end prompt"
+    assert clips_of(params, task) == 4
+    assert clips_of(params, RenderTask(params=params)) == 3  # 12 s = 3 clips of 5.11 s
+    extend = ExtendSource(master_path=None, image_path=None, clips=2)
+    assert clips_of(params, RenderTask(params=params, extend=extend)) == 3
+
+
+async def test_queue_pause_holds_only_that_group():
+    """The queue skips a paused guild's jobs (they keep their place) and runs everyone else's."""
+    import threading
+
+    from bot.queue import GenerationQueue
+
+    ran: list[str] = []
+    gate = threading.Event()
+
+    def render(payloads, on_step, should_cancel):
+        gate.wait(10)
+        ran.extend(payloads)
+        return list(payloads)
+
+    queue = GenerationQueue(render, max_batch_size=1)
+    queue.start()
+    try:
+        queue.pause(1)
+        held = queue.submit(10, "guild 1", group=1)
+        other = queue.submit(11, "guild 2", group=2)
+        dm = queue.submit(12, "dm", group=None)
+        gate.set()
+        assert await asyncio.wait_for(other.wait(), 5) == "guild 2"
+        assert await asyncio.wait_for(dm.wait(), 5) == "dm"
+        await asyncio.sleep(0.1)
+        assert not held.done and queue.position(held) == 1
+        queue.resume(1)
+        assert await asyncio.wait_for(held.wait(), 5) == "guild 1"
+        assert ran == ["guild 2", "dm", "guild 1"]
+    finally:
+        await queue.shutdown(1)
