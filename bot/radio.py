@@ -111,6 +111,7 @@ class PcmStream:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._resampling = threading.Lock()  # push (a worker thread) vs finish (the loop)
         self._data = bytearray()
         self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=PCM_RATE)
         self._rate: int | None = None
@@ -129,21 +130,27 @@ class PcmStream:
             self._rate = segment.frame_rate
         elif segment.frame_rate != self._rate:
             segment = segment.set_frame_rate(self._rate)  # one stream, one input rate
-        pcm = b"".join(bytes(f.to_ndarray()) for f in self._resampler.resample(
-            _to_frame(segment)))
-        with self._lock:
-            self._data += pcm
-            self._written += len(pcm)
-            self._clip_ends.append((self._written, clip))
+        with self._resampling:
+            if self.closed:
+                return 0
+            pcm = b"".join(bytes(f.to_ndarray()) for f in self._resampler.resample(
+                _to_frame(segment)))
+            with self._lock:
+                self._data += pcm
+                self._written += len(pcm)
+                self._clip_ends.append((self._written, clip))
         return len(pcm)
 
     def finish(self) -> None:
         """No more clips: flush the resampler's tail; reads end once the data is used up."""
-        tail = b"".join(bytes(f.to_ndarray()) for f in self._resampler.resample(None))
-        with self._lock:
-            self._data += tail
-            self._written += len(tail)
-            self.closed = True
+        with self._resampling:
+            if self.closed:
+                return
+            tail = b"".join(bytes(f.to_ndarray()) for f in self._resampler.resample(None))
+            with self._lock:
+                self._data += tail
+                self._written += len(tail)
+                self.closed = True
 
     def read(self) -> bytes:
         """One 20 ms frame; silence on an underrun (counted); b"" once finished and drained."""

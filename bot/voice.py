@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import discord
@@ -42,6 +43,30 @@ Connector = Callable[[Any], Awaitable[VoiceClientLike]]
 async def connect_voice(channel: discord.VoiceChannel | discord.StageChannel) -> VoiceClientLike:
     """discord.py's own connection (needs the voice extra: PyNaCl and davey)."""
     return await channel.connect(self_deaf=True, timeout=20)
+
+
+def ensure_opus() -> bool:
+    """Load libopus for discord.py's encoder: the system's, else the one inside PyAV's wheel.
+
+    discord.py encodes PCM sources to Opus itself and, on Linux, finds libopus only as a system
+    library; PyAV (already a dependency) ships one, so no system package is needed.
+    """
+    if discord.opus.is_loaded():
+        return True
+    with contextlib.suppress(Exception):
+        if discord.opus._load_default():
+            return True
+    import av
+
+    libs = Path(av.__file__).resolve().parent.parent / "av.libs"
+    for candidate in sorted(libs.glob("libopus*.so*")) + sorted(libs.glob("libopus*.dylib")):
+        try:
+            discord.opus.load_opus(str(candidate))
+            return True
+        except OSError:
+            continue
+    log.warning("No Opus library found: voice playback will not work (install libopus)")
+    return False
 
 
 def file_source(path: str) -> discord.AudioSource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,26 @@ class Voice(commands.Cog):
 
     async def cog_unload(self) -> None:
         await self.sessions.close()
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState,
+                                    after: discord.VoiceState) -> None:
+        """Leave (and stop the radio) once the last listener has left the bot's channel."""
+        session = self.sessions.get(member.guild.id)
+        if session is None or member.bot:
+            return
+        channel = session.client.channel
+        if getattr(before.channel, "id", None) != channel.id or \
+                getattr(after.channel, "id", None) == channel.id:
+            return
+        if any(not m.bot for m in getattr(channel, "members", [])):
+            return
+        radio = session.radio
+        await self.sessions.leave(member.guild.id)
+        if radio is not None and session.text_channel is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await session.text_channel.send("📻 Everyone left the voice channel, so the "
+                                                "radio stopped.")
 
     @staticmethod
     async def _say(interaction: discord.Interaction, text: str, *, ephemeral: bool = True
@@ -249,6 +270,7 @@ def play_button(generation_id: int) -> discord.ui.Item:
 
 
 async def setup(bot: RiffusionBot) -> None:
+    voice_io.ensure_opus()
     bot.add_dynamic_items(PlayButton)
     if play_button not in buttons.EXTRA_RESULT_ITEMS:
         buttons.EXTRA_RESULT_ITEMS.append(play_button)

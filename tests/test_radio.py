@@ -500,3 +500,49 @@ def test_file_source_decodes_a_result_with_the_wheel_ffmpeg(tmp_path):
     assert 49 <= len(frames) <= 53  # one second of 20 ms frames (MP3 padding aside)
     loud = samples(frames)[PCM_RATE // 10:PCM_RATE // 2]
     assert np.abs(loud).max() > 8000  # the tone, not silence
+
+
+def test_radio_frames_encode_to_opus_as_discord_py_does():
+    """discord.py encodes PCM sources itself; the Opus library comes from PyAV's wheel."""
+    from bot.radio import RadioSource
+    from bot.voice import ensure_opus
+
+    assert ensure_opus()
+    stream = PcmStream()
+    stream.push(tone(0, IN_RATE // 10))
+    stream.finish()
+    encoder = discord.opus.Encoder()
+    source = RadioSource(stream)
+    packets = []
+    while frame := source.read():
+        packets.append(encoder.encode(frame, encoder.SAMPLES_PER_FRAME))
+    assert len(packets) == 5 and all(10 < len(p) < 1276 for p in packets)
+
+
+async def test_radio_stops_when_the_last_listener_leaves(fake_discord: FakeDiscord,
+                                                         bot_harness: BotHarness):
+    fake = fake_discord
+    tones = ToneRenderer(clip_samples=44100)
+    async with bot_harness.running(FakeRenderer()) as bot:
+        voice_clients = fake_voice(bot, idle_s=5)
+        cog = bot.get_cog("Voice")
+        cog._renderer = lambda guild_id, channel_id, steps: tones
+        lounge = put_in_voice(bot, fake, fake.member.id, 9002)
+        await fake.response_message(await fake.slash(fake.member, "radio start",
+                                                     {"prompt": "night drive"}))
+        await fake.wait_until(lambda: voice_clients and voice_clients[0].playing,
+                              what="radio playing")
+        guild = bot.get_guild(fake.guild.id)
+        member = guild.get_member(fake.member.id) or await guild.fetch_member(fake.member.id)
+        before = guild._voice_states.pop(fake.member.id)
+        after = discord.VoiceState(data={"channel_id": None, "user_id": fake.member.id,
+                                         "session_id": "x", "deaf": False, "mute": False,
+                                         "self_deaf": False, "self_mute": False,
+                                         "self_video": False, "suppress": False,
+                                         "request_to_speak_timestamp": None}, channel=None)
+        assert before.channel is lounge
+        await cog.on_voice_state_update(member, before, after)
+        assert not voice_clients[0].connected
+        note = await fake.wait_for_message(lambda m: "Everyone left" in m.content, timeout=5)
+        assert note.channel_id == fake.general.id
+        assert cog.sessions.get(fake.guild.id) is None
