@@ -259,10 +259,11 @@ class RadioStation:
                 await self._task
 
     @staticmethod
-    def too_slow_text(render_s: float, clip_s: float) -> str:
+    def too_slow_text(render_s: float, clip_s: float, outcome: str = "It stops here instead"
+                      ) -> str:
         return (f"⚠️ This bot's device needs {render_s:.1f} s to render {clip_s:.1f} s of music, "
-                "slower than real time, so the radio would stutter. It stops here instead; "
-                "/riff still works (it just takes a while), and a GPU makes the radio possible.")
+                f"slower than real time, so the radio would stutter. {outcome}; /riff still "
+                "works (it just takes a while); fewer steps or a GPU make the radio possible.")
 
     async def _run(self, play: Callable[[RadioSource], None]) -> None:
         playing = False

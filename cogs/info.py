@@ -116,6 +116,15 @@ def help_embeds(sections: list[tuple[str, str]]) -> list[discord.Embed]:
     return embeds
 
 
+def gpu_name(device: str) -> str:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(torch.device(device))
+    except Exception:  # no driver, or a device string torch does not know
+        return "GPU"
+
+
 def disk_usage(folder: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(folder):
@@ -206,6 +215,8 @@ class Info(commands.Cog):
         settings = bot.settings
         pipe = getattr(bot.renderer, "pipe", None)
         device = str(getattr(pipe, "device", None) or settings.riffusion_device)
+        if device.startswith("cuda"):
+            device += f" ({gpu_name(device)})"
         queue = bot.queue
         rate = queue.seconds_per_cost
         total, today = await self._generation_counts()

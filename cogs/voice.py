@@ -13,8 +13,8 @@ from discord.ext import commands
 
 from bot import buttons, records
 from bot import voice as voice_io
-from bot.params import MAX_SEED, RiffParams, random_seed
-from bot.radio import RadioStation, RenderClip, SeedWalk
+from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
+from bot.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
 from bot.voice import VoiceSessions, radio_renderer
 from riffusion_core.seed_images import list_seed_images
 
@@ -179,6 +179,12 @@ class Voice(commands.Cog):
         current = self.sessions.get(interaction.guild_id)
         if current is not None and current.radio is not None:
             await self._say(interaction, "The radio is already on; steer it with `/radio next`.")
+            return
+        rate = self.bot.queue.seconds_per_cost  # measured on past jobs: seconds per step
+        if rate is not None and rate * steps > CLIP_SECONDS * REALTIME_MARGIN:
+            await self._say(interaction, RadioStation.too_slow_text(
+                rate * steps, CLIP_SECONDS,
+                f"Estimated from recent requests at {steps} steps, so it does not start"))
             return
         await interaction.response.send_message(
             f"📻 Tuning in to **{prompt}** in <#{channel.id}>… (rendering the first clips)")

@@ -446,6 +446,13 @@ async def test_play_and_radio_over_discord(fake_discord: FakeDiscord, bot_harnes
         stopped = await fake.response_message(await fake.slash(fake.member, "radio stop"))
         assert "stopped" in stopped.content
         assert not radio_client.connected
+        # Past jobs show this device is too slow for the steps asked: refused before joining.
+        bot.queue.seconds_per_cost = 0.5
+        slow = await fake.response_message(await fake.slash(
+            fake.member, "radio start", {"prompt": "lofi radio", "steps": 20}))
+        assert "needs 10.0 s to render 5.1 s" in slow.content and "does not start" in \
+            slow.content
+        assert len(voice_clients) == 3
 
 
 # ---- the real pipeline -------------------------------------------------------------------------
