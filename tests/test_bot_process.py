@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -108,4 +109,4 @@ async def test_python_m_bot_end_to_end_and_after_restart(
     text = log.read_text(errors="replace")
     assert BOT_TOKEN not in text
     assert "Can't keep up" not in text and "heartbeat blocked" not in text
-    assert text.count("Synced 1 application command") == 1  # not again on the restart
+    assert len(re.findall(r"Synced \d+ application command", text)) == 1  # not on the restart
