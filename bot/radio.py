@@ -30,6 +30,8 @@ import discord
 import numpy as np
 from pydub import AudioSegment
 
+from riffusion_core.errors import RiffusionError
+
 log = logging.getLogger(__name__)
 
 PCM_RATE = 48_000  # what Discord voice (Opus) wants
@@ -294,8 +296,10 @@ class RadioStation:
         except Exception as exc:  # a render failure ends the radio with a message, not silence
             log.exception("The radio stopped after an error")
             self.stop_reason = "error"
+            reason = str(exc) if isinstance(exc, RiffusionError) else (
+                "something went wrong; the bot's log has the details.")
             with contextlib.suppress(Exception):
-                await self.announce(f"The radio stopped: {exc}")
+                await self.announce(f"📻 The radio stopped: {reason}")
         finally:
             self.stream.finish()
             self.stopped.set()

@@ -94,7 +94,10 @@ class VoiceSessions:
     def get(self, guild_id: int) -> GuildVoice | None:
         session = self.guilds.get(guild_id)
         if session is not None and not session.client.is_connected():
+            # Disconnected from outside (kicked, channel deleted): stop rendering for nobody.
             self.guilds.pop(guild_id, None)
+            if session.radio is not None:
+                asyncio.get_running_loop().create_task(session.radio.stop("disconnected"))
             return None
         return session
 

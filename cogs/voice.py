@@ -255,6 +255,19 @@ class Voice(commands.Cog):
                         f"**{prompt}** becomes the end of {when} (a few clips are already "
                         "rendered ahead, so give it a moment).", ephemeral=False)
 
+    @radio.command(name="now", description="What the radio plays now and what comes next.")
+    async def radio_now(self, interaction: discord.Interaction) -> None:
+        session = self.sessions.get(interaction.guild_id) if interaction.guild_id else None
+        station = session.radio if session else None
+        if station is None or station.stopped.is_set():
+            await self._say(interaction, "The radio is off; start it with `/radio start`.")
+            return
+        playing = station.stream.now_playing
+        upcoming = ", ".join(f"**{p}**" for p in station.walk.pending) or "nothing queued"
+        lines = [f"📻 Now: {playing.label if playing else 'starting…'}",
+                 f"Buffered: {station.stream.buffered_s:.1f} s · steering queue: {upcoming}"]
+        await self._say(interaction, "\n".join(lines))
+
     @radio.command(name="stop", description="Stop the radio and leave the voice channel.")
     async def radio_stop(self, interaction: discord.Interaction) -> None:
         session = self.sessions.get(interaction.guild_id) if interaction.guild_id else None

@@ -443,6 +443,8 @@ async def test_play_and_radio_over_discord(fake_discord: FakeDiscord, bot_harnes
             radio_client.pull(50)  # 1 s per round: one clip
             await asyncio.sleep(0.01)
         assert any(c.end_prompt == "ambient" for c in tones.asked)
+        now = await fake.response_message(await fake.slash(fake.member, "radio now"))
+        assert "Now: " in now.content and "Buffered:" in now.content
         stopped = await fake.response_message(await fake.slash(fake.member, "radio stop"))
         assert "stopped" in stopped.content
         assert not radio_client.connected
@@ -553,3 +555,25 @@ async def test_radio_stops_when_the_last_listener_leaves(fake_discord: FakeDisco
         note = await fake.wait_for_message(lambda m: "Everyone left" in m.content, timeout=5)
         assert note.channel_id == fake.general.id
         assert cog.sessions.get(fake.guild.id) is None
+
+
+async def test_a_radio_disconnected_from_outside_stops_rendering():
+    clients: list[FakeVoiceClient] = []
+
+    async def connect(channel: Any) -> FakeVoiceClient:
+        clients.append(FakeVoiceClient(channel))
+        return clients[-1]
+
+    async def quiet(text: str) -> None:
+        pass
+
+    sessions = VoiceSessions(idle_s=5, connect=connect)
+    session = await sessions.join(3, Channel(30))
+    station = RadioStation(SeedWalk("x"), ToneRenderer(), quiet)
+    session.radio = station
+    station.start(lambda source: sessions.play(3, source, "radio"))
+    await settle(lambda: clients[0].playing)
+    clients[0].connected = False  # kicked from the channel
+    assert sessions.get(3) is None
+    await asyncio.wait_for(station.stopped.wait(), 2)
+    assert station.stop_reason == "disconnected"
