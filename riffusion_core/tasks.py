@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from pydub import AudioSegment
 
-from riffusion_core.audio import SAMPLE_RATE, stitch
+from riffusion_core.audio import SAMPLE_RATE, AudioSegment, stitch
 from riffusion_core.errors import AudioDecodeError, RiffusionError
 from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
 from riffusion_core.strip import boundaries, marked_strip, side_by_side
@@ -300,6 +299,7 @@ def remix(
     max_input_s: float = 60.0,
     *,
     start_s: float = 0.0,
+    source_duration_s: float | None = None,
     width: int = 512,
     overlap_ms: int = REMIX_OVERLAP_MS,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -310,7 +310,9 @@ def remix(
 
     The input from `start_s` is cut to at most `max_input_s` seconds. Each 512-px window's own
     spectrogram is the init image (img2img at denoising `strength`), every window uses
-    `prompt.seed`, and windows are crossfaded over their `overlap_ms` overlap.
+    `prompt.seed`, and windows are crossfaded over their `overlap_ms` overlap. Pass
+    `source_duration_s` when `audio` is itself only the first part of a longer file, so the
+    result reports the real length and the truncation.
     """
     from riffusion_core.converter import get_converter
     from riffusion_core.params import SpectrogramParams
@@ -322,7 +324,9 @@ def remix(
         raise RiffusionError(f"The start time must be 0 or more seconds, not {start_s}.")
     started = time.perf_counter()
     mono = _mono_pcm(audio)
-    source_duration_s = mono.frame_count() / SAMPLE_RATE
+    available_s = mono.frame_count() / SAMPLE_RATE
+    if source_duration_s is None or source_duration_s < available_s:
+        source_duration_s = available_s
     first = round(start_s * SAMPLE_RATE)
     last = min(int(mono.frame_count()), first + round(max_input_s * SAMPLE_RATE))
     if last - first < HOP_SAMPLES:
@@ -369,7 +373,7 @@ def remix(
         input_start_s=first / SAMPLE_RATE,
         input_end_s=last / SAMPLE_RATE,
         source_duration_s=source_duration_s,
-        truncated=last < mono.frame_count(),
+        truncated=last < mono.frame_count() or source_duration_s > last / SAMPLE_RATE + 0.01,
     )
 
 

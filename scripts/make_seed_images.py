@@ -213,7 +213,7 @@ def render_loop(name: str) -> np.ndarray:
 
 def loop_to_segment(loop: np.ndarray, pad_columns: int = 0):
     """The loop as a mono AudioSegment, with `pad_columns` * 441 wrapped samples on each side."""
-    from pydub import AudioSegment
+    from riffusion_core.audio import AudioSegment
 
     pad = pad_columns * HOP
     samples = np.concatenate([loop[len(loop) - pad :], loop, loop[:pad]]) if pad else loop
