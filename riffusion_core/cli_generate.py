@@ -5,8 +5,9 @@ parameters attached), the MP3, and a JSON record. The JSON holds everything need
 same PNG again (model, scheduler, device, seeds, steps, library versions) including `argv`, the
 exact arguments to pass back to `riffusion` (add `--out DIR`).
 
-`register(subparsers)` adds the subcommands to the conversion CLI's parser; each sets
-`args.handler`, which returns the exit status and raises RiffusionError for bad input.
+`SUBCOMMANDS` plugs them into `riffusion_core.cli` (listed in its SUBCOMMAND_MODULES); each
+`run_*` returns the exit status and raises RiffusionError for bad input, which the CLI prints as
+one line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from riffusion_core.cli import Subcommand
 from riffusion_core.errors import RiffusionError
 
 DEVICE_ENV_VAR = "RIFFUSION_DEVICE"
@@ -85,46 +87,35 @@ def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = Tr
                         help="clips rendered at once (default 4)")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add riff, blend and remix to the `riffusion` CLI."""
-    riff = subparsers.add_parser(
-        "riff", help="generate music from a prompt",
-        description="Generate music from a text prompt: a PNG spectrogram, an MP3 and a JSON.")
-    riff.add_argument("prompt")
-    riff.add_argument("--seed", type=seed_int, default=42)
-    riff.add_argument("--duration", type=positive_float, default=None,
-                      help="seconds; longer than one clip (5.11 s) chains clips seed s -> s+1 "
-                           "as the Riffusion web app does (default: one clip)")
-    _common(riff, steps=50)
-    riff.set_defaults(handler=run_riff)
+def configure_riff(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt")
+    parser.add_argument("--seed", type=seed_int, default=42)
+    parser.add_argument("--duration", type=positive_float, default=None,
+                        help="seconds; longer than one clip (5.11 s) chains clips seed s -> s+1 "
+                             "as the Riffusion web app does (default: one clip)")
+    _common(parser, steps=50)
 
-    blend = subparsers.add_parser(
-        "blend", help="morph from one prompt to another",
-        description="Morph from PROMPT_A to PROMPT_B over several clips, crossfaded into one "
-                    "track; the PNG marks and numbers each clip.")
-    blend.add_argument("prompt_a")
-    blend.add_argument("prompt_b")
-    blend.add_argument("--clips", type=clip_count, default=5, help="clips A -> B (default 5)")
-    blend.add_argument("--seed-a", type=seed_int, default=42)
-    blend.add_argument("--seed-b", type=seed_int, default=None, help="default: seed A + 1")
-    _common(blend, steps=50)
-    blend.set_defaults(handler=run_blend)
 
-    remix = subparsers.add_parser(
-        "remix", help="repaint an audio file in the style of a prompt",
-        description="Remix an audio file: each 5 s window is repainted by img2img with the same "
-                    "seed; the output is as long as the input (up to --max-input seconds).")
-    remix.add_argument("audio", type=Path)
-    remix.add_argument("prompt")
-    remix.add_argument("--strength", type=fraction, default=0.55,
-                       help="how much to change the input (default 0.55)")
-    remix.add_argument("--seed", type=seed_int, default=42)
-    remix.add_argument("--max-input", type=positive_float, default=60.0,
-                       help="use at most this many seconds of the input (default 60)")
-    remix.add_argument("--start", type=non_negative_float, default=0.0,
-                       help="start this many seconds into the input (default 0)")
-    _common(remix, steps=25, denoising=False)
-    remix.set_defaults(handler=run_remix)
+def configure_blend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt_a")
+    parser.add_argument("prompt_b")
+    parser.add_argument("--clips", type=clip_count, default=5, help="clips A -> B (default 5)")
+    parser.add_argument("--seed-a", type=seed_int, default=42)
+    parser.add_argument("--seed-b", type=seed_int, default=None, help="default: seed A + 1")
+    _common(parser, steps=50)
+
+
+def configure_remix(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("audio", type=Path)
+    parser.add_argument("prompt")
+    parser.add_argument("--strength", type=fraction, default=0.55,
+                        help="how much to change the input (default 0.55)")
+    parser.add_argument("--seed", type=seed_int, default=42)
+    parser.add_argument("--max-input", type=positive_float, default=60.0,
+                        help="use at most this many seconds of the input (default 60)")
+    parser.add_argument("--start", type=non_negative_float, default=0.0,
+                        help="start this many seconds into the input (default 0)")
+    _common(parser, steps=25, denoising=False)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -327,3 +318,13 @@ def _read_input(path: Path) -> bytes:
         raise RiffusionError(f"{str(path)!r} is a folder, not an audio file.") from None
     except OSError as exc:
         raise RiffusionError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+
+
+SUBCOMMANDS = [
+    Subcommand("riff", "generate music from a text prompt (PNG, MP3 and JSON)",
+               configure_riff, run_riff),
+    Subcommand("blend", "morph from PROMPT_A to PROMPT_B over several crossfaded clips",
+               configure_blend, run_blend),
+    Subcommand("remix", "repaint an audio file in the style of a prompt, window by window",
+               configure_remix, run_remix),
+]
