@@ -153,9 +153,9 @@ def _model_and_device(args: argparse.Namespace) -> tuple[str, str]:
 def _check_seed_image(name: str | None) -> None:
     """Fail before the (slow) model load when the seed image does not exist."""
     if name is not None:
-        from riffusion_core.seed_images import load_seed_image
+        from riffusion_core.seed_images import resolve_seed_image
 
-        load_seed_image(name)
+        resolve_seed_image(name)
 
 
 def _load(args: argparse.Namespace):

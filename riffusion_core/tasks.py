@@ -67,7 +67,7 @@ class TaskResult:
         return {}
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready record: parameters, output durations and each clip's request."""
+        """A JSON-ready record: parameters, output duration and each clip's own record."""
         return {
             "task": self.task,
             "params": self.params,
@@ -75,14 +75,7 @@ class TaskResult:
             "elapsed_s": round(self.elapsed_s, 3),
             "image_size": list(self.image.size),
             **self.extra(),
-            "clips": [
-                {
-                    "request": asdict(clip.request),
-                    "duration_s": round(clip.duration_s, 4),
-                    "elapsed_s": round(clip.elapsed_s, 3),
-                }
-                for clip in self.clips
-            ],
+            "clips": [clip.to_dict() for clip in self.clips],
         }
 
 
