@@ -100,6 +100,7 @@ SCHEDULER = dict(
 class Row:
     batch: int
     steps: int
+    unet_passes: int  # PNDM repeats one timestep: 2 steps = 3 passes
     unet_step_s: float  # median wall time of one UNet pass (2 x batch latents)
     text_s: float
     denoise_s: float
@@ -186,6 +187,7 @@ def run_once(models, batch: int, steps: int, scheduler_name: str, device, dtype,
     return Row(
         batch=batch,
         steps=steps,
+        unet_passes=len(step_times),
         unet_step_s=round(statistics.median(step_times), 4),
         text_s=round(text_done - started, 4),
         denoise_s=round(denoise_done - text_done, 4),
@@ -240,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asdict(row)), flush=True)
 
     header = (
-        "| batch | steps | UNet step s | text s | denoise s | VAE s | to audio s | MP3 s "
+        "| batch | steps | UNet passes | UNet step s | text s | denoise s | VAE s | to audio s "
+        "| MP3 s "
         "| end to end s | audio s | real-time factor |"
     )
     print()
@@ -248,9 +251,9 @@ def main(argv: list[str] | None = None) -> int:
           f"scheduler {args.scheduler}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, compile {args.compile}")
     print(header)
-    print("|" + "---|" * 11)
+    print("|" + "---|" * 12)
     for r in rows:
-        print(f"| {r.batch} | {r.steps} | {r.unet_step_s:.3f} | {r.text_s:.3f} | "
+        print(f"| {r.batch} | {r.steps} | {r.unet_passes} | {r.unet_step_s:.3f} | {r.text_s:.3f} | "
               f"{r.denoise_s:.2f} | {r.vae_decode_s:.2f} | {r.to_audio_s:.2f} | {r.mp3_s:.3f} | "
               f"{r.end_to_end_s:.2f} | {r.audio_s:.2f} | {r.realtime_factor:.3f} |")
     if args.json:

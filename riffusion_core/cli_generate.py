@@ -275,10 +275,14 @@ def run_riff(args: argparse.Namespace) -> int:
 def run_blend(args: argparse.Namespace) -> int:
     from riffusion_core.tasks import blend
 
+    from riffusion_core.generation import GenerationRequest
+
     seed_b = args.seed_a + 1 if args.seed_b is None else args.seed_b
     start = _prompt(args.prompt_a, args.seed_a, args)
     end = _prompt(args.prompt_b, seed_b, args)
-    _check_seed_image(args.seed_image)
+    # Validates steps, seed image and strength now, before the slow model load.
+    GenerationRequest(start=start, end=end, num_inference_steps=args.steps,
+                      seed_image=args.seed_image)
     result = _run(args, "blend", lambda pipe, progress: blend(
         pipe, start, end, args.clips, num_inference_steps=args.steps,
         seed_image=args.seed_image, batch_size=args.batch_size, on_step=progress))

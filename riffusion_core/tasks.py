@@ -124,19 +124,10 @@ def _generate_batched(
     on_step: OnStep | None,
     should_cancel: ShouldCancel | None,
 ) -> list[GenerationResult]:
-    """Render requests in batches of `batch_size`, reporting progress over all of them."""
-    batch_size = max(1, batch_size)
-    chunks = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]
-    results: list[GenerationResult] = []
-    for index, chunk in enumerate(chunks):
-        step_cb = None
-        if on_step is not None:
-
-            def step_cb(step: int, total: int, _index: int = index) -> None:
-                on_step(_index * total + step, len(chunks) * total)
-
-        results.extend(pipe.generate(list(chunk), on_step=step_cb, should_cancel=should_cancel))
-    return results
+    """All clips in one generate() call: the pipeline batches compatible requests (at most
+    `batch_size` per UNet batch) and reports progress over the whole task."""
+    return pipe.generate(list(requests), on_step=on_step, should_cancel=should_cancel,
+                         max_batch_size=max(1, batch_size))
 
 
 def _trim(segment: AudioSegment, samples: int) -> AudioSegment:

@@ -92,11 +92,12 @@ class ToneStub:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def generate(self, requests, *, on_step=None, should_cancel=None):
-        self.calls.append(len(requests))
-        for step in range(1, 5):
+    def generate(self, requests, *, on_step=None, should_cancel=None, max_batch_size=8):
+        batches = math.ceil(len(requests) / max_batch_size)
+        self.calls.append((len(requests), max_batch_size))
+        for step in range(1, 4 * batches + 1):  # 4 steps per UNet batch, counted over all
             if on_step:
-                on_step(step, 4)
+                on_step(step, 4 * batches)
         return [
             StubClip(r, Image.new("RGB", (r.width, 512), "white"),
                      tone_segment(CLIP / SAMPLE_RATE, phase=1.0 + 2.1 * i),
@@ -125,7 +126,7 @@ def test_progress_and_batches_cover_all_clips():
     seen: list[tuple[int, int]] = []
     request = GenerationRequest(start=PromptInput("x"), num_inference_steps=STEPS)
     result = riff_long(stub, request, 30.0, batch_size=4, on_step=lambda d, t: seen.append((d, t)))
-    assert len(result.clips) == 6 and stub.calls == [4, 2]
+    assert len(result.clips) == 6 and stub.calls == [(6, 4)]
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert seen[-1][0] == seen[-1][1] == 8 and {t for _, t in seen} == {8}
 
@@ -157,11 +158,15 @@ def no_gap(audio: AudioSegment, joins: list[int]) -> None:
         assert local > 0.3 * rms, (j, local, rms)
 
 
+PROGRESS: list[tuple[int, int]] = []
+
+
 @pytest.fixture(scope="module")
 def long_riff(tiny_pipeline):
     request = GenerationRequest(start=PromptInput("lofi beat", seed=3),
                                 num_inference_steps=STEPS, seed_image="og_beat")
-    return riff_long(tiny_pipeline, request, 12.0)
+    return riff_long(tiny_pipeline, request, 12.0,
+                     on_step=lambda done, total: PROGRESS.append((done, total)))
 
 
 def test_long_riff_is_exactly_as_long_as_asked(long_riff):
@@ -171,6 +176,8 @@ def test_long_riff_is_exactly_as_long_as_asked(long_riff):
     assert [(c.request.start.seed, c.request.alpha) for c in long_riff.clips] == [
         (3, 0.0), (3, 0.25), (3, 0.5)]
     assert long_riff.image.size == (3 * 512, 512)
+    assert PROGRESS[-1][0] == PROGRESS[-1][1] and len({t for _, t in PROGRESS}) == 1
+    assert [d for d, _ in PROGRESS] == list(range(1, len(PROGRESS) + 1))
     fade = 882  # CHAIN_CROSSFADE_MS in samples
     no_gap(long_riff.audio, [k * (CLIP - fade) + fade // 2 for k in (1, 2)])
 
