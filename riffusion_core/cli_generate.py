@@ -273,9 +273,8 @@ def run_riff(args: argparse.Namespace) -> int:
 
 
 def run_blend(args: argparse.Namespace) -> int:
-    from riffusion_core.tasks import blend
-
     from riffusion_core.generation import GenerationRequest
+    from riffusion_core.tasks import blend
 
     seed_b = args.seed_a + 1 if args.seed_b is None else args.seed_b
     start = _prompt(args.prompt_a, args.seed_a, args)
