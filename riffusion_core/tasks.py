@@ -29,6 +29,7 @@ from PIL import Image
 from riffusion_core.audio import SAMPLE_RATE, AudioSegment, stitch
 from riffusion_core.errors import AudioDecodeError, RiffusionError
 from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.image import save_image
 from riffusion_core.strip import boundaries, marked_strip, side_by_side
 
 HOP_SAMPLES = 441  # one spectrogram column = 10 ms
@@ -38,6 +39,7 @@ REMIX_OVERLAP_MS = 200  # remix windows overlap by this much and are crossfaded 
 END_FADE_MS = 10  # fade applied where a track is cut short, so the cut does not click
 WEB_APP_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_BATCH_SIZE = 4
+MAX_CLIPS = 64  # about 5 1/2 minutes: a guard against a typo asking for hours of GPU time
 
 OnStep = Callable[[int, int], None]
 ShouldCancel = Callable[[], bool]
@@ -100,8 +102,13 @@ class BlendResult(TaskResult):
 
 @dataclass
 class RemixResult(TaskResult):
-    """A remix; says which part of the input was used and whether it was cut to max_input_s."""
+    """A remix; says which part of the input was used and whether it was cut to max_input_s.
 
+    `window_images[k]` is the input spectrogram clip k was repainted from (its request names a
+    temporary file that is gone once remix returns): save it to re-render one clip alone.
+    """
+
+    window_images: list[Image.Image] = field(default_factory=list)
     input_start_s: float = 0.0
     input_end_s: float = 0.0
     source_duration_s: float = 0.0
@@ -184,8 +191,11 @@ def riff_long(
     _check_positive("duration", duration_s)
     started = time.perf_counter()
     one = clip_ms(request.width)
-    duration_ms = round(duration_s * 1000)
-    requests = chain_requests(request, clips_needed(duration_ms, one, crossfade_ms))
+    count = clips_needed(math.ceil(duration_s * 1000), one, crossfade_ms)
+    if count > MAX_CLIPS:
+        longest = (MAX_CLIPS * (one - crossfade_ms) + crossfade_ms) / 1000
+        raise RiffusionError(f"That is too long: a riff can last at most {longest:.0f} seconds.")
+    requests = chain_requests(request, count)
     clips = _generate_batched(pipe, requests, batch_size, on_step, should_cancel)
     audio = _trim(stitch([c.audio for c in clips], crossfade_ms),
                   round(duration_s * SAMPLE_RATE))
@@ -227,8 +237,8 @@ def blend(
     should_cancel: ShouldCancel | None = None,
 ) -> BlendResult:
     """Morph from prompt A to prompt B in `clips` clips, crossfaded into one track."""
-    if clips < 2:
-        raise RiffusionError("A blend needs at least 2 clips.")
+    if not 2 <= clips <= MAX_CLIPS:
+        raise RiffusionError(f"A blend needs from 2 to {MAX_CLIPS} clips, not {clips}.")
     started = time.perf_counter()
     alphas = blend_alphas(clips)
     requests = [
@@ -325,14 +335,15 @@ def remix(
     converter = get_converter(SpectrogramParams(), "cpu")
     denoised = replace(prompt, denoising=strength)
     with tempfile.TemporaryDirectory(prefix="riffusion-remix-") as tmp:
-        requests = []
+        requests, window_images = [], []
         for index, offset in enumerate(remix_windows(used_samples, window, overlap)):
             piece = used.get_sample_slice(offset, min(offset + window, used_samples))
             if piece.frame_count() < window:  # pad the last, short window with silence
                 piece = _pad_samples(piece, window)
             path = Path(tmp) / f"window_{index:03d}.png"
             image = converter.spectrogram_image_from_audio(piece)
-            image.save(path, exif=image.getexif())
+            save_image(image, path)
+            window_images.append(image)
             requests.append(GenerationRequest(start=denoised,
                                               num_inference_steps=num_inference_steps,
                                               seed_image=str(path), width=width))
@@ -354,6 +365,7 @@ def remix(
         audio=out,
         params=params,
         elapsed_s=time.perf_counter() - started,
+        window_images=window_images,
         input_start_s=first / SAMPLE_RATE,
         input_end_s=last / SAMPLE_RATE,
         source_duration_s=source_duration_s,

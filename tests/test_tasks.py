@@ -137,6 +137,8 @@ def test_bad_numbers_are_user_errors():
         riff_long(ToneStub(), request, 0)
     with pytest.raises(RiffusionError):
         riff_long(ToneStub(), request, float("nan"))
+    with pytest.raises(RiffusionError, match="at most"):
+        riff_long(ToneStub(), request, 3600)
     with pytest.raises(RiffusionError):
         blend(ToneStub(), PromptInput("a"), PromptInput("b"), 1)
     with pytest.raises(RiffusionError):
@@ -219,7 +221,8 @@ def test_remix_keeps_the_input_length(tiny_pipeline, input_12s):
     result = remix(tiny_pipeline, input_12s, PromptInput("synthwave", seed=5),
                    num_inference_steps=4)
     assert result.audio.frame_count() == 12 * SAMPLE_RATE
-    assert len(result.clips) == 3
+    assert len(result.clips) == 3 and len(result.window_images) == 3
+    assert all(im.size == (512, 512) for im in result.window_images)
     assert {c.request.start.seed for c in result.clips} == {5}
     assert {c.request.start.denoising for c in result.clips} == {0.55}
     assert (result.input_start_s, result.input_end_s, result.truncated) == (0.0, 12.0, False)
