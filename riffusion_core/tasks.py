@@ -33,7 +33,8 @@ from riffusion_core.image import save_image
 from riffusion_core.strip import boundaries, marked_strip, side_by_side
 
 HOP_SAMPLES = 441  # one spectrogram column = 10 ms
-CHAIN_CROSSFADE_MS = 20  # riff chain: clips already line up; this only hides the phase step
+CHAIN_CROSSFADE_MS = 10  # riff chain: clips already line up; this only hides the phase step
+# (each join starts the next clip 10 ms early, well under a 94 BPM sixteenth of 160 ms)
 BLEND_CROSSFADE_MS = 250  # blend: neighbouring clips differ, so fade over a quarter second
 REMIX_OVERLAP_MS = 200  # remix windows overlap by this much and are crossfaded over it
 END_FADE_MS = 10  # fade applied where a track is cut short, so the cut does not click
