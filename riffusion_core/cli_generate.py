@@ -131,7 +131,7 @@ def slug(text: str, limit: int = SLUG_LENGTH) -> str:
 def versions() -> dict[str, str]:
     """Library versions that decide the output pixels."""
     out = {}
-    for name in ("torch", "diffusers", "transformers", "riffusion-discord"):
+    for name in ("torch", "diffusers", "transformers"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -156,6 +156,14 @@ def _check_seed_image(name: str | None) -> None:
         from riffusion_core.seed_images import resolve_seed_image
 
         resolve_seed_image(name)
+
+
+def _seed_image_arg(name: str) -> str:
+    """A bundled name as is; a user's file as an absolute path, so the record works anywhere."""
+    from riffusion_core.seed_images import SEED_IMAGE_DIR, resolve_seed_image
+
+    path = resolve_seed_image(name)
+    return name if path.parent == SEED_IMAGE_DIR and path.stem == name else str(path.resolve())
 
 
 def _load(args: argparse.Namespace):
@@ -190,7 +198,7 @@ def _common_argv(args: argparse.Namespace, *, denoising: bool = True) -> list[st
         argv += ["--negative-prompt", args.negative_prompt]
     if denoising:
         if args.seed_image is not None:
-            argv += ["--seed-image", args.seed_image]
+            argv += ["--seed-image", _seed_image_arg(args.seed_image)]
         argv += ["--denoising", repr(args.denoising)]
     argv += ["--model", args.model, "--device", args.device,
              "--scheduler", args.scheduler, "--batch-size", str(args.batch_size)]
@@ -303,10 +311,11 @@ def run_remix(args: argparse.Namespace) -> int:
         pipe, decoded.segment, prompt, args.strength, args.steps, args.max_input,
         start_s=args.start, source_duration_s=decoded.source_duration_s,
         batch_size=args.batch_size, on_step=progress))
-    argv = ["remix", str(args.audio), args.prompt, "--strength", repr(args.strength),
+    argv = ["remix", str(args.audio.resolve()), args.prompt, "--strength", repr(args.strength),
             "--seed", str(args.seed), "--max-input", repr(args.max_input),
             "--start", repr(args.start), *_common_argv(args, denoising=False)]
-    extra = {"input": {"path": str(args.audio), "sha256": hashlib.sha256(data).hexdigest()}}
+    digest = hashlib.sha256(data).hexdigest()
+    extra = {"input": {"path": str(args.audio.resolve()), "sha256": digest}}
     stem = f"remix_{slug(args.audio.stem, 24)}_{slug(args.prompt, 24)}_seed{args.seed}"
     _write(args, stem, result, argv, extra)
     return 0
