@@ -157,3 +157,14 @@ def test_environment_defaults(tmp_path, tiny_model_dir, monkeypatch):
     record = json.loads(written(tmp_path)["json"].read_text())
     assert record["model"] == str(tiny_model_dir) and record["device"] == "cpu"
     assert record["argv"][record["argv"].index("--model") + 1] == str(tiny_model_dir)
+
+
+def test_record_names_a_user_seed_image_by_absolute_path(tmp_path, model_args, monkeypatch):
+    from riffusion_core.seed_images import resolve_seed_image
+
+    monkeypatch.chdir(tmp_path)
+    Path("mine.png").write_bytes(resolve_seed_image("half_time").read_bytes())
+    assert main(["riff", "beat", "--seed-image", "mine.png", "--out", "out", *model_args]) == 0
+    record = json.loads(written(tmp_path / "out")["json"].read_text())
+    argv = record["argv"]
+    assert argv[argv.index("--seed-image") + 1] == str(tmp_path.resolve() / "mine.png")
