@@ -45,6 +45,7 @@ def test_slug_is_a_safe_file_name():
     assert len(slug("x" * 500)) == 40
 
 
+@pytest.mark.slow
 def test_riff_writes_png_mp3_json_and_json_reproduces_the_png(tmp_path, model_args, capsys):
     first = tmp_path / "first"
     argv = ["riff", "Lo-Fi beat!", "--seed", "7", "--out", str(first), "--seed-image",
@@ -71,6 +72,7 @@ def test_riff_writes_png_mp3_json_and_json_reproduces_the_png(tmp_path, model_ar
     assert np.array_equal(pixels(written(again)["png"]), pixels(files["png"]))
 
 
+@pytest.mark.slow
 def test_riff_duration_chains_clips(tmp_path, model_args):
     assert main(["riff", "drums", "--duration", "7", "--out", str(tmp_path), *model_args]) == 0
     files = written(tmp_path)
@@ -81,6 +83,7 @@ def test_riff_duration_chains_clips(tmp_path, model_args):
     assert "--duration" in record["argv"]
 
 
+@pytest.mark.slow
 def test_blend_writes_a_marked_strip(tmp_path, model_args):
     argv = ["blend", "jazz", "heavy metal", "--clips", "2", "--seed-a", "1", "--seed-b", "9",
             "--scheduler", "dpmsolver++", "--out", str(tmp_path), *model_args]
@@ -105,6 +108,7 @@ def six_seconds_wav(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_remix_reports_the_part_used(tmp_path, model_args, six_seconds_wav):
     out = tmp_path / "out"
     argv = ["remix", str(six_seconds_wav), "synthwave", "--max-input", "3", "--strength", "0.7",
@@ -150,6 +154,7 @@ def test_errors_are_one_line(tmp_path, tiny_model_dir, capsys):
     assert not any(tmp_path.glob("*.png"))
 
 
+@pytest.mark.slow
 def test_environment_defaults(tmp_path, tiny_model_dir, monkeypatch):
     monkeypatch.setenv("RIFFUSION_MODEL", str(tiny_model_dir))
     monkeypatch.setenv("RIFFUSION_DEVICE", "cpu")
@@ -159,6 +164,7 @@ def test_environment_defaults(tmp_path, tiny_model_dir, monkeypatch):
     assert record["argv"][record["argv"].index("--model") + 1] == str(tiny_model_dir)
 
 
+@pytest.mark.slow
 def test_record_names_a_user_seed_image_by_absolute_path(tmp_path, model_args, monkeypatch):
     from riffusion_core.seed_images import resolve_seed_image
 

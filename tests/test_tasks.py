@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from riffusion_core.audio import SAMPLE_RATE, AudioSegment, segment_to_samples
-from riffusion_core.errors import AudioDecodeError, RiffusionError
+from riffusion_core.errors import AudioDecodeError, GenerationCancelled, RiffusionError
 from riffusion_core.generation import GenerationRequest, PromptInput
 from riffusion_core.tasks import (
     BLEND_CROSSFADE_MS,
@@ -150,6 +150,14 @@ def test_bad_numbers_are_user_errors():
 # ----------------------------------------------------------------------------- tiny pipeline
 
 
+def test_cancel_reaches_the_pipeline(tiny_pipeline):
+    request = GenerationRequest(start=PromptInput("x"), num_inference_steps=STEPS)
+    with pytest.raises(GenerationCancelled):
+        riff_long(tiny_pipeline, request, 12.0, should_cancel=lambda: True)
+    with pytest.raises(GenerationCancelled):
+        remix(tiny_pipeline, tone_segment(8), PromptInput("x"), should_cancel=lambda: True)
+
+
 def no_gap(audio: AudioSegment, joins: list[int]) -> None:
     """Around every join the level stays close to the track's: nothing drops out."""
     x = samples(audio)
@@ -171,6 +179,7 @@ def long_riff(tiny_pipeline):
                      on_step=lambda done, total: PROGRESS.append((done, total)))
 
 
+@pytest.mark.slow
 def test_long_riff_is_exactly_as_long_as_asked(long_riff):
     assert long_riff.audio.frame_count() == 12 * SAMPLE_RATE
     assert long_riff.duration_s == pytest.approx(12.0)
@@ -184,12 +193,14 @@ def test_long_riff_is_exactly_as_long_as_asked(long_riff):
     no_gap(long_riff.audio, [k * (CLIP - fade) + fade // 2 for k in (1, 2)])
 
 
+@pytest.mark.slow
 def test_long_riff_record_is_json(long_riff):
     record = json.loads(json.dumps(long_riff.to_dict()))
     assert record["task"] == "riff" and record["params"]["duration_s"] == 12.0
     assert [c["parameters"]["alpha"] for c in record["clips"]] == [0.0, 0.25, 0.5]
 
 
+@pytest.mark.slow
 def test_blend_crossfades_clips_and_marks_them(tiny_pipeline):
     result = blend(tiny_pipeline, PromptInput("jazz", seed=1), PromptInput("metal", seed=2), 3,
                    num_inference_steps=STEPS)
@@ -217,6 +228,7 @@ def input_12s() -> AudioSegment:
     return (loop + loop + loop).get_sample_slice(0, 12 * SAMPLE_RATE)
 
 
+@pytest.mark.slow
 def test_remix_keeps_the_input_length(tiny_pipeline, input_12s):
     result = remix(tiny_pipeline, input_12s, PromptInput("synthwave", seed=5),
                    num_inference_steps=4)
@@ -230,6 +242,7 @@ def test_remix_keeps_the_input_length(tiny_pipeline, input_12s):
     no_gap(result.audio, [hop + 4410, 2 * hop + 4410])
 
 
+@pytest.mark.slow
 def test_remix_reports_truncation(tiny_pipeline, input_12s):
     result = remix(tiny_pipeline, input_12s.set_channels(2), PromptInput("synthwave", seed=5),
                    num_inference_steps=4, max_input_s=6.0, start_s=1.0)
