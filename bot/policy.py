@@ -246,8 +246,9 @@ class ServerPolicy:
                 return (f"Music is made only in {where} on this server (admin setting: allowed "
                         "channels).")
         if rules.max_steps is not None and params.steps > rules.max_steps:
-            return (f"This server allows at most {rules.max_steps} steps (you asked for "
-                    f"{params.steps}; admin setting: maximum steps).")
+            return (f"This server allows at most {rules.max_steps} steps and this request "
+                    f"would use {params.steps} (admin setting: maximum steps); choose "
+                    f"steps:{rules.max_steps} or fewer.")
         if rules.max_duration_s is not None and params.duration_s > rules.max_duration_s + 1e-6:
             return (f"This server allows tracks of up to {rules.max_duration_s:g} s (this one "
                     f"would be {params.duration_s:g} s; admin setting: maximum duration).")

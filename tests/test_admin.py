@@ -116,7 +116,7 @@ async def test_limits_steps_duration_clips_queued_and_daily(fake_discord: FakeDi
                                 "queued_per_user": 1, "jobs_per_day": 2})
         assert "Limits updated" in shown.content and "**Maximum steps:** 10" in shown.content
         _, refused = await riff(fake, fake.member, "a", steps=20)
-        assert "at most 10 steps" in refused.content and "you asked for 20" in refused.content
+        assert "at most 10 steps" in refused.content and "would use 20" in refused.content
         _, refused = await riff(fake, fake.member, "a", duration=10.0)
         assert "up to 8 s" in refused.content and "maximum duration" in refused.content
         _, refused = await riff(fake, fake.member, "a", duration=7.0)
