@@ -14,6 +14,10 @@ class AudioDecodeError(RiffusionError):
     """The input is not audio we can decode (empty, truncated, wrong type, too long...)."""
 
 
+class AudioExportError(RiffusionError):
+    """The audio cannot be written the way it was asked for (format, size limit)."""
+
+
 class SpectrogramImageError(RiffusionError):
     """The image cannot be read as a Riffusion spectrogram."""
 

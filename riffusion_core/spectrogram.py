@@ -1,0 +1,187 @@
+"""Audio samples <-> mel spectrogram tensors (format doc, sections 1 and 4), device-agnostic.
+
+The forward direction is torchaudio's Spectrogram + MelScale with the reference settings, so
+images match the published ones pixel for pixel. The inverse direction precomputes everything
+that depends only on the parameters (the filterbank inverse, the window) once per device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Literal
+
+import torch
+import torchaudio
+
+from riffusion_core.errors import AudioDecodeError
+from riffusion_core.params import SpectrogramParams
+from riffusion_core.phase import FastPhaseSettings, fast_phase_reconstruction
+
+Method = Literal["fast", "griffinlim"]
+METHODS: tuple[Method, ...] = ("fast", "griffinlim")
+
+GRIFFIN_LIM_ITERATIONS = 32
+GRIFFIN_LIM_MOMENTUM = 0.99
+
+
+class NonNegativeInverseMel:
+    """Linear magnitudes from mel magnitudes, non-negative, with a precomputed inverse.
+
+    The mel system is underdetermined (n_mels equations, one unknown per STFT bin) and the
+    filterbank is full rank, so its pseudo-inverse gives the minimum-norm solution in one matrix
+    product. Clamping that at 0 breaks the equations slightly; a few alternating projections
+    (onto {x : A x = mel} with the same pseudo-inverse, then onto x >= 0) restore them. Only the
+    bins inside the mel range carry weight; the others stay 0.
+    """
+
+    def __init__(
+        self, filterbank: torch.Tensor, device: torch.device, projections: int = 3
+    ) -> None:
+        fb = filterbank.detach().to("cpu", torch.float64)  # (n_freqs, n_mels)
+        active = torch.nonzero(fb.sum(dim=1) > 0).flatten()
+        self.n_freqs = fb.shape[0]
+        self.lo = int(active.min())
+        self.hi = int(active.max()) + 1
+        forward = fb[self.lo : self.hi].T.contiguous()  # (n_mels, n_active)
+        # Solved on the CPU in float64 once: no cuSOLVER needed, and no per-call solve.
+        self.forward = forward.to(device, torch.float32)
+        self.pinv = torch.linalg.pinv(forward).to(device, torch.float32)
+        self.projections = projections
+
+    def active(self, mel: torch.Tensor) -> torch.Tensor:
+        """(..., n_active, T) magnitudes of the bins the filterbank covers."""
+        solution = torch.matmul(self.pinv, mel).clamp_(min=0)
+        for _ in range(self.projections):
+            solution = self.project(solution, mel)
+        return solution
+
+    def project(self, magnitudes: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """Nearest magnitudes (active bins) whose mel equals `mel`, then clamped at 0."""
+        residual = mel - torch.matmul(self.forward, magnitudes)
+        return magnitudes.add_(torch.matmul(self.pinv, residual)).clamp_(min=0)
+
+    def embed(self, active: torch.Tensor) -> torch.Tensor:
+        """Full (..., n_freqs, T) magnitudes from active-bin magnitudes (zeros elsewhere)."""
+        shape = (*active.shape[:-2], self.n_freqs, active.shape[-1])
+        full = active.new_zeros(shape)
+        full[..., self.lo : self.hi, :] = active
+        return full
+
+    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.active(mel))
+
+
+class SpectrogramConverter:
+    """Mel spectrogram maths for one parameter set on one device (build once, reuse)."""
+
+    def __init__(self, params: SpectrogramParams, device: str | torch.device = "cpu") -> None:
+        self.params = params
+        self.device = torch.device(device)
+        self.spectrogram = torchaudio.transforms.Spectrogram(
+            n_fft=params.n_fft,
+            win_length=params.win_length,
+            hop_length=params.hop_length,
+            power=1.0,
+            center=True,
+            pad_mode="reflect",
+        ).to(self.device)
+        self.mel_scale = torchaudio.transforms.MelScale(
+            n_mels=params.num_frequencies,
+            sample_rate=params.sample_rate,
+            f_min=params.min_frequency,
+            f_max=params.max_frequency,
+            n_stft=params.n_fft // 2 + 1,
+            norm=None,
+            mel_scale="htk",
+        ).to(self.device)
+        self.inverse_mel = NonNegativeInverseMel(self.mel_scale.fb, self.device)
+        self.window = torch.hann_window(params.win_length, periodic=True, device=self.device)
+
+    def mel_from_samples(self, samples: torch.Tensor) -> torch.Tensor:
+        """(C, n_mels, 1 + N // hop) magnitudes of (C, N) float samples in int16 units."""
+        num_samples = samples.shape[-1]
+        if num_samples == 0:
+            raise AudioDecodeError("The audio is empty: there is nothing to turn into an image.")
+        samples = samples.to(self.device, torch.float32)
+        min_length = self.params.n_fft // 2 + 1  # reflect padding needs more than n_fft / 2
+        if num_samples < min_length:
+            samples = torch.nn.functional.pad(samples, (0, min_length - num_samples))
+        with torch.inference_mode():
+            mel = self.mel_scale(self.spectrogram(samples))
+        return mel[..., : self.params.num_frames(num_samples)]
+
+    def samples_from_mel(
+        self,
+        mel: torch.Tensor,
+        *,
+        method: Method = "fast",
+        seed: int | None = None,
+        fast_settings: FastPhaseSettings | None = None,
+    ) -> torch.Tensor:
+        """(C, hop * (T - 1)) float samples (arbitrary scale) for (C, n_mels, T) magnitudes."""
+        if method not in METHODS:
+            raise ValueError(f"Unknown reconstruction method {method!r}; use one of {METHODS}.")
+        mel = mel.to(self.device, torch.float32)
+        length = self.params.num_samples(mel.shape[-1])
+        # The STFT's reflect padding needs more than n_fft / 2 samples: pad short images with
+        # silent columns and cut the audio back afterwards.
+        min_frames = self.params.n_fft // (2 * self.params.hop_length) + 2
+        if mel.shape[-1] < min_frames:
+            mel = torch.nn.functional.pad(mel, (0, min_frames - mel.shape[-1]))
+        padded_length = self.params.num_samples(mel.shape[-1])
+        with torch.inference_mode():
+            if method == "griffinlim":
+                samples = self._griffin_lim(mel, seed=seed, length=padded_length)
+            else:
+                samples = fast_phase_reconstruction(
+                    mel,
+                    self.inverse_mel,
+                    self.params,
+                    self.window,
+                    length=padded_length,
+                    seed=seed,
+                    settings=fast_settings or FastPhaseSettings(),
+                )
+        return samples[..., :length]
+
+    def _griffin_lim(self, mel: torch.Tensor, *, seed: int | None, length: int) -> torch.Tensor:
+        """The reference: random phase, 32 iterations of torchaudio's Griffin-Lim."""
+        linear = self.inverse_mel(mel)
+        with _seeded(seed, self.device):
+            return torchaudio.functional.griffinlim(
+                linear,
+                window=self.window,
+                n_fft=self.params.n_fft,
+                hop_length=self.params.hop_length,
+                win_length=self.params.win_length,
+                power=1.0,
+                n_iter=GRIFFIN_LIM_ITERATIONS,
+                momentum=GRIFFIN_LIM_MOMENTUM,
+                length=length,
+                rand_init=True,
+            )
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Run with torch's global RNG seeded (restored afterwards); unseeded when seed is None."""
+    if seed is None:
+        yield
+        return
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def peak_normalize(samples: torch.Tensor, peak_dbfs: float = -0.1) -> torch.Tensor:
+    """Scale so that the largest |sample| sits at `peak_dbfs` in int16 units (silence kept)."""
+    peak = samples.abs().max() if samples.numel() else samples.new_tensor(0.0)
+    target = 32767.0 * math.pow(10.0, peak_dbfs / 20.0)
+    if float(peak) <= 0:
+        return samples.new_zeros(samples.shape)
+    return samples * (target / peak)

@@ -1,0 +1,256 @@
+"""The gateway websocket: HELLO, heartbeats, IDENTIFY/READY, RESUME and event dispatch.
+
+Frames are plain JSON text. discord.py asks for ``compress=zlib-stream`` in the URL and sets
+``compress: true`` in IDENTIFY, but it decompresses only binary frames, so text frames are
+accepted as they are (as Discord's own documentation allows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from .models import Heartbeat, Intent
+
+if TYPE_CHECKING:
+    from .server import FakeDiscord
+
+log = logging.getLogger(__name__)
+
+#: Close codes after which Discord forgets the session (client.close() sends 1000).
+FINAL_CLOSE_CODES = frozenset({1000, 1001})
+RESUME_BUFFER = 2000
+
+
+@dataclass
+class Session:
+    """A gateway session: survives a dropped socket so the client can RESUME it."""
+
+    id: str
+    intents: int
+    identify: dict[str, Any]
+    ws: web.WebSocketResponse | None = None
+    seq: int = 0
+    buffer: list[dict[str, Any]] = field(default_factory=list)
+    resumable: bool = True
+    resumes: int = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.ws is not None and not self.ws.closed
+
+    def has_intent(self, intent: int) -> bool:
+        return bool(self.intents & intent)
+
+
+@dataclass
+class Connection:
+    """One websocket connection attempt, recorded with the URL query the client used."""
+
+    at: float
+    query: dict[str, str]
+    session_id: str | None = None
+    resumed: bool = False
+    close_code: int | None = None
+
+
+PayloadFor = Callable[[Session], "dict[str, Any] | None"]
+
+
+class Gateway:
+    """Owns the sessions and pushes events to whichever bot is connected."""
+
+    def __init__(self, fake: FakeDiscord, heartbeat_interval_ms: int) -> None:
+        self.fake = fake
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.sessions: dict[str, Session] = {}
+        self.connections: list[Connection] = []
+        self.heartbeats: list[Heartbeat] = []
+        self.presence_updates: list[dict[str, Any]] = []
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    # -- websocket handler --
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        conn = Connection(at=time.monotonic(), query=dict(request.query))
+        self.connections.append(conn)
+        self._sockets.add(ws)
+        session: Session | None = None
+        try:
+            hello = {"heartbeat_interval": self.heartbeat_interval_ms}
+            await self._send(ws, {"op": 10, "d": hello})
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                session = await self._on_frame(ws, frame, session, conn)
+        finally:
+            self._sockets.discard(ws)
+            conn.close_code = ws.close_code
+            if session is not None and session.ws is ws:
+                session.ws = None
+                if ws.close_code in FINAL_CLOSE_CODES:
+                    session.resumable = False
+            await self.fake.notify()
+        return ws
+
+    async def _on_frame(
+        self, ws: web.WebSocketResponse, frame: dict[str, Any], session: Session | None,
+        conn: Connection,
+    ) -> Session | None:
+        op, data = frame.get("op"), frame.get("d")
+        if op == 1:
+            self.heartbeats.append(Heartbeat(time.monotonic(), session.id if session else "", data))
+            await self._send(ws, {"op": 11})
+        elif op == 2:
+            session = await self._identify(ws, data)
+            conn.session_id = session.id if session else None
+        elif op == 6:
+            session = await self._resume(ws, data)
+            conn.session_id, conn.resumed = (session.id, True) if session else (None, False)
+        elif op == 8:
+            await self._request_members(ws, session, data)
+        elif op == 3:
+            self.presence_updates.append(data)
+        elif op != 4:
+            log.warning("fake gateway ignored op %s", op)
+        await self.fake.notify()
+        return session
+
+    async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> Session | None:
+        if data.get("token") != self.fake.token:
+            await ws.close(code=4004, message=b"Authentication failed.")
+            return None
+        session = Session(id=secrets.token_hex(16), intents=int(data.get("intents", 0)),
+                          identify=data, ws=ws)
+        self.sessions[session.id] = session
+        state = self.fake.state
+        ready = {
+            "v": 10,
+            "user": state.bot_user.payload() | {"verified": True, "mfa_enabled": False},
+            "guilds": [{"id": str(g), "unavailable": True} for g in state.guilds],
+            "session_id": session.id,
+            "session_type": "normal",
+            "resume_gateway_url": self.fake.gateway_url,
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": [],
+            "application": {"id": str(state.application_id), "flags": state.application_flags},
+            "user_settings": {},
+            "auth": {},
+            "shard": [0, 1],
+        }
+        await self._dispatch_to(session, "READY", ready)
+        for guild in state.guilds.values():
+            members = session.has_intent(Intent.GUILD_MEMBERS)
+            payload = guild.payload(bot_user_id=state.bot_user.id, with_all_members=members)
+            await self._dispatch_to(session, "GUILD_CREATE", payload)
+        return session
+
+    async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> Session | None:
+        session = self.sessions.get(data.get("session_id", ""))
+        ok = (session is not None and session.resumable and not session.connected
+              and data.get("token") == self.fake.token)
+        if not ok or session is None:
+            await self._send(ws, {"op": 9, "d": False})
+            return None
+        session.ws = ws
+        session.resumes += 1
+        client_seq = data.get("seq") or 0
+        for frame in [f for f in session.buffer if f["s"] > client_seq]:
+            await self._send(ws, frame)
+        await self._dispatch_to(session, "RESUMED", {})
+        return session
+
+    async def _request_members(
+        self, ws: web.WebSocketResponse, session: Session | None, data: dict[str, Any]
+    ) -> None:
+        if session is None:
+            return
+        guild = self.fake.state.guilds.get(int(data["guild_id"]))
+        if guild is None:
+            return
+        chunk: dict[str, Any] = {
+            "guild_id": str(guild.id),
+            "members": [m.payload() for m in guild.members.values()],
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+        }
+        if data.get("nonce"):
+            chunk["nonce"] = data["nonce"]
+        await self._dispatch_to(session, "GUILD_MEMBERS_CHUNK", chunk)
+
+    # -- dispatch --
+
+    async def dispatch(self, event: str, payload_for: PayloadFor | dict[str, Any]) -> int:
+        """Sends an event to every live or resumable session; returns how many got it.
+
+        ``payload_for`` may be a function of the session, so intent-dependent payloads
+        (message content) differ per session; returning None skips that session.
+        """
+        count = 0
+        for session in list(self.sessions.values()):
+            if not (session.connected or session.resumable):
+                continue
+            data = payload_for(session) if callable(payload_for) else payload_for
+            if data is None:
+                continue
+            await self._dispatch_to(session, event, data)
+            count += 1
+        return count
+
+    async def _dispatch_to(self, session: Session, event: str, data: dict[str, Any]) -> None:
+        session.seq += 1
+        frame = {"op": 0, "t": event, "s": session.seq, "d": data}
+        session.buffer.append(frame)
+        del session.buffer[:-RESUME_BUFFER]
+        if session.connected and session.ws is not None:
+            await self._send(session.ws, frame)
+
+    async def request_reconnect(self) -> None:
+        """Sends op 7 RECONNECT: discord.py closes and RESUMEs (tests the resume path)."""
+        for session in self.sessions.values():
+            if session.connected and session.ws is not None:
+                await self._send(session.ws, {"op": 7, "d": None})
+
+    async def request_heartbeat(self, session: Session) -> None:
+        """Op 1 from the server: the client answers with a heartbeat at once."""
+        if session.connected and session.ws is not None:
+            await self._send(session.ws, {"op": 1, "d": None})
+
+    async def invalidate_sessions(self) -> None:
+        """Sends op 9 (not resumable): the client must IDENTIFY afresh."""
+        for session in self.sessions.values():
+            session.resumable = False
+            if session.connected and session.ws is not None:
+                await self._send(session.ws, {"op": 9, "d": False})
+
+    def live_sessions(self) -> list[Session]:
+        return [s for s in self.sessions.values() if s.connected]
+
+    async def close_all(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"FakeDiscord stopped")
+
+    async def _send(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+        frame.setdefault("s", None)
+        frame.setdefault("t", None)
+        frame.setdefault("d", None)
+        if ws.closed:
+            return
+        try:
+            await ws.send_str(json.dumps(frame))
+        except ConnectionResetError:
+            log.debug("client went away while sending %s", frame.get("t") or frame["op"])
