@@ -55,6 +55,9 @@ class Settings:
     max_steps: int = 100
     max_duration_s: float = 30.0
     log_level: str = "INFO"
+    max_upload_mb: float = 25.0  # remix uploads: refused before download when larger
+    max_remix_input_s: float = 60.0  # longer uploads: the first part is remixed
+    decode_timeout_s: float = 20.0  # reading one upload may take at most this long
 
     @property
     def effective_database_url(self) -> str:
@@ -161,6 +164,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
         max_steps=steps_max or 100,
         max_duration_s=_float(env, "MAX_DURATION_S", 30.0, problems, minimum=1.0),
         log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+        max_upload_mb=_float(env, "MAX_UPLOAD_MB", 25.0, problems, minimum=0.01),
+        max_remix_input_s=_float(env, "MAX_REMIX_INPUT_S", 60.0, problems, minimum=1.0),
+        decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR "

@@ -108,6 +108,9 @@ class PipelineRenderer:
         if self.pipe is None:
             self.prepare()
         try:
+            own = getattr(tasks[0], "render_on", None) if len(tasks) == 1 else None
+            if own is not None:  # blend, remix (bot/mixtasks.py): tasks that render themselves
+                return [own(self.pipe, on_step, should_cancel)]
             if len(tasks) == 1 and not tasks[0].single_clip:
                 return [self._long(tasks[0], on_step, should_cancel)]
             return self._clips(tasks, on_step, should_cancel)

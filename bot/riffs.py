@@ -275,6 +275,9 @@ class RiffService:
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(active.user_id)],
                                                      everyone=False, roles=False),
         )
+        look = getattr(active.task, "result_look", None)  # blend, remix: own text and buttons
+        if look is not None:
+            kwargs.update(look(generation, parent_url, image_name))
         if active.channel is not None:
             try:
                 return await active.channel.send(files=attachments.files(generation.id),

@@ -14,7 +14,7 @@ import pytest
 from tests.fakediscord import FakeDiscord, Interaction, Message, Perm, User
 from tests.fixtures.bot import BotHarness, FakeRenderer
 
-RESULT_BUTTONS = ["reroll", "variation", "extend", "fav", "info", "delete"]
+RESULT_BUTTONS = ["reroll", "variation", "extend", "fav", "info", "delete", "remix"]
 
 
 def is_result(message: Message) -> bool:
