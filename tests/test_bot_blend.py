@@ -8,9 +8,9 @@ diffusion is a stand-in.
 from __future__ import annotations
 
 import pytest
-from riffusion_core.tasks import BLEND_CROSSFADE_MS, clip_ms
-from riffusion_core.strip import MARK_COLOUR
 
+from riffusion_core.strip import MARK_COLOUR
+from riffusion_core.tasks import BLEND_CROSSFADE_MS, clip_ms
 from tests.fakediscord import FakeDiscord, Message
 from tests.fixtures.bot import BotHarness
 from tests.fixtures.mixing import FakePipe, is_result, mp3_seconds, png_of
