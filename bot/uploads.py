@@ -34,6 +34,7 @@ AUDIO_SUFFIXES = (".mp3", ".wav", ".ogg", ".oga", ".opus", ".flac", ".m4a", ".aa
 # Containers that often carry only audio but are declared as video by Discord (from the suffix).
 AUDIO_VIDEO_TYPES = ("video/mp4", "video/webm", "video/quicktime", "video/x-matroska",
                      "video/ogg")
+DECODE_GRACE_S = 5.0  # beyond the decoder's own deadline, before the bot stops waiting for it
 SUPPORTED = "Try an MP3, WAV, OGG, FLAC or M4A file."
 # Decoding runs here, not on the event loop; two workers so one stuck file cannot block others.
 _DECODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upload-decode")
@@ -155,7 +156,7 @@ async def decode_file(path: Path, limits: UploadLimits) -> UploadedAudio:
     work = loop.run_in_executor(_DECODERS, lambda: decode_audio(
         path, max_duration_s=limits.max_duration_s, timeout_s=limits.decode_timeout_s))
     try:
-        decoded = await asyncio.wait_for(work, limits.decode_timeout_s + 5)
+        decoded = await asyncio.wait_for(work, limits.decode_timeout_s + DECODE_GRACE_S)
     except TimeoutError as exc:
         raise UploadError("Reading that file took too long, so it was not used. "
                           f"{SUPPORTED}") from exc
