@@ -14,13 +14,13 @@ import torch
 from PIL import Image
 from pydub import AudioSegment
 
+from riffusion_core.audio import samples_to_segment, segment_to_samples
 from riffusion_core.errors import AudioDecodeError
 from riffusion_core.image import image_from_spectrogram, spectrogram_from_image
 from riffusion_core.params import ExifTag, SpectrogramParams
 from riffusion_core.phase import FastPhaseSettings
-from riffusion_core.spectrogram import Method, SpectrogramConverter, peak_normalize
+from riffusion_core.spectrogram import Method, SpectrogramConverter
 
-INT16_BYTES = 2
 DEFAULT_PARAMS = SpectrogramParams()
 
 
@@ -63,8 +63,7 @@ class SpectrogramImageConverter:
         samples = self.maths.samples_from_mel(
             mel, method=method, seed=seed, fast_settings=fast_settings
         )
-        samples = peak_normalize(samples).round().clamp(-32768, 32767)
-        return _segment_from_samples(samples.cpu().numpy(), params.sample_rate)
+        return samples_to_segment(samples.cpu().numpy(), params.sample_rate, normalize=True)
 
     def _samples(self, segment: AudioSegment) -> np.ndarray:
         """(C, N) float32 samples in int16 units, channels as the params want them."""
@@ -74,10 +73,7 @@ class SpectrogramImageConverter:
             )
         if segment.frame_rate != self.params.sample_rate:
             segment = segment.set_frame_rate(self.params.sample_rate)
-        if segment.sample_width != INT16_BYTES:
-            segment = segment.set_sample_width(INT16_BYTES)
-        raw = np.frombuffer(segment.raw_data, dtype="<i2")
-        samples = raw.reshape(-1, segment.channels).T.astype(np.float32)
+        samples = segment_to_samples(segment)
         if self.params.stereo:
             return np.repeat(samples, 2, axis=0) if samples.shape[0] == 1 else samples
         return samples.mean(axis=0, keepdims=True) if samples.shape[0] == 2 else samples
@@ -126,14 +122,3 @@ def _as_int(value: object) -> int | None:
         return int(float(value))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-
-
-def _segment_from_samples(samples: np.ndarray, sample_rate: int) -> AudioSegment:
-    """16-bit AudioSegment from (C, N) int16-valued samples."""
-    interleaved = np.ascontiguousarray(samples.T).astype("<i2")
-    return AudioSegment(
-        data=interleaved.tobytes(),
-        sample_width=INT16_BYTES,
-        frame_rate=sample_rate,
-        channels=samples.shape[0],
-    )

@@ -8,7 +8,6 @@ that depends only on the parameters (the filterbank inverse, the window) once pe
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from typing import Literal
 
@@ -176,12 +175,3 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
-
-
-def peak_normalize(samples: torch.Tensor, peak_dbfs: float = -0.1) -> torch.Tensor:
-    """Scale so that the largest |sample| sits at `peak_dbfs` in int16 units (silence kept)."""
-    peak = samples.abs().max() if samples.numel() else samples.new_tensor(0.0)
-    target = 32767.0 * math.pow(10.0, peak_dbfs / 20.0)
-    if float(peak) <= 0:
-        return samples.new_zeros(samples.shape)
-    return samples * (target / peak)

@@ -1,0 +1,70 @@
+"""Bundled seed images: spectrograms of beat loops that img2img starts from.
+
+A seed image is named by its file stem (`og_beat` for `og_beat.png` in this folder) or given as a
+path to any image file. Images are returned RGB and 512 px high (SD's height = 512 mel bins).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from riffusion_core.errors import RiffusionError
+
+SEED_IMAGE_DIR = Path(__file__).resolve().parent
+HEIGHT = 512
+_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def list_seed_images() -> list[str]:
+    """Names of the bundled seed images, sorted."""
+    return sorted(p.stem for p in SEED_IMAGE_DIR.iterdir() if p.suffix.lower() in _SUFFIXES)
+
+
+def resolve_seed_image(name_or_path: str | Path) -> Path:
+    """The file behind a bundled name or a user path; RiffusionError naming the choices if none."""
+    text = str(name_or_path).strip()
+    if not text:
+        raise RiffusionError("The seed image name is empty.")
+    for suffix in _SUFFIXES:
+        bundled = SEED_IMAGE_DIR / f"{text}{suffix}"
+        if "/" not in text and "\\" not in text and bundled.is_file():
+            return bundled
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    names = ", ".join(list_seed_images()) or "none are installed"
+    raise RiffusionError(f"Unknown seed image {text!r}. Available seed images: {names}.")
+
+
+def load_seed_image(name_or_path: str | Path) -> Image.Image:
+    """Load a seed image as RGB, scaled to 512 px high (aspect kept, width rounded to 8)."""
+    path = resolve_seed_image(name_or_path)
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise RiffusionError(f"The seed image {path.name!r} is not a readable image.") from exc
+    if image.height != HEIGHT:
+        width = max(8, round(image.width * HEIGHT / image.height))
+        image = image.resize((width, HEIGHT), Image.Resampling.BICUBIC)
+    if image.width % 8:
+        image = image.crop((0, 0, image.width - image.width % 8, HEIGHT))
+    return image
+
+
+def fit_width(image: Image.Image, width: int) -> Image.Image:
+    """Crop or tile horizontally to `width` px.
+
+    Seed images are loops whose length is a whole number of bars; stretching would change the
+    tempo, tiling keeps it.
+    """
+    if image.width == width:
+        return image
+    if image.width > width:
+        return image.crop((0, 0, width, image.height))
+    tiled = Image.new("RGB", (width, image.height))
+    for x in range(0, width, image.width):
+        tiled.paste(image, (x, 0))
+    return tiled
