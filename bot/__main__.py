@@ -37,8 +37,9 @@ def apply_endpoints(settings: Settings) -> None:
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
-async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None,
-                  bot: RiffusionBot | None = None) -> int:
+async def run_bot(
+    settings: Settings, *, stop: asyncio.Event | None = None, bot: RiffusionBot | None = None
+) -> int:
     """Run the bot until `stop` is set (or SIGTERM/SIGINT); returns the exit code.
 
     `bot` lets tests pass a RiffusionBot built with test options; `python -m bot` builds it here.
@@ -63,13 +64,18 @@ async def run_bot(settings: Settings, *, stop: asyncio.Event | None = None,
             stopper.cancel()
             await runner  # re-raises a login or gateway failure
     except discord.LoginFailure:
-        log.error("Discord rejected the token: open %s -> your app -> Bot -> Reset Token, and "
-                  "put the new token in .env as DISCORD_TOKEN.", PORTAL_URL)
+        log.error(
+            "Discord rejected the token: open %s -> your app -> Bot -> Reset Token, and "
+            "put the new token in .env as DISCORD_TOKEN.",
+            PORTAL_URL,
+        )
         return EXIT_FAILED
     except discord.PrivilegedIntentsRequired:
-        log.error("The bot asks for a privileged intent that is not enabled: open %s -> your "
-                  "app -> Bot -> Privileged Gateway Intents and enable Message Content.",
-                  PORTAL_URL)
+        log.error(
+            "The bot asks for a privileged intent that is not enabled: open %s -> your "
+            "app -> Bot -> Privileged Gateway Intents and enable Message Content.",
+            PORTAL_URL,
+        )
         return EXIT_FAILED
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -43,22 +43,27 @@ def service_of(interaction: discord.Interaction) -> RiffService:
     return interaction.client.riffs  # type: ignore[attr-defined]
 
 
-class ResultButton(discord.ui.DynamicItem[discord.ui.Button],
-                   template=r"riff:(?P<action>reroll|variation|extend|fav|info|delete):"
-                            r"(?P<id>\d+)"):
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"riff:(?P<action>reroll|variation|extend|fav|info|delete):"
+    r"(?P<id>\d+)",
+):
     """One of the buttons under a result."""
 
     def __init__(self, action: str, generation_id: int) -> None:
         label, emoji, style = ACTIONS[action]
-        super().__init__(discord.ui.Button(
-            label=label, emoji=emoji, style=style,
-            custom_id=f"riff:{action}:{generation_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label=label, emoji=emoji, style=style, custom_id=f"riff:{action}:{generation_id}"
+            )
+        )
         self.action = action
         self.generation_id = generation_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: Any, /) -> ResultButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+    ) -> ResultButton:
         return cls(match["action"], int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -67,28 +72,42 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button],
         if generation is None:
             await service.reply(interaction, GONE)
             return
+        message = interaction.message
+        if generation.message_id is None and message is not None:
+            # Clicked before the bot recorded where it posted the result (a fast click).
+            generation.message_id, generation.channel_id = message.id, message.channel.id
+            await records.update_generation(
+                service.db, generation.id, message_id=message.id, channel_id=message.channel.id
+            )
         handler = getattr(self, f"_{self.action}")
         await handler(interaction, service, generation)
 
-    async def _reroll(self, interaction: discord.Interaction, service: RiffService,
-                      generation: Generation) -> None:
+    async def _reroll(
+        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+    ) -> None:
         params = params_of(generation).with_seed(random_seed())
         await service.start(interaction, params, kind="reroll", parent=generation)
 
-    async def _variation(self, interaction: discord.Interaction, service: RiffService,
-                         generation: Generation) -> None:
+    async def _variation(
+        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+    ) -> None:
         image = _stored(service, generation.image_file)
         if image is None:
             await service.reply(interaction, FILES_GONE)
             return
-        params = replace(params_of(generation), seed=random_seed(),
-                         denoising=VARIATION_STRENGTH)
-        await service.start(interaction, params, kind="variation", parent=generation,
-                            task=RenderTask(params=params, init_image=image),
-                            extra={"variation_of": generation.id})
+        params = replace(params_of(generation), seed=random_seed(), denoising=VARIATION_STRENGTH)
+        await service.start(
+            interaction,
+            params,
+            kind="variation",
+            parent=generation,
+            task=RenderTask(params=params, init_image=image),
+            extra={"variation_of": generation.id},
+        )
 
-    async def _extend(self, interaction: discord.Interaction, service: RiffService,
-                      generation: Generation) -> None:
+    async def _extend(
+        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+    ) -> None:
         master = _stored(service, generation.extra.get("master"))
         image = _stored(service, generation.image_file)
         if master is None or image is None:
@@ -97,28 +116,39 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button],
         length = (generation.audio_duration_s or generation.duration_s) + CLIP_SECONDS
         limit = 2 * service.settings.max_duration_s
         if length > limit:
-            await service.reply(interaction, f"This track is long enough already: extended "
-                                 f"tracks can be up to {limit:g} s.")
+            await service.reply(
+                interaction,
+                f"This track is long enough already: extended tracks can be up to {limit:g} s.",
+            )
             return
         params = replace(params_of(generation), duration_s=round(length, 2))
-        source = ExtendSource(master_path=master, image_path=image,
-                              clips=int(generation.extra.get("clips", 1)))
-        await service.start(interaction, params, kind="extend", parent=generation,
-                            task=RenderTask(params=params, extend=source),
-                            extra={"extends": generation.id})
+        source = ExtendSource(
+            master_path=master, image_path=image, clips=int(generation.extra.get("clips", 1))
+        )
+        await service.start(
+            interaction,
+            params,
+            kind="extend",
+            parent=generation,
+            task=RenderTask(params=params, extend=source),
+            extra={"extends": generation.id},
+        )
 
-    async def _fav(self, interaction: discord.Interaction, service: RiffService,
-                   generation: Generation) -> None:
-        added, count = await records.toggle_favourite(service.db, interaction.user.id,
-                                                      generation.id)
+    async def _fav(
+        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+    ) -> None:
+        added, count = await records.toggle_favourite(
+            service.db, interaction.user.id, generation.id
+        )
         if added:
             text = f"⭐ Added #{generation.id} to your favourites (you have {count})."
         else:
             text = f"Removed #{generation.id} from your favourites (you have {count})."
         await service.reply(interaction, text)
 
-    async def _info(self, interaction: discord.Interaction, service: RiffService,
-                    generation: Generation) -> None:
+    async def _info(
+        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+    ) -> None:
         parent_url = None
         if generation.parent_id is not None:
             parent = await records.get_generation(service.db, generation.parent_id)
@@ -126,12 +156,16 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button],
         favourites = await records.favourite_count(service.db, generation.id)
         await service.reply(interaction, info_text(generation, favourites, parent_url))
 
-    async def _delete(self, interaction: discord.Interaction, service: RiffService,
-                      generation: Generation) -> None:
+    async def _delete(
+        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+    ) -> None:
         may_manage = interaction.guild_id is not None and interaction.permissions.manage_messages
         if interaction.user.id != generation.user_id and not may_manage:
-            await service.reply(interaction, f"Sorry, only <@{generation.user_id}> (who made "
-                                 "this) or members who can manage messages can delete it.")
+            await service.reply(
+                interaction,
+                f"Sorry, only <@{generation.user_id}> (who made "
+                "this) or members who can manage messages can delete it.",
+            )
             return
         try:
             if interaction.message is not None:
@@ -139,34 +173,47 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button],
         except discord.NotFound:
             pass
         except discord.HTTPException:
-            await service.reply(interaction, "The bot could not delete that message (it may "
-                                 "lack the Manage Messages permission here).")
+            await service.reply(
+                interaction,
+                "The bot could not delete that message (it may "
+                "lack the Manage Messages permission here).",
+            )
             return
-        await records.update_generation(service.db, generation.id,
-                                        deleted_at=datetime.now(timezone.utc))
+        await records.update_generation(
+            service.db, generation.id, deleted_at=datetime.now(timezone.utc)
+        )
         if await records.favourite_count(service.db, generation.id) == 0:
             with contextlib.suppress(OSError, ValueError):
-                for relative in (generation.image_file, generation.audio_file,
-                                 generation.extra.get("master")):
+                for relative in (
+                    generation.image_file,
+                    generation.audio_file,
+                    generation.extra.get("master"),
+                ):
                     service.storage.delete(relative)
-            await records.update_generation(service.db, generation.id, image_file=None,
-                                            audio_file=None)
+            await records.update_generation(
+                service.db, generation.id, image_file=None, audio_file=None
+            )
         await service.reply(interaction, "Deleted.")
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button],
-                   template=r"riff:cancel:(?P<id>\d+)"):
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:cancel:(?P<id>\d+)"):
     """Cancel on a status message, while queued or running."""
 
     def __init__(self, job_id: int) -> None:
-        super().__init__(discord.ui.Button(label="Cancel", emoji="✖️",
-                                           style=discord.ButtonStyle.secondary,
-                                           custom_id=f"riff:cancel:{job_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel",
+                emoji="✖️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"riff:cancel:{job_id}",
+            )
+        )
         self.job_id = job_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: Any, /) -> CancelButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+    ) -> CancelButton:
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:

@@ -7,6 +7,7 @@ database, per application and scope) or when SYNC_COMMANDS=1: Discord caps comma
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -30,30 +31,38 @@ log = logging.getLogger(__name__)
 
 def extension_names() -> list[str]:
     """Every module in cogs/ is an extension (one per feature)."""
-    return sorted(f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__)
-                  if not m.name.startswith("_"))
+    return sorted(
+        f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__) if not m.name.startswith("_")
+    )
 
 
 class RiffusionBot(commands.Bot):
     """The Discord client; everything with a lifetime hangs off it."""
 
-    def __init__(self, settings: Settings, *, renderer: PipelineRenderer | None = None,
-                 **options: object) -> None:
+    def __init__(
+        self, settings: Settings, *, renderer: PipelineRenderer | None = None, **options: object
+    ) -> None:
         intents = discord.Intents.default()
-        super().__init__(command_prefix=commands.when_mentioned, intents=intents,
-                         help_command=None, **options)
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options
+        )
         self.settings = settings
         self.renderer = renderer or PipelineRenderer(
-            settings.riffusion_model, settings.riffusion_device, settings.data_dir / "tmp")
+            settings.riffusion_model, settings.riffusion_device, settings.data_dir / "tmp"
+        )
         self.db: Database | None = None
         self.storage = Storage(settings.data_dir)
         self.queue: GenerationQueue[RenderTask, RenderOutput] = GenerationQueue(
-            self.renderer, prepare=self.renderer.prepare,
+            self.renderer,
+            prepare=self.renderer.prepare,
             max_jobs_per_user=settings.max_jobs_per_user,
             max_queue_size=settings.max_queue_size,
-            max_batch_size=settings.max_batch_size, job_timeout_s=settings.job_timeout_s)
+            max_batch_size=settings.max_batch_size,
+            job_timeout_s=settings.job_timeout_s,
+        )
         self.riffs: RiffService | None = None
         self.synced_scopes: list[str] = []
+        self._closing: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
         self.db = await open_database(self.settings.effective_database_url)
@@ -100,16 +109,22 @@ class RiffusionBot(commands.Bot):
     # ---- shutdown ----------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Stop taking work, finish (or cancel after the grace) what runs, then disconnect."""
-        if self.riffs is not None:
-            riffs, self.riffs = self.riffs, None
-            try:
-                await riffs.shutdown(self.settings.shutdown_grace_s)
-            finally:
-                self.riffs = riffs
-        else:
-            await self.queue.shutdown(0)
-        await super().close()
-        if self.db is not None:
-            await self.db.close()
-            self.db = None
+        """Stop taking work, finish (or cancel after the grace) what runs, then disconnect.
+
+        Idempotent: SIGTERM, a test and discord.py itself may all ask; they share one shutdown.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> None:
+        try:
+            if self.riffs is not None:
+                await self.riffs.shutdown(self.settings.shutdown_grace_s)
+            else:
+                await self.queue.shutdown(0)
+        finally:
+            await super().close()
+            if self.db is not None:
+                await self.db.close()
+                self.db = None

@@ -72,8 +72,15 @@ class Settings:
         return (self.discord_token,) if self.discord_token else ()
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None, problems: list[str],
-         *, minimum: int | None = None, maximum: int | None = None) -> int | None:
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int | None,
+    problems: list[str],
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -89,8 +96,9 @@ def _int(env: Mapping[str, str], name: str, default: int | None, problems: list[
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, problems: list[str],
-           *, minimum: float) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, problems: list[str], *, minimum: float
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -105,8 +113,9 @@ def _float(env: Mapping[str, str], name: str, default: float, problems: list[str
     return value
 
 
-def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...],
-         problems: list[str]) -> str | None:
+def _url(
+    env: Mapping[str, str], name: str, schemes: tuple[str, ...], problems: list[str]
+) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
         return None
@@ -123,13 +132,16 @@ def _token(env: Mapping[str, str], problems: list[str]) -> str:
     elif token.lower().startswith("bot "):
         problems.append("DISCORD_TOKEN must be the token alone, without the 'Bot ' prefix.")
     elif any(ch.isspace() for ch in token):
-        problems.append("DISCORD_TOKEN contains spaces: paste the token exactly as the "
-                        "Developer Portal shows it.")
+        problems.append(
+            "DISCORD_TOKEN contains spaces: paste the token exactly as the "
+            "Developer Portal shows it."
+        )
     return token
 
 
-def load_settings(environ: Mapping[str, str] | None = None,
-                  dotenv_path: str | Path | None = ".env") -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> Settings:
     """Read settings from `environ` (default os.environ) over the values in `dotenv_path`.
 
     The process environment wins over `.env`, so a deployment can override one value without
@@ -142,7 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
 
     problems: list[str] = []
     token = _token(env, problems)
-    steps_max = _int(env, "MAX_STEPS", 100, problems, minimum=1, maximum=1000)
+    steps_max = _int(env, "MAX_STEPS", 100, problems, minimum=2, maximum=200)
     settings = Settings(
         discord_token=token,
         riffusion_model=env.get("RIFFUSION_MODEL", "").strip() or DEFAULT_MODEL,
@@ -159,8 +171,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
         job_timeout_s=_float(env, "JOB_TIMEOUT_S", 600.0, problems, minimum=1.0),
         shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 60.0, problems, minimum=0.0),
         progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 3.0, problems, minimum=0.2),
-        default_steps=_int(env, "DEFAULT_STEPS", min(50, steps_max or 100), problems,
-                           minimum=1, maximum=steps_max),
+        default_steps=_int(
+            env, "DEFAULT_STEPS", min(50, steps_max or 100), problems, minimum=2, maximum=steps_max
+        ),
         max_steps=steps_max or 100,
         max_duration_s=_float(env, "MAX_DURATION_S", 30.0, problems, minimum=1.0),
         log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
@@ -169,11 +182,14 @@ def load_settings(environ: Mapping[str, str] | None = None,
         decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR "
-                        f"(got {settings.log_level!r}).")
+        problems.append(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {settings.log_level!r})."
+        )
     if settings.database_url and "+" not in settings.database_url.split("://", 1)[0]:
-        problems.append("DATABASE_URL needs an async driver, e.g. postgresql+asyncpg://... or "
-                        "sqlite+aiosqlite:///path.db")
+        problems.append(
+            "DATABASE_URL needs an async driver, e.g. postgresql+asyncpg://... or "
+            "sqlite+aiosqlite:///path.db"
+        )
     if problems:
         raise SettingsError(problems)
     return settings

@@ -46,6 +46,7 @@ class RedactSecrets(logging.Filter):
 def setup_logging(level: str, secrets: Iterable[str]) -> RedactSecrets:
     """discord.py's colour-aware logging on the root logger, plus the redaction filter."""
     discord.utils.setup_logging(level=logging.getLevelName(level), root=True)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up noise
     redactor = RedactSecrets(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redactor)

@@ -52,6 +52,10 @@ class RiffParams:
         parts.append(f"seed:{self.seed}")
         if self.seed_image:
             parts.append(f"seed_image:{self.seed_image}")
-        parts += [f"steps:{self.steps}", f"guidance:{self.guidance:g}",
-                  f"denoising:{self.denoising:g}", f"duration:{self.duration_s:g}"]
+        parts += [
+            f"steps:{self.steps}",
+            f"guidance:{self.guidance:g}",
+            f"denoising:{self.denoising:g}",
+            f"duration:{self.duration_s:g}",
+        ]
         return " ".join(parts)

@@ -45,8 +45,11 @@ class QueueFull(RiffusionError):
 class QueueClosed(RiffusionError):
     """The bot is shutting down and takes no new work."""
 
-    def __init__(self, message: str = "The bot is restarting and is not taking new requests "
-                 "right now; please try again in a minute.") -> None:
+    def __init__(
+        self,
+        message: str = "The bot is restarting and is not taking new requests "
+        "right now; please try again in a minute.",
+    ) -> None:
         super().__init__(message)
 
 
@@ -94,7 +97,9 @@ class QueuedJob(Generic[P, R]):
 
     async def wait(self) -> R:
         """The result; raises GenerationCancelled, JobTimedOut, JobFailed or the render error."""
-        return await asyncio.shield(self.future)
+        # asyncio.wait, unlike awaiting the future, never cancels it when the caller is cancelled.
+        await asyncio.wait([self.future])
+        return self.future.result()
 
 
 class GenerationQueue(Generic[P, R]):
@@ -139,8 +144,7 @@ class GenerationQueue(Generic[P, R]):
         if self._thread is not None:
             return
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._worker, name="generation-worker",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._worker, name="generation-worker", daemon=True)
         self._thread.start()
 
     @property
@@ -160,14 +164,22 @@ class GenerationQueue(Generic[P, R]):
             self._turns.clear()
             running = list(self._running)
         for job in dropped:
-            self._finish(job, JobState.CANCELLED, error=QueueClosed(
-                "The bot is restarting, so this request was not started; please send it again."))
+            self._finish(
+                job,
+                JobState.CANCELLED,
+                error=QueueClosed(
+                    "The bot is restarting, so this request was not started; please send it again."
+                ),
+            )
         if running:
-            waiting = [asyncio.shield(job.future) for job in running]
+            waiting = [job.future for job in running]
             _, pending = await asyncio.wait(waiting, timeout=grace_s)
             if pending:
-                log.warning("Cancelling %d running job(s) after the %.0f s shutdown grace",
-                            len(pending), grace_s)
+                log.warning(
+                    "Cancelling %d running job(s) after the %.0f s shutdown grace",
+                    len(pending),
+                    grace_s,
+                )
                 for job in running:
                     job._cancel.set()
                 await asyncio.wait(waiting, timeout=30)
@@ -175,30 +187,42 @@ class GenerationQueue(Generic[P, R]):
             self._stop = True
             self._lock.notify_all()
         if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 10)
+            # Daemon thread: one still loading the model is left behind rather than waited for.
+            await asyncio.to_thread(self._thread.join, 2)
         return dropped
 
     # ---- loop-thread API ---------------------------------------------------------------------
 
-    def submit(self, user_id: int, payload: P, *, batch_key: Hashable | None = None,
-               cost: float = 1.0) -> QueuedJob[P, R]:
+    def submit(
+        self, user_id: int, payload: P, *, batch_key: Hashable | None = None, cost: float = 1.0
+    ) -> QueuedJob[P, R]:
         """Queue a job; raises QueueFull / QueueClosed with a message for the user."""
         loop = self._loop or asyncio.get_running_loop()
         with self._lock:
             if self._closed:
                 raise QueueClosed()
             held = len(self._by_user.get(user_id, ())) + sum(
-                1 for job in self._running if job.user_id == user_id and not job.done)
+                1 for job in self._running if job.user_id == user_id and not job.done
+            )
             if held >= self.max_jobs_per_user:
                 noun = "job" if self.max_jobs_per_user == 1 else "jobs"
-                raise QueueFull(f"You already have {held} {noun} queued or running (the limit is "
-                                f"{self.max_jobs_per_user}); wait for one to finish or cancel one.")
+                raise QueueFull(
+                    f"You already have {held} {noun} queued or running (the limit is "
+                    f"{self.max_jobs_per_user}); wait for one to finish or cancel one."
+                )
             if self.queued_count_locked() >= self.max_queue_size:
-                raise QueueFull(f"The queue is full ({self.max_queue_size} jobs); please try "
-                                "again in a few minutes.")
+                raise QueueFull(
+                    f"The queue is full ({self.max_queue_size} jobs); please try "
+                    "again in a few minutes."
+                )
             job: QueuedJob[P, R] = QueuedJob(
-                id=next(self._ids), user_id=user_id, payload=payload, batch_key=batch_key,
-                cost=cost, future=loop.create_future())
+                id=next(self._ids),
+                user_id=user_id,
+                payload=payload,
+                batch_key=batch_key,
+                cost=cost,
+                future=loop.create_future(),
+            )
             if user_id not in self._by_user:
                 self._by_user[user_id] = deque()
                 self._turns.append(user_id)
@@ -311,7 +335,7 @@ class GenerationQueue(Generic[P, R]):
             del self._by_user[user]
 
     def _worker(self) -> None:
-        if self._prepare is not None:
+        if self._prepare is not None and not self._stop:
             try:
                 self._prepare()
             except Exception as exc:  # reported to every job below
@@ -360,22 +384,32 @@ class GenerationQueue(Generic[P, R]):
                 minutes = self.job_timeout_s / 60
                 error: BaseException = JobTimedOut(
                     f"This request took longer than the {minutes:g}-minute limit and was "
-                    "stopped; try fewer steps or a shorter duration.")
-            elif _is_out_of_memory(exc) and len(batch) > 1:
-                log.warning("Out of memory in a batch of %d; retrying one at a time", len(batch))
+                    "stopped; try fewer steps or a shorter duration."
+                )
+            elif isinstance(exc, GenerationCancelled):
+                error = exc
+            elif len(batch) > 1:
+                # Out of memory, or one request's bad input: run each alone so a job fails only
+                # for its own reasons and its batch neighbours still finish.
+                log.warning(
+                    "A batch of %d failed (%s); retrying one at a time",
+                    len(batch),
+                    type(exc).__name__,
+                )
                 for job in batch:
                     if not job.done:
                         self._run_batch([job], time.monotonic())
                 return
-            elif isinstance(exc, GenerationCancelled):
-                error = exc
             else:
                 if not isinstance(exc, RiffusionError):
                     log.error("Generation failed", exc_info=exc)
                 error = JobFailed(_user_message(exc))
             for job in batch:
-                state = JobState.CANCELLED if isinstance(error, GenerationCancelled) else \
-                    JobState.FAILED
+                state = (
+                    JobState.CANCELLED
+                    if isinstance(error, GenerationCancelled)
+                    else JobState.FAILED
+                )
                 self._finish(job, state, error=error)
             return
         elapsed = time.monotonic() - started
@@ -386,8 +420,9 @@ class GenerationQueue(Generic[P, R]):
     def _record_time(self, elapsed: float, cost: float) -> None:
         rate = elapsed / max(cost, 1e-9)
         old = self.seconds_per_cost
-        self.seconds_per_cost = rate if old is None else (
-            self._eta_smoothing * rate + (1 - self._eta_smoothing) * old)
+        self.seconds_per_cost = (
+            rate if old is None else (self._eta_smoothing * rate + (1 - self._eta_smoothing) * old)
+        )
 
     # ---- cross-thread helpers ----------------------------------------------------------------
 
@@ -401,8 +436,14 @@ class GenerationQueue(Generic[P, R]):
         with contextlib.suppress(RuntimeError):  # the loop already closed: nobody is waiting
             loop.call_soon_threadsafe(fn, *args)
 
-    def _finish(self, job: QueuedJob[P, R], state: JobState, *, result: Any = None,
-                error: BaseException | None = None) -> None:
+    def _finish(
+        self,
+        job: QueuedJob[P, R],
+        state: JobState,
+        *,
+        result: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
         """Mark the job finished once (first outcome wins) and resolve its future on the loop."""
         with self._lock:
             if job.done:
@@ -424,6 +465,7 @@ def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | No
         return
     if error is not None:
         future.set_exception(error)
+        future.exception()  # the job's state tells the story; nobody has to await it
     else:
         future.set_result(result)
 
@@ -444,7 +486,11 @@ def _user_message(exc: BaseException) -> str:
     if isinstance(exc, RiffusionError):
         return str(exc)
     if _is_out_of_memory(exc):
-        return ("The GPU ran out of memory for this request; try fewer steps or a shorter "
-                "duration, or try again when the queue is quieter.")
-    return (f"Something went wrong while generating ({type(exc).__name__}); the bot's log has "
-            "the details. Please try again.")
+        return (
+            "The GPU ran out of memory for this request; try fewer steps or a shorter "
+            "duration, or try again when the queue is quieter."
+        )
+    return (
+        f"Something went wrong while generating ({type(exc).__name__}); the bot's log has "
+        "the details. Please try again."
+    )

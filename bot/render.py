@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import discord
 from PIL import Image
-from pydub import AudioSegment
-from riffusion_core.audio import encode_mp3_within
 
 from bot.models import Generation
 from bot.params import RiffParams
+from riffusion_core.audio import encode_mp3_within
+
+if TYPE_CHECKING:
+    from pydub import AudioSegment
 
 CONTENT_LIMIT = 2000
 REQUEST_LIMIT = 25 * 1024 * 1024
@@ -39,8 +42,14 @@ def position_text(position: int | None) -> str:
     return "next in line" if position == 1 else f"#{position} in the queue"
 
 
-def status_text(params: RiffParams, *, kind: str, position: int | None,
-                progress: tuple[int, int] | None, eta_unix: int | None) -> str:
+def status_text(
+    params: RiffParams,
+    *,
+    kind: str,
+    position: int | None,
+    progress: tuple[int, int] | None,
+    eta_unix: int | None,
+) -> str:
     """The live status while a job waits or runs."""
     label = KIND_LABELS.get(kind, kind.title())
     line = f"🎵 {label}: **{quote(params.prompt)}**: {position_text(position)}"
@@ -76,11 +85,17 @@ def result_content(generation: Generation, parent_url: str | None) -> str:
 
 
 def params_of(generation: Generation) -> RiffParams:
-    return RiffParams(prompt=generation.prompt, negative_prompt=generation.negative_prompt,
-                      seed=generation.seed, seed_image=generation.seed_image,
-                      steps=generation.steps, guidance=generation.guidance,
-                      denoising=generation.denoising, duration_s=generation.duration_s,
-                      width=generation.width)
+    return RiffParams(
+        prompt=generation.prompt,
+        negative_prompt=generation.negative_prompt,
+        seed=generation.seed,
+        seed_image=generation.seed_image,
+        steps=generation.steps,
+        guidance=generation.guidance,
+        denoising=generation.denoising,
+        duration_s=generation.duration_s,
+        width=generation.width,
+    )
 
 
 def result_embed(generation: Generation, image_name: str) -> discord.Embed:
@@ -95,8 +110,9 @@ def result_embed(generation: Generation, image_name: str) -> discord.Embed:
     embed.add_field(name="Length", value=f"{length:.1f} s")
     embed.add_field(name="Seed image", value=p.seed_image or "none (text to audio)")
     if p.negative_prompt:
-        embed.add_field(name="Negative prompt", value=clip(quote(p.negative_prompt, 900), 1024),
-                        inline=False)
+        embed.add_field(
+            name="Negative prompt", value=clip(quote(p.negative_prompt, 900), 1024), inline=False
+        )
     embed.set_image(url=f"attachment://{image_name}")
     embed.set_footer(text=f"#{generation.id}")
     return embed
@@ -124,8 +140,10 @@ def info_text(generation: Generation, favourites: int, parent_url: str | None) -
         lines.append(f"Made from: {parent_url}")
     variation_of = generation.extra.get("variation_of")
     if variation_of:
-        lines.append(f"Variation of #{variation_of} (img2img at denoising {p.denoising:g}), "
-                     "so the command below gives a related but different result.")
+        lines.append(
+            f"Variation of #{variation_of} (img2img at denoising {p.denoising:g}), "
+            "so the command below gives a related but different result."
+        )
     if generation.extra.get("clips", 1) > 1:
         lines.append(f"Clips: {generation.extra['clips']}")
     lines.append(f"Favourites: {favourites}")
@@ -140,8 +158,10 @@ class Attachments:
     bitrate_kbps: int
 
     def files(self, generation_id: int) -> list[discord.File]:
-        return [discord.File(io.BytesIO(self.png), filename=f"riff-{generation_id}.png"),
-                discord.File(io.BytesIO(self.mp3), filename=f"riff-{generation_id}.mp3")]
+        return [
+            discord.File(io.BytesIO(self.png), filename=f"riff-{generation_id}.png"),
+            discord.File(io.BytesIO(self.mp3), filename=f"riff-{generation_id}.mp3"),
+        ]
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -150,8 +170,7 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def build_attachments(image: Image.Image, audio: AudioSegment,
-                      filesize_limit: int) -> Attachments:
+def build_attachments(image: Image.Image, audio: AudioSegment, filesize_limit: int) -> Attachments:
     """PNG + MP3 that fit the upload limit (the MP3 bitrate drops until it fits).
 
     Raises RiffusionError from encode_mp3_within when even the lowest bitrate is too big.

@@ -13,15 +13,18 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
-from pydub import AudioSegment
+
+from bot.params import RiffParams
 from riffusion_core.audio import decode_audio, stitch
 from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
 from riffusion_core.strip import side_by_side
 from riffusion_core.tasks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
 
-from bot.params import RiffParams
+if TYPE_CHECKING:
+    from pydub import AudioSegment
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +78,31 @@ class RenderOutput:
 
 
 def base_request(params: RiffParams, init_image: str | None = None) -> GenerationRequest:
-    start = PromptInput(prompt=params.prompt, seed=params.seed,
-                        negative_prompt=params.negative_prompt, guidance=params.guidance,
-                        denoising=params.denoising)
-    return GenerationRequest(start=start, num_inference_steps=params.steps,
-                             seed_image=init_image or params.seed_image, width=params.width)
+    start = PromptInput(
+        prompt=params.prompt,
+        seed=params.seed,
+        negative_prompt=params.negative_prompt,
+        guidance=params.guidance,
+        denoising=params.denoising,
+    )
+    return GenerationRequest(
+        start=start,
+        num_inference_steps=params.steps,
+        seed_image=init_image or params.seed_image,
+        width=params.width,
+    )
 
 
 class PipelineRenderer:
     """Owns the diffusion pipeline; callable as the queue's render function."""
 
-    def __init__(self, model: str, device: str, scratch_dir: Path,
-                 loader: Callable[..., object] | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        device: str,
+        scratch_dir: Path,
+        loader: Callable[..., object] | None = None,
+    ) -> None:
         self.model = model
         self.device = device
         self.scratch_dir = Path(scratch_dir)
@@ -97,8 +113,9 @@ class PipelineRenderer:
         """Load the pipeline on the worker thread (the first run downloads about 5 GB)."""
         from riffusion_core.model import load_pipeline
 
-        log.info("Loading the model %s on %s (the first start downloads it)", self.model,
-                 self.device)
+        log.info(
+            "Loading the model %s on %s (the first start downloads it)", self.model, self.device
+        )
         started = time.perf_counter()
         loader = self._loader or load_pipeline
         self.pipe = loader(self.model, device=self.device, show_progress=False)
@@ -127,8 +144,10 @@ class PipelineRenderer:
             requests = [self._clip_request(task, Path(scratch)) for task in tasks]
             results = self.pipe.generate(requests, on_step=on_step, should_cancel=should_cancel)
         elapsed = time.perf_counter() - started
-        return [self._finish_clip(task, result, elapsed) for task, result in
-                zip(tasks, results, strict=True)]
+        return [
+            self._finish_clip(task, result, elapsed)
+            for task, result in zip(tasks, results, strict=True)
+        ]
 
     def _clip_request(self, task: RenderTask, scratch: Path) -> GenerationRequest:
         init = None
@@ -140,33 +159,49 @@ class PipelineRenderer:
             request = chain_requests(request, task.extend.clips + 1)[-1]
         return request
 
-    def _finish_clip(self, task: RenderTask, result: GenerationResult,
-                     elapsed: float) -> RenderOutput:
+    def _finish_clip(
+        self, task: RenderTask, result: GenerationResult, elapsed: float
+    ) -> RenderOutput:
         if task.extend is not None:
             previous = decode_audio(task.extend.master_path).segment
             master = stitch([previous, result.audio], CHAIN_CROSSFADE_MS)
             with Image.open(task.extend.image_path) as old:
                 image = side_by_side([old.convert("RGB"), result.image])
-            return RenderOutput(image=image, audio=master, master=master,
-                                clips=task.extend.clips + 1, elapsed_s=elapsed)
+            return RenderOutput(
+                image=image,
+                audio=master,
+                master=master,
+                clips=task.extend.clips + 1,
+                elapsed_s=elapsed,
+            )
         wanted_ms = round(task.params.duration_s * 1000)
         audio = result.audio
         if len(audio) > wanted_ms:
             audio = audio[:wanted_ms].fade_out(10)
-        return RenderOutput(image=result.image, audio=audio, master=result.audio, clips=1,
-                            elapsed_s=elapsed)
+        return RenderOutput(
+            image=result.image, audio=audio, master=result.audio, clips=1, elapsed_s=elapsed
+        )
 
     def _long(self, task: RenderTask, on_step, should_cancel) -> RenderOutput:
         with tempfile.TemporaryDirectory(dir=self._scratch()) as scratch:
             init = None
             if task.init_image is not None:
                 init = str(self._first_clip(task.init_image, task.params.width, Path(scratch)))
-            result = riff_long(self.pipe, base_request(task.params, init),
-                               task.params.duration_s, on_step=on_step,
-                               should_cancel=should_cancel)
+            result = riff_long(
+                self.pipe,
+                base_request(task.params, init),
+                task.params.duration_s,
+                on_step=on_step,
+                should_cancel=should_cancel,
+            )
         master = stitch([clip.audio for clip in result.clips], CHAIN_CROSSFADE_MS)
-        return RenderOutput(image=result.image, audio=result.audio, master=master,
-                            clips=len(result.clips), elapsed_s=result.elapsed_s)
+        return RenderOutput(
+            image=result.image,
+            audio=result.audio,
+            master=master,
+            clips=len(result.clips),
+            elapsed_s=result.elapsed_s,
+        )
 
     def _first_clip(self, path: Path, width: int, scratch: Path) -> Path:
         """A Variation of a long result starts from its first clip's spectrogram."""

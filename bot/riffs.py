@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import discord
-from riffusion_core.audio import encode_wav
 
 from bot import records
 from bot.config import Settings
@@ -37,6 +36,7 @@ from bot.render import (
 )
 from bot.renderer import RenderOutput, RenderTask
 from bot.storage import Storage
+from riffusion_core.audio import encode_wav
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,14 @@ class ActiveJob:
 class RiffService:
     """Glue between interactions, the queue, the database and the files."""
 
-    def __init__(self, client: discord.Client, settings: Settings, db: Database,
-                 storage: Storage, queue: GenerationQueue[RenderTask, RenderOutput]) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        settings: Settings,
+        db: Database,
+        storage: Storage,
+        queue: GenerationQueue[RenderTask, RenderOutput],
+    ) -> None:
         self.client = client
         self.settings = settings
         self.db = db
@@ -82,38 +88,61 @@ class RiffService:
 
     # ---- starting ----------------------------------------------------------------------------
 
-    async def start(self, interaction: discord.Interaction, params: RiffParams, *,
-                    kind: str = "riff", task: RenderTask | None = None,
-                    parent: Generation | None = None, extra: dict | None = None) -> None:
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        params: RiffParams,
+        *,
+        kind: str = "riff",
+        task: RenderTask | None = None,
+        parent: Generation | None = None,
+        extra: dict | None = None,
+    ) -> None:
         """Queue the request and acknowledge the interaction with its status message."""
         task = task or RenderTask(params=params)
         try:
-            queued = self.queue.submit(interaction.user.id, task, batch_key=task.batch_key,
-                                       cost=task.cost)
+            queued = self.queue.submit(
+                interaction.user.id, task, batch_key=task.batch_key, cost=task.cost
+            )
         except RiffusionError as exc:
             await self.reply(interaction, str(exc))
             return
         try:
             job_id = await records.create_job(
-                self.db, kind=kind, user_id=interaction.user.id, guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id, params=params.to_json(),
-                parent_generation_id=parent.id if parent else None)
+                self.db,
+                kind=kind,
+                user_id=interaction.user.id,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                params=params.to_json(),
+                parent_generation_id=parent.id if parent else None,
+            )
         except Exception:
             self.queue.cancel(queued)
             raise
         active = ActiveJob(
-            job_id=job_id, kind=kind, params=params, task=task, queued=queued,
-            interaction=interaction, user_id=interaction.user.id, channel=interaction.channel,
-            guild_id=interaction.guild_id, channel_id=interaction.channel_id,
-            filesize_limit=interaction.filesize_limit, parent=parent, extra=extra or {})
+            job_id=job_id,
+            kind=kind,
+            params=params,
+            task=task,
+            queued=queued,
+            interaction=interaction,
+            user_id=interaction.user.id,
+            channel=interaction.channel,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            filesize_limit=interaction.filesize_limit,
+            parent=parent,
+            extra=extra or {},
+        )
         self.active[job_id] = active
         from bot.buttons import cancel_view  # buttons import this module
 
         try:
-            await interaction.response.send_message(self._status(active),
-                                                    view=cancel_view(job_id))
+            await interaction.response.send_message(self._status(active), view=cancel_view(job_id))
             message = await interaction.original_response()
             active.status_message_id = message.id
+            await records.update_job(self.db, job_id, status_message_id=message.id)
         except discord.HTTPException:
             log.exception("Could not acknowledge the interaction for job %s", job_id)
         self._spawn(self._follow(active), name=f"job-{job_id}")
@@ -127,10 +156,12 @@ class RiffService:
             await self.reply(interaction, "This request has already finished.")
             return
         allowed = interaction.user.id == active.user_id or (
-            interaction.permissions.manage_messages and interaction.guild_id is not None)
+            interaction.permissions.manage_messages and interaction.guild_id is not None
+        )
         if not allowed:
-            await self.reply(interaction, f"Only <@{active.user_id}> (or a moderator) can "
-                                           "cancel this request.")
+            await self.reply(
+                interaction, f"Only <@{active.user_id}> (or a moderator) can cancel this request."
+            )
             return
         active.cancelled_by = interaction.user.id
         self.queue.cancel(active.queued)
@@ -155,23 +186,40 @@ class RiffService:
                 output = await job.wait()
             except GenerationCancelled:
                 await records.update_job(self.db, active.job_id, state=JobState.CANCELLED)
-                await self._edit_status(active, cancelled_text(
-                    active.params, self._cancel_reason(active)))
+                await self._edit_status(
+                    active, cancelled_text(active.params, self._cancel_reason(active))
+                )
                 return
             except RiffusionError as exc:
-                await records.update_job(self.db, active.job_id, state=JobState.FAILED,
-                                         error=str(exc))
+                await records.update_job(
+                    self.db, active.job_id, state=JobState.FAILED, error=str(exc)
+                )
                 await self._edit_status(active, failed_text(active.params, str(exc)))
                 return
-            await self._deliver(active, output)
+            try:
+                await self._deliver(active, output)
+            except RiffusionError as exc:  # e.g. the MP3 cannot fit the upload limit
+                await records.update_job(
+                    self.db, active.job_id, state=JobState.FAILED, error=str(exc)
+                )
+                await self._edit_status(active, failed_text(active.params, str(exc)))
         except Exception:
             log.exception("Job %s failed after rendering", active.job_id)
             with contextlib.suppress(Exception):
-                await records.update_job(self.db, active.job_id, state=JobState.FAILED,
-                                         error="internal error while posting")
-                await self._edit_status(active, failed_text(
-                    active.params, "something went wrong while posting the result; the "
-                    "bot's log has the details."))
+                await records.update_job(
+                    self.db,
+                    active.job_id,
+                    state=JobState.FAILED,
+                    error="internal error while posting",
+                )
+                await self._edit_status(
+                    active,
+                    failed_text(
+                        active.params,
+                        "something went wrong while posting the result; the "
+                        "bot's log has the details.",
+                    ),
+                )
         finally:
             self.active.pop(active.job_id, None)
 
@@ -196,8 +244,11 @@ class RiffService:
             if time.monotonic() - last_edit < interval:
                 continue
             eta = self._eta(active)
-            if shown_eta is None or eta is None or abs(eta - shown_eta) > max(
-                    ETA_SLACK_S, 0.2 * max(shown_eta - time.time(), 0)):
+            if (
+                shown_eta is None
+                or eta is None
+                or abs(eta - shown_eta) > max(ETA_SLACK_S, 0.2 * max(shown_eta - time.time(), 0))
+            ):
                 shown_eta = eta
             text = self._status(active, eta=shown_eta)
             if text != shown_text:
@@ -211,50 +262,85 @@ class RiffService:
 
     def _status(self, active: ActiveJob, eta: int | None = None) -> str:
         job = active.queued
-        return status_text(active.params, kind=active.kind, position=self.queue.position(job),
-                           progress=job.progress, eta_unix=eta if eta else self._eta(active))
+        return status_text(
+            active.params,
+            kind=active.kind,
+            position=self.queue.position(job),
+            progress=job.progress,
+            eta_unix=eta if eta else self._eta(active),
+        )
 
     # ---- delivering --------------------------------------------------------------------------
 
     async def _deliver(self, active: ActiveJob, output: RenderOutput) -> None:
         """Save, post one message mentioning the owner, link it from the status message."""
         params = active.params
-        generation = await records.add_generation(self.db, Generation(
-            kind=active.kind, parent_id=active.parent.id if active.parent else None,
-            user_id=active.user_id, guild_id=active.guild_id, channel_id=active.channel_id,
-            prompt=params.prompt, negative_prompt=params.negative_prompt, seed=params.seed,
-            seed_image=params.seed_image, steps=params.steps, guidance=params.guidance,
-            denoising=params.denoising, width=params.width, duration_s=params.duration_s,
-            extra={**active.extra, "clips": output.clips}, model=self.settings.riffusion_model,
-            audio_duration_s=output.duration_s, elapsed_s=output.elapsed_s))
-        attachments = await asyncio.to_thread(self._save_files, generation.id, output,
-                                              active.filesize_limit)
+        generation = await records.add_generation(
+            self.db,
+            Generation(
+                kind=active.kind,
+                parent_id=active.parent.id if active.parent else None,
+                user_id=active.user_id,
+                guild_id=active.guild_id,
+                channel_id=active.channel_id,
+                prompt=params.prompt,
+                negative_prompt=params.negative_prompt,
+                seed=params.seed,
+                seed_image=params.seed_image,
+                steps=params.steps,
+                guidance=params.guidance,
+                denoising=params.denoising,
+                width=params.width,
+                duration_s=params.duration_s,
+                extra={**active.extra, "clips": output.clips},
+                model=self.settings.riffusion_model,
+                audio_duration_s=output.duration_s,
+                elapsed_s=output.elapsed_s,
+            ),
+        )
+        attachments = await asyncio.to_thread(
+            self._save_files, generation.id, output, active.filesize_limit
+        )
         generation.image_file = self.storage.relative(generation.id, ".png")
         generation.audio_file = self.storage.relative(generation.id, ".mp3")
         generation.mp3_bitrate_kbps = attachments.bitrate_kbps
         await records.update_generation(
-            self.db, generation.id, image_file=generation.image_file,
-            audio_file=generation.audio_file, mp3_bitrate_kbps=attachments.bitrate_kbps,
-            extra={**generation.extra, "master": self.storage.relative(generation.id, ".wav")})
+            self.db,
+            generation.id,
+            image_file=generation.image_file,
+            audio_file=generation.audio_file,
+            mp3_bitrate_kbps=attachments.bitrate_kbps,
+            extra={**generation.extra, "master": self.storage.relative(generation.id, ".wav")},
+        )
         message = await self._post(active, generation, attachments)
         if message is not None:
             files = {a.filename.rsplit(".", 1)[-1]: a.id for a in message.attachments}
             generation.message_id = message.id
             generation.channel_id = message.channel.id
             await records.update_generation(
-                self.db, generation.id, message_id=message.id, channel_id=message.channel.id,
-                image_attachment_id=files.get("png"), audio_attachment_id=files.get("mp3"))
-        await records.update_job(self.db, active.job_id, state=JobState.DONE,
-                                 generation_id=generation.id)
+                self.db,
+                generation.id,
+                message_id=message.id,
+                channel_id=message.channel.id,
+                image_attachment_id=files.get("png"),
+                audio_attachment_id=files.get("mp3"),
+            )
+        await records.update_job(
+            self.db, active.job_id, state=JobState.DONE, generation_id=generation.id
+        )
         if message is None:
-            await self._edit_status(active, failed_text(
-                params, "the bot may not post in this channel. Ask a server admin to give it "
-                "Send Messages and Attach Files here."))
+            await self._edit_status(
+                active,
+                failed_text(
+                    params,
+                    "the bot may not post in this channel. Ask a server admin to give it "
+                    "Send Messages and Attach Files here.",
+                ),
+            )
         else:
             await self._edit_status(active, done_text(params, message.jump_url))
 
-    def _save_files(self, generation_id: int, output: RenderOutput,
-                    limit: int) -> Attachments:
+    def _save_files(self, generation_id: int, output: RenderOutput, limit: int) -> Attachments:
         """Encode and write PNG, MP3 (within the upload limit) and the lossless master."""
         attachments = build_attachments(output.image, output.audio, limit)
         self.storage.save_bytes(generation_id, ".png", attachments.png)
@@ -262,8 +348,9 @@ class RiffService:
         self.storage.save_bytes(generation_id, ".wav", encode_wav(output.master))
         return attachments
 
-    async def _post(self, active: ActiveJob, generation: Generation,
-                    attachments: Attachments) -> discord.Message | None:
+    async def _post(
+        self, active: ActiveJob, generation: Generation, attachments: Attachments
+    ) -> discord.Message | None:
         from bot.buttons import result_view
 
         parent_url = active.parent.jump_url() if active.parent else None
@@ -272,23 +359,27 @@ class RiffService:
             content=result_content(generation, parent_url),
             embed=result_embed(generation, image_name),
             view=result_view(generation.id),
-            allowed_mentions=discord.AllowedMentions(users=[discord.Object(active.user_id)],
-                                                     everyone=False, roles=False),
+            allowed_mentions=discord.AllowedMentions(
+                users=[discord.Object(active.user_id)], everyone=False, roles=False
+            ),
         )
         look = getattr(active.task, "result_look", None)  # blend, remix: own text and buttons
         if look is not None:
             kwargs.update(look(generation, parent_url, image_name))
         if active.channel is not None:
             try:
-                return await active.channel.send(files=attachments.files(generation.id),
-                                                 **kwargs)
-            except discord.Forbidden as exc:
-                log.info("No permission to post in channel %s (%s); using a followup",
-                         active.channel_id, exc.code)
+                return await active.channel.send(files=attachments.files(generation.id), **kwargs)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.info(
+                    "No permission to post in channel %s (%s); using a followup",
+                    active.channel_id,
+                    exc.code,
+                )
         if time.monotonic() - active.acknowledged_at < WEBHOOK_LIFETIME_S:
             try:
                 return await active.interaction.followup.send(
-                    files=attachments.files(generation.id), wait=True, **kwargs)
+                    files=attachments.files(generation.id), wait=True, **kwargs
+                )
             except discord.HTTPException:
                 log.exception("The followup for job %s failed too", active.job_id)
         return None
@@ -302,9 +393,10 @@ class RiffService:
             if time.monotonic() - active.acknowledged_at < WEBHOOK_LIFETIME_S:
                 await active.interaction.edit_original_response(content=text, **view_kwargs)
             elif active.status_message_id and active.channel_id:
-                await self.client.http.edit_message(
-                    active.channel_id, active.status_message_id, content=text,
-                    **({} if keep_view else {"components": []}))
+                message = self.client.get_partial_messageable(
+                    active.channel_id
+                ).get_partial_message(active.status_message_id)
+                await message.edit(content=text, **view_kwargs)
         except discord.NotFound:
             log.debug("Status message of job %s is gone", active.job_id)
         except discord.HTTPException as exc:
@@ -328,8 +420,7 @@ class RiffService:
         """Stop taking work, let the running job finish and be posted, tell the queued ones."""
         dropped = await self.queue.shutdown(grace_s)
         if dropped:
-            log.info("%d queued job(s) were not started because the bot is stopping",
-                     len(dropped))
+            log.info("%d queued job(s) were not started because the bot is stopping", len(dropped))
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=30)
 
@@ -339,8 +430,9 @@ class RiffService:
             reason = "The bot restarted before this request finished; please send it again."
             await records.update_job(self.db, job.id, state=JobState.FAILED, error=reason)
             if job.channel_id and job.status_message_id:
+                message = self.client.get_partial_messageable(job.channel_id).get_partial_message(
+                    job.status_message_id
+                )
                 with contextlib.suppress(discord.HTTPException):
                     params = RiffParams.from_json(job.params)
-                    await self.client.http.edit_message(
-                        job.channel_id, job.status_message_id,
-                        content=failed_text(params, reason), components=[])
+                    await message.edit(content=failed_text(params, reason), view=None)

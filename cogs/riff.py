@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
-from riffusion_core.seed_images import list_seed_images
 
 from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
+from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
     from bot.client import RiffusionBot
 
-SEED_IMAGE_CHOICES = [app_commands.Choice(name=name, value=name)
-                      for name in list_seed_images()[:25]]
+SEED_IMAGE_CHOICES = [
+    app_commands.Choice(name=name, value=name) for name in list_seed_images()[:25]
+]
 
 
 class Riff(commands.Cog):
@@ -42,7 +43,7 @@ class Riff(commands.Cog):
         negative_prompt: app_commands.Range[str, 1, 500] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         seed_image: str | None = None,
-        steps: app_commands.Range[int, 1, 200] | None = None,
+        steps: app_commands.Range[int, 2, 200] | None = None,
         guidance: app_commands.Range[float, 0.0, 30.0] = 7.0,
         denoising: app_commands.Range[float, 0.05, 1.0] = 0.75,
         duration: app_commands.Range[float, 1.0, 120.0] = CLIP_SECONDS,
@@ -61,10 +62,15 @@ class Riff(commands.Cog):
             await interaction.response.send_message(problem, ephemeral=True)
             return
         params = RiffParams(
-            prompt=prompt.strip(), negative_prompt=(negative_prompt or "").strip() or None,
-            seed=random_seed() if seed is None else seed, seed_image=seed_image,
-            steps=steps or settings.default_steps, guidance=guidance, denoising=denoising,
-            duration_s=round(duration, 2))
+            prompt=prompt.strip(),
+            negative_prompt=(negative_prompt or "").strip() or None,
+            seed=random_seed() if seed is None else seed,
+            seed_image=seed_image,
+            steps=steps or settings.default_steps,
+            guidance=guidance,
+            denoising=denoising,
+            duration_s=round(duration, 2),
+        )
         assert self.bot.riffs is not None
         await self.bot.riffs.start(interaction, params)
 

@@ -25,8 +25,13 @@ def test_missing_token_says_how_to_get_one():
 
 
 def test_every_problem_is_reported_once_per_line():
-    env = {"DISCORD_TOKEN": "Bot abc", "MAX_JOBS_PER_USER": "lots", "JOB_TIMEOUT_S": "0",
-           "DISCORD_API_BASE": "ftp://x", "DISCORD_GUILD_ID": "-4"}
+    env = {
+        "DISCORD_TOKEN": "Bot abc",
+        "MAX_JOBS_PER_USER": "lots",
+        "JOB_TIMEOUT_S": "0",
+        "DISCORD_API_BASE": "ftp://x",
+        "DISCORD_GUILD_ID": "-4",
+    }
     with pytest.raises(SettingsError) as info:
         load_settings(env, dotenv_path=None)
     problems = info.value.problems
@@ -39,9 +44,14 @@ def test_every_problem_is_reported_once_per_line():
 def test_settings_from_dotenv_with_environment_winning(tmp_path):
     dotenv = tmp_path / ".env"
     dotenv.write_text(f"DISCORD_TOKEN={TOKEN}\nMAX_JOBS_PER_USER=7\nDATA_DIR={tmp_path}/d\n")
-    settings = load_settings({"MAX_JOBS_PER_USER": "2", "DISCORD_GUILD_ID": "42",
-                              "DISCORD_API_BASE": "http://127.0.0.1:1/api/v10/"},
-                             dotenv_path=dotenv)
+    settings = load_settings(
+        {
+            "MAX_JOBS_PER_USER": "2",
+            "DISCORD_GUILD_ID": "42",
+            "DISCORD_API_BASE": "http://127.0.0.1:1/api/v10/",
+        },
+        dotenv_path=dotenv,
+    )
     assert settings.discord_token == TOKEN
     assert settings.max_jobs_per_user == 2
     assert settings.guild_id == 42
@@ -58,7 +68,8 @@ async def test_migrations_create_the_schema_models_describe(tmp_path):
     async with db.engine.connect() as conn:
         mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
         diffs = await conn.run_sync(
-            lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
+            lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+        )
     assert mode == "wal"
     assert diffs == [], "models.py and the migrations disagree: add a migration"
     await db.close()
@@ -67,16 +78,41 @@ async def test_migrations_create_the_schema_models_describe(tmp_path):
 async def test_generations_favourites_and_jobs_round_trip(tmp_path):
     db = await open_database(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
     async with db.session() as session:
-        parent = Generation(kind="riff", user_id=2**60, guild_id=1, channel_id=2, prompt="jazz",
-                            seed=7, steps=10, guidance=7.0, denoising=0.75, duration_s=5.0,
-                            model="tiny")
+        parent = Generation(
+            kind="riff",
+            user_id=2**60,
+            guild_id=1,
+            channel_id=2,
+            prompt="jazz",
+            seed=7,
+            steps=10,
+            guidance=7.0,
+            denoising=0.75,
+            duration_s=5.0,
+            model="tiny",
+        )
         session.add(parent)
         await session.flush()
-        child = Generation(kind="reroll", parent_id=parent.id, user_id=5, prompt="jazz", seed=8,
-                           steps=10, guidance=7.0, denoising=0.75, duration_s=5.0, model="tiny",
-                           extra={"note": "x"})
-        session.add_all([child, Favourite(user_id=5, generation_id=parent.id),
-                         Job(kind="riff", user_id=5, params={"prompt": "jazz"})])
+        child = Generation(
+            kind="reroll",
+            parent_id=parent.id,
+            user_id=5,
+            prompt="jazz",
+            seed=8,
+            steps=10,
+            guidance=7.0,
+            denoising=0.75,
+            duration_s=5.0,
+            model="tiny",
+            extra={"note": "x"},
+        )
+        session.add_all(
+            [
+                child,
+                Favourite(user_id=5, generation_id=parent.id),
+                Job(kind="riff", user_id=5, params={"prompt": "jazz"}),
+            ]
+        )
     async with db.session() as session:
         rows = (await session.scalars(select(Generation).order_by(Generation.id))).all()
         assert [g.kind for g in rows] == ["riff", "reroll"]

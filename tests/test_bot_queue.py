@@ -72,8 +72,14 @@ async def test_round_robin_across_users(make_queue):
     queue = make_queue(render, max_jobs_per_user=5)
     blocker = queue.submit(9, "blocker")
     await started(queue, render)  # the worker holds "blocker"; the rest queue up
-    jobs = [queue.submit(1, "a1"), queue.submit(1, "a2"), queue.submit(1, "a3"),
-            queue.submit(2, "b1"), queue.submit(3, "c1"), queue.submit(2, "b2")]
+    jobs = [
+        queue.submit(1, "a1"),
+        queue.submit(1, "a2"),
+        queue.submit(1, "a3"),
+        queue.submit(2, "b1"),
+        queue.submit(3, "c1"),
+        queue.submit(2, "b2"),
+    ]
     assert [queue.position(j) for j in jobs] == [1, 4, 6, 2, 3, 5]
     assert queue.position(blocker) == 0
     render.gate.set()
@@ -182,8 +188,28 @@ async def test_compatible_jobs_are_batched_and_results_matched(make_queue):
     e = queue.submit(4, "e", batch_key=("clip", 10))
     render.gate.set()
     assert await asyncio.gather(a.wait(), b.wait(), c.wait(), d.wait(), e.wait()) == [
-        "A", "B", "C", "D", "E"]
+        "A",
+        "B",
+        "C",
+        "D",
+        "E",
+    ]
     assert render.batches[1:] == [["a", "c", "e"], ["b"], ["d"]]
+
+
+async def test_a_failure_in_a_batch_fails_only_its_own_job(make_queue):
+    render = FakeRender()
+    render.gate.clear()
+    queue = make_queue(render, max_batch_size=3)
+    queue.submit(9, "blocker")
+    await started(queue, render)
+    good = queue.submit(1, "good", batch_key="k")
+    bad = queue.submit(2, "boom", batch_key="k")
+    render.gate.set()
+    assert await good.wait() == "GOOD"
+    with pytest.raises(JobFailed):
+        await bad.wait()
+    assert render.batches[1:] == [["good", "boom"], ["good"], ["boom"]]
 
 
 async def test_out_of_memory_in_a_batch_retries_one_by_one(make_queue):
