@@ -23,9 +23,13 @@ from riffusion_core.tasks import BLEND_CROSSFADE_MS, REMIX_OVERLAP_MS, blend, cl
 
 
 def start_prompt(params: RiffParams, *, denoising: float | None = None) -> PromptInput:
-    return PromptInput(prompt=params.prompt, seed=params.seed,
-                       negative_prompt=params.negative_prompt, guidance=params.guidance,
-                       denoising=params.denoising if denoising is None else denoising)
+    return PromptInput(
+        prompt=params.prompt,
+        seed=params.seed,
+        negative_prompt=params.negative_prompt,
+        guidance=params.guidance,
+        denoising=params.denoising if denoising is None else denoising,
+    )
 
 
 def blend_length_s(clips: int, width: int = 512) -> float:
@@ -61,19 +65,36 @@ class BlendTask(RenderTask):
 
     def end(self) -> PromptInput:
         p = self.params
-        return PromptInput(prompt=self.end_prompt, seed=self.end_seed,
-                           negative_prompt=p.negative_prompt, guidance=p.guidance,
-                           denoising=p.denoising)
+        return PromptInput(
+            prompt=self.end_prompt,
+            seed=self.end_seed,
+            negative_prompt=p.negative_prompt,
+            guidance=p.guidance,
+            denoising=p.denoising,
+        )
 
     def render_on(self, pipe: Any, on_step, should_cancel) -> RenderOutput:
-        result = blend(pipe, start_prompt(self.params), self.end(), self.clips,
-                       num_inference_steps=self.params.steps, width=self.params.width,
-                       on_step=on_step, should_cancel=should_cancel)
-        return RenderOutput(image=result.image, audio=result.audio, master=result.audio,
-                            clips=len(result.clips), elapsed_s=result.elapsed_s)
+        result = blend(
+            pipe,
+            start_prompt(self.params),
+            self.end(),
+            self.clips,
+            num_inference_steps=self.params.steps,
+            width=self.params.width,
+            on_step=on_step,
+            should_cancel=should_cancel,
+        )
+        return RenderOutput(
+            image=result.image,
+            audio=result.audio,
+            master=result.audio,
+            clips=len(result.clips),
+            elapsed_s=result.elapsed_s,
+        )
 
-    def result_look(self, generation: Generation, parent_url: str | None,
-                    image_name: str) -> dict[str, Any]:
+    def result_look(
+        self, generation: Generation, parent_url: str | None, image_name: str
+    ) -> dict[str, Any]:
         from bot.mixviews import blend_look
 
         return blend_look(generation, parent_url, image_name)
@@ -91,15 +112,25 @@ class BlendClipTask(BlendTask):
         return float(self.params.steps)
 
     def render_on(self, pipe: Any, on_step, should_cancel) -> RenderOutput:
-        request = GenerationRequest(start=start_prompt(self.params), end=self.end(),
-                                    alpha=self.alpha, num_inference_steps=self.params.steps,
-                                    width=self.params.width)
+        request = GenerationRequest(
+            start=start_prompt(self.params),
+            end=self.end(),
+            alpha=self.alpha,
+            num_inference_steps=self.params.steps,
+            width=self.params.width,
+        )
         [result] = pipe.generate([request], on_step=on_step, should_cancel=should_cancel)
-        return RenderOutput(image=result.image, audio=result.audio, master=result.audio,
-                            clips=1, elapsed_s=result.elapsed_s)
+        return RenderOutput(
+            image=result.image,
+            audio=result.audio,
+            master=result.audio,
+            clips=1,
+            elapsed_s=result.elapsed_s,
+        )
 
-    def result_look(self, generation: Generation, parent_url: str | None,
-                    image_name: str) -> dict[str, Any]:
+    def result_look(
+        self, generation: Generation, parent_url: str | None, image_name: str
+    ) -> dict[str, Any]:
         from bot.mixviews import blend_clip_look
 
         return blend_clip_look(generation, parent_url, image_name)
@@ -134,15 +165,29 @@ class RemixTask(RenderTask):
     def render_on(self, pipe: Any, on_step, should_cancel) -> RenderOutput:
         assert self.audio is not None
         p = self.params
-        result = remix(pipe, self.audio, start_prompt(p), strength=p.denoising,
-                       num_inference_steps=p.steps, max_input_s=self.max_input_s,
-                       source_duration_s=self.source_duration_s, width=p.width,
-                       on_step=on_step, should_cancel=should_cancel)
-        return RenderOutput(image=result.image, audio=result.audio, master=result.audio,
-                            clips=len(result.clips), elapsed_s=result.elapsed_s)
+        result = remix(
+            pipe,
+            self.audio,
+            start_prompt(p),
+            strength=p.denoising,
+            num_inference_steps=p.steps,
+            max_input_s=self.max_input_s,
+            source_duration_s=self.source_duration_s,
+            width=p.width,
+            on_step=on_step,
+            should_cancel=should_cancel,
+        )
+        return RenderOutput(
+            image=result.image,
+            audio=result.audio,
+            master=result.audio,
+            clips=len(result.clips),
+            elapsed_s=result.elapsed_s,
+        )
 
-    def result_look(self, generation: Generation, parent_url: str | None,
-                    image_name: str) -> dict[str, Any]:
+    def result_look(
+        self, generation: Generation, parent_url: str | None, image_name: str
+    ) -> dict[str, Any]:
         from bot.mixviews import remix_look
 
         return remix_look(generation, parent_url, image_name)

@@ -44,8 +44,7 @@ def _with_parent(text: str, parent_url: str | None) -> str:
     return clip(text + (f" (from {parent_url})" if parent_url else ""), CONTENT_LIMIT)
 
 
-def _embed(generation: Generation, image_name: str, fields: list[tuple[str, str]]
-           ) -> discord.Embed:
+def _embed(generation: Generation, image_name: str, fields: list[tuple[str, str]]) -> discord.Embed:
     embed = discord.Embed(colour=discord.Colour.blurple())
     for name, value in fields:
         embed.add_field(name=name, value=clip(value, 1024))
@@ -54,75 +53,119 @@ def _embed(generation: Generation, image_name: str, fields: list[tuple[str, str]
     return embed
 
 
-def blend_look(generation: Generation, parent_url: str | None, image_name: str
-               ) -> dict[str, Any]:
+def blend_look(generation: Generation, parent_url: str | None, image_name: str) -> dict[str, Any]:
     info = blend_info(generation)
     clips = int(info.get("clips", 2))
-    text = (f"<@{generation.user_id}> Blend: **{quote(generation.prompt)}** → "
-            f"**{quote(info.get('prompt_b', ''))}** in {clips} clips")
+    text = (
+        f"<@{generation.user_id}> Blend: **{quote(generation.prompt)}** → "
+        f"**{quote(info.get('prompt_b', ''))}** in {clips} clips"
+    )
     length = generation.audio_duration_s or generation.duration_s
-    embed = _embed(generation, image_name, [
-        ("Seeds", f"{generation.seed} → {info.get('seed_b')}"),
-        ("Steps", str(generation.steps)), ("Clips", str(clips)), ("Length", f"{length:.1f} s")])
-    return {"content": _with_parent(text, parent_url), "embed": embed,
-            "view": blend_view(generation.id, clips)}
+    embed = _embed(
+        generation,
+        image_name,
+        [
+            ("Seeds", f"{generation.seed} → {info.get('seed_b')}"),
+            ("Steps", str(generation.steps)),
+            ("Clips", str(clips)),
+            ("Length", f"{length:.1f} s"),
+        ],
+    )
+    return {
+        "content": _with_parent(text, parent_url),
+        "embed": embed,
+        "view": blend_view(generation.id, clips),
+    }
 
 
-def blend_clip_look(generation: Generation, parent_url: str | None, image_name: str
-                    ) -> dict[str, Any]:
+def blend_clip_look(
+    generation: Generation, parent_url: str | None, image_name: str
+) -> dict[str, Any]:
     info = blend_info(generation)
-    text = (f"<@{generation.user_id}> Clip {info.get('clip')} of a blend: "
-            f"**{quote(generation.prompt)}** → **{quote(info.get('prompt_b', ''))}** "
-            f"(alpha {float(info.get('alpha', 0)):.2f})")
-    embed = _embed(generation, image_name, [
-        ("Seeds", f"{generation.seed} → {info.get('seed_b')}"),
-        ("Steps", str(generation.steps)), ("Alpha", f"{float(info.get('alpha', 0)):.2f}")])
-    return {"content": _with_parent(text, parent_url), "embed": embed,
-            "view": clip_view(generation.id)}
+    text = (
+        f"<@{generation.user_id}> Clip {info.get('clip')} of a blend: "
+        f"**{quote(generation.prompt)}** → **{quote(info.get('prompt_b', ''))}** "
+        f"(alpha {float(info.get('alpha', 0)):.2f})"
+    )
+    embed = _embed(
+        generation,
+        image_name,
+        [
+            ("Seeds", f"{generation.seed} → {info.get('seed_b')}"),
+            ("Steps", str(generation.steps)),
+            ("Alpha", f"{float(info.get('alpha', 0)):.2f}"),
+        ],
+    )
+    return {
+        "content": _with_parent(text, parent_url),
+        "embed": embed,
+        "view": clip_view(generation.id),
+    }
 
 
-def remix_look(generation: Generation, parent_url: str | None, image_name: str
-               ) -> dict[str, Any]:
+def remix_look(generation: Generation, parent_url: str | None, image_name: str) -> dict[str, Any]:
     info = remix_info(generation)
-    text = (f"<@{generation.user_id}> Remix: **{quote(generation.prompt)}** "
-            f"(strength {generation.denoising:g}; {info.get('used', 'used the upload')})")
-    embed = _embed(generation, image_name, [
-        ("Seed", str(generation.seed)), ("Steps", str(generation.steps)),
-        ("Strength", f"{generation.denoising:g}"),
-        ("Length", f"{(generation.audio_duration_s or generation.duration_s):.1f} s")])
-    return {"content": _with_parent(text, parent_url), "embed": embed,
-            "view": remix_view(generation.id)}
+    text = (
+        f"<@{generation.user_id}> Remix: **{quote(generation.prompt)}** "
+        f"(strength {generation.denoising:g}; {info.get('used', 'used the upload')})"
+    )
+    embed = _embed(
+        generation,
+        image_name,
+        [
+            ("Seed", str(generation.seed)),
+            ("Steps", str(generation.steps)),
+            ("Strength", f"{generation.denoising:g}"),
+            ("Length", f"{(generation.audio_duration_s or generation.duration_s):.1f} s"),
+        ],
+    )
+    return {
+        "content": _with_parent(text, parent_url),
+        "embed": embed,
+        "view": remix_view(generation.id),
+    }
 
 
 def mix_info_text(generation: Generation, favourites: int, parent_url: str | None) -> str:
     """Info for blend / remix results: every parameter and a copy-paste command."""
     p = params_of(generation)
-    lines = [f"**{generation.kind.replace('-', ' ').title()} #{generation.id}** by "
-             f"<@{generation.user_id}>"]
+    lines = [
+        f"**{generation.kind.replace('-', ' ').title()} #{generation.id}** by "
+        f"<@{generation.user_id}>"
+    ]
     if generation.kind == "remix":
         info = remix_info(generation)
-        lines += [f"Prompt: {quote(p.prompt, 500)}",
-                  f"Seed: {p.seed} · Steps: {p.steps} · Strength: {p.denoising:g}",
-                  f"Input: {info.get('used', 'unknown')}"]
-        command = (f"/remix audio:<your file> prompt:{p.prompt} strength:{p.denoising:g} "
-                   f"seed:{p.seed}")
+        lines += [
+            f"Prompt: {quote(p.prompt, 500)}",
+            f"Seed: {p.seed} · Steps: {p.steps} · Strength: {p.denoising:g}",
+            f"Input: {info.get('used', 'unknown')}",
+        ]
+        command = (
+            f"/remix audio:<your file> prompt:{p.prompt} strength:{p.denoising:g} seed:{p.seed}"
+        )
     else:
         info = blend_info(generation)
-        lines += [f"From: {quote(p.prompt, 400)} (seed {p.seed})",
-                  f"To: {quote(info.get('prompt_b', ''), 400)} (seed {info.get('seed_b')})",
-                  "Negative prompt: " + (quote(p.negative_prompt, 300) if p.negative_prompt
-                                         else "none"),
-                  f"Steps: {p.steps} · Guidance: {p.guidance:g}"]
+        lines += [
+            f"From: {quote(p.prompt, 400)} (seed {p.seed})",
+            f"To: {quote(info.get('prompt_b', ''), 400)} (seed {info.get('seed_b')})",
+            "Negative prompt: " + (quote(p.negative_prompt, 300) if p.negative_prompt else "none"),
+            f"Steps: {p.steps} · Guidance: {p.guidance:g}",
+        ]
         if generation.kind == "blend-clip":
-            lines.append(f"Clip {info.get('clip')} of {info.get('of_clips')}, alpha "
-                         f"{float(info.get('alpha', 0)):.3f}")
-        command = (f"/blend prompt_a:{p.prompt} prompt_b:{info.get('prompt_b', '')} "
-                   f"clips:{info.get('of_clips', info.get('clips', 4))} seed_a:{p.seed} "
-                   f"seed_b:{info.get('seed_b')} steps:{p.steps}")
+            lines.append(
+                f"Clip {info.get('clip')} of {info.get('of_clips')}, alpha "
+                f"{float(info.get('alpha', 0)):.3f}"
+            )
+        command = (
+            f"/blend prompt_a:{p.prompt} prompt_b:{info.get('prompt_b', '')} "
+            f"clips:{info.get('of_clips', info.get('clips', 4))} seed_a:{p.seed} "
+            f"seed_b:{info.get('seed_b')} steps:{p.steps}"
+        )
         if p.negative_prompt:
             command += f" negative_prompt:{p.negative_prompt}"
-    lines.append(f"Length: {(generation.audio_duration_s or p.duration_s):.2f} s · "
-                 f"Model: {generation.model}")
+    lines.append(
+        f"Length: {(generation.audio_duration_s or p.duration_s):.2f} s · Model: {generation.model}"
+    )
     if parent_url:
         lines.append(f"Made from: {parent_url}")
     lines.append(f"Favourites: {favourites}")
@@ -165,24 +208,31 @@ def remix_view(generation_id: int) -> discord.ui.View:
 # ---- items ------------------------------------------------------------------------------------
 
 
-MIX_ACTIONS = {"reroll": ("Reroll seeds", "🎲", discord.ButtonStyle.primary),
-               "info": ("Info", "ℹ️", discord.ButtonStyle.secondary)}
+MIX_ACTIONS = {
+    "reroll": ("Reroll seeds", "🎲", discord.ButtonStyle.primary),
+    "info": ("Info", "ℹ️", discord.ButtonStyle.secondary),
+}
 
 
-class MixButton(discord.ui.DynamicItem[discord.ui.Button],
-                template=r"mix:(?P<action>reroll|info):(?P<id>\d+)"):
+class MixButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"mix:(?P<action>reroll|info):(?P<id>\d+)"
+):
     """Reroll seeds (blends) and Info (blends, blend clips, remixes)."""
 
     def __init__(self, action: str, generation_id: int) -> None:
         label, emoji, style = MIX_ACTIONS[action]
-        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style,
-                                           custom_id=f"mix:{action}:{generation_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label=label, emoji=emoji, style=style, custom_id=f"mix:{action}:{generation_id}"
+            )
+        )
         self.action = action
         self.generation_id = generation_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: Any, /) -> MixButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+    ) -> MixButton:
         return cls(match["action"], int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -199,32 +249,44 @@ class MixButton(discord.ui.DynamicItem[discord.ui.Button],
             favourites = await records.favourite_count(service.db, generation.id)
             await service.reply(interaction, mix_info_text(generation, favourites, parent_url))
             return
-        await start_blend(service, interaction, replace(params_of(generation),
-                                                        seed=random_seed()),
-                          prompt_b=blend_info(generation).get("prompt_b", ""),
-                          seed_b=random_seed(),
-                          clips=int(blend_info(generation).get("clips", 4)),
-                          parent=generation)
+        await start_blend(
+            service,
+            interaction,
+            replace(params_of(generation), seed=random_seed()),
+            prompt_b=blend_info(generation).get("prompt_b", ""),
+            seed_b=random_seed(),
+            clips=int(blend_info(generation).get("clips", 4)),
+            parent=generation,
+        )
 
 
-class PickClipSelect(discord.ui.DynamicItem[discord.ui.Select],
-                     template=r"blend:pick:(?P<id>\d+):(?P<clips>\d+)"):
+class PickClipSelect(
+    discord.ui.DynamicItem[discord.ui.Select], template=r"blend:pick:(?P<id>\d+):(?P<clips>\d+)"
+):
     """'Pick clip k': re-render that alpha of the blend alone, as a normal single clip."""
 
     def __init__(self, generation_id: int, clips: int) -> None:
         clips = max(2, min(clips, MAX_BLEND_CLIPS))
-        options = [discord.SelectOption(label=f"Clip {k}", value=str(k),
-                                        description=f"alpha {(k - 1) / (clips - 1):.2f}")
-                   for k in range(1, clips + 1)]
-        super().__init__(discord.ui.Select(
-            custom_id=f"blend:pick:{generation_id}:{clips}", options=options,
-            placeholder="Pick a clip to render on its own"))
+        options = [
+            discord.SelectOption(
+                label=f"Clip {k}", value=str(k), description=f"alpha {(k - 1) / (clips - 1):.2f}"
+            )
+            for k in range(1, clips + 1)
+        ]
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"blend:pick:{generation_id}:{clips}",
+                options=options,
+                placeholder="Pick a clip to render on its own",
+            )
+        )
         self.generation_id = generation_id
         self.clips = clips
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Select,
-                             match: Any, /) -> PickClipSelect:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Select, match: Any, /
+    ) -> PickClipSelect:
         return cls(int(match["id"]), int(match["clips"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -243,27 +305,47 @@ class PickClipSelect(discord.ui.DynamicItem[discord.ui.Select],
         from bot.params import CLIP_SECONDS
 
         params = replace(params_of(generation), duration_s=CLIP_SECONDS)
-        clip_info = {"prompt_b": info.get("prompt_b", ""), "seed_b": info.get("seed_b"),
-                     "clip": k, "of_clips": len(alphas), "alpha": alphas[k - 1]}
-        task = BlendClipTask(params=params, end_prompt=clip_info["prompt_b"],
-                             end_seed=int(clip_info["seed_b"]), alpha=float(alphas[k - 1]))
-        await service.start(interaction, params, kind="blend-clip", task=task,
-                            parent=generation, extra={"blend": clip_info})
+        clip_info = {
+            "prompt_b": info.get("prompt_b", ""),
+            "seed_b": info.get("seed_b"),
+            "clip": k,
+            "of_clips": len(alphas),
+            "alpha": alphas[k - 1],
+        }
+        task = BlendClipTask(
+            params=params,
+            end_prompt=clip_info["prompt_b"],
+            end_seed=int(clip_info["seed_b"]),
+            alpha=float(alphas[k - 1]),
+        )
+        await service.start(
+            interaction,
+            params,
+            kind="blend-clip",
+            task=task,
+            parent=generation,
+            extra={"blend": clip_info},
+        )
 
 
-class RemixButton(discord.ui.DynamicItem[discord.ui.Button],
-                  template=r"riff:remix:(?P<id>\d+)"):
+class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:remix:(?P<id>\d+)"):
     """Opens a modal to upload audio and remix it in this result's style."""
 
     def __init__(self, generation_id: int) -> None:
-        super().__init__(discord.ui.Button(label="Remix", emoji="🎛️",
-                                           style=discord.ButtonStyle.secondary,
-                                           custom_id=f"riff:remix:{generation_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label="Remix",
+                emoji="🎛️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"riff:remix:{generation_id}",
+            )
+        )
         self.generation_id = generation_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: Any, /) -> RemixButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+    ) -> RemixButton:
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -274,7 +356,8 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button],
             return
         # A modal must be the first response: no defer before it.
         await interaction.response.send_modal(
-            RemixUploadModal(remix_service_of(interaction), generation))
+            RemixUploadModal(remix_service_of(interaction), generation)
+        )
 
 
 class RemixUploadModal(discord.ui.Modal, title="Remix with Riffusion"):
@@ -285,38 +368,55 @@ class RemixUploadModal(discord.ui.Modal, title="Remix with Riffusion"):
         self.remixes = remixes
         self.parent = parent
         self.upload = discord.ui.FileUpload(custom_id="remix:file", min_values=1, max_values=1)
-        self.add_item(discord.ui.Label(text="Audio to remix", component=self.upload,
-                                       description="MP3, WAV, OGG, FLAC or M4A"))
+        self.add_item(
+            discord.ui.Label(
+                text="Audio to remix",
+                component=self.upload,
+                description="MP3, WAV, OGG, FLAC or M4A",
+            )
+        )
         self.prompt = discord.ui.TextInput(
-            label="Style (prompt)", custom_id="remix:prompt", max_length=500,
-            required=parent is None, default=parent.prompt[:500] if parent else None)
+            label="Style (prompt)",
+            custom_id="remix:prompt",
+            max_length=500,
+            required=parent is None,
+            default=parent.prompt[:500] if parent else None,
+        )
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         if not self.upload.values:
-            await interaction.response.send_message("Please attach an audio file.",
-                                                    ephemeral=True)
+            await interaction.response.send_message("Please attach an audio file.", ephemeral=True)
             return
-        await self.remixes.from_interaction(interaction, self.upload.values[0],
-                                            prompt=self.prompt.value, parent=self.parent)
+        await self.remixes.from_interaction(
+            interaction, self.upload.values[0], prompt=self.prompt.value, parent=self.parent
+        )
 
 
 class RemixPromptModal(discord.ui.Modal, title="Remix with Riffusion"):
     """The message context-menu command asks for the style here; the file is the target's."""
 
-    def __init__(self, remixes: RemixService, attachment: discord.Attachment,
-                 parent: Generation | None) -> None:
+    def __init__(
+        self, remixes: RemixService, attachment: discord.Attachment, parent: Generation | None
+    ) -> None:
         super().__init__(timeout=15 * 60)
         self.remixes = remixes
         self.attachment = attachment
         self.parent = parent
         self.prompt = discord.ui.TextInput(
-            label="Style (prompt)", custom_id="remix:prompt", max_length=500,
+            label="Style (prompt)",
+            custom_id="remix:prompt",
+            max_length=500,
             placeholder="e.g. lofi hip hop, warm piano",
-            default=parent.prompt[:500] if parent else None)
+            default=parent.prompt[:500] if parent else None,
+        )
         self.strength = discord.ui.TextInput(
-            label="Strength (0.1-1, higher changes more)", custom_id="remix:strength",
-            required=False, max_length=5, placeholder="0.55")
+            label="Strength (0.1-1, higher changes more)",
+            custom_id="remix:strength",
+            required=False,
+            max_length=5,
+            placeholder="0.55",
+        )
         self.add_item(self.prompt)
         self.add_item(self.strength)
 
@@ -327,12 +427,16 @@ class RemixPromptModal(discord.ui.Modal, title="Remix with Riffusion"):
                 strength = float(self.strength.value.strip())
             except ValueError:
                 await interaction.response.send_message(
-                    "The strength must be a number between 0.1 and 1, e.g. 0.55.",
-                    ephemeral=True)
+                    "The strength must be a number between 0.1 and 1, e.g. 0.55.", ephemeral=True
+                )
                 return
-        await self.remixes.from_interaction(interaction, self.attachment,
-                                            prompt=self.prompt.value, strength=strength,
-                                            parent=self.parent)
+        await self.remixes.from_interaction(
+            interaction,
+            self.attachment,
+            prompt=self.prompt.value,
+            strength=strength,
+            parent=self.parent,
+        )
 
 
 def remix_service_of(interaction: discord.Interaction) -> RemixService:
@@ -342,19 +446,31 @@ def remix_service_of(interaction: discord.Interaction) -> RemixService:
     return cog.remixes
 
 
-async def start_blend(service: RiffService, interaction: discord.Interaction, params,
-                      *, prompt_b: str, seed_b: int, clips: int,
-                      parent: Generation | None = None) -> None:
+async def start_blend(
+    service: RiffService,
+    interaction: discord.Interaction,
+    params,
+    *,
+    prompt_b: str,
+    seed_b: int,
+    clips: int,
+    parent: Generation | None = None,
+) -> None:
     """Queue a blend: /blend and the Reroll seeds button end here."""
     from bot.mixtasks import BlendTask, blend_length_s
     from riffusion_core.tasks import blend_alphas
 
     params = replace(params, duration_s=blend_length_s(clips, params.width))
     task = BlendTask(params=params, end_prompt=prompt_b, end_seed=seed_b, clips=clips)
-    extra = {"blend": {"prompt_b": prompt_b, "seed_b": seed_b, "clips": clips,
-                       "alphas": blend_alphas(clips)}}
-    await service.start(interaction, params, kind="blend", task=task, parent=parent,
-                        extra=extra)
+    extra = {
+        "blend": {
+            "prompt_b": prompt_b,
+            "seed_b": seed_b,
+            "clips": clips,
+            "alphas": blend_alphas(clips),
+        }
+    }
+    await service.start(interaction, params, kind="blend", task=task, parent=parent, extra=extra)
 
 
 MIX_DYNAMIC_ITEMS = (MixButton, PickClipSelect, RemixButton)

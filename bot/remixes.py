@@ -47,22 +47,29 @@ DEFAULT_STRENGTH = 0.55
 MIN_STRENGTH = 0.1
 HINT_COOLDOWN_S = 60.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default per-file limit (no boosts)
-HINT = ("To remix audio, reply to a result with an audio file attached (keep \"ping on reply\" "
-        "on so the bot can see it), or use **/remix** with the file, or right-click a message "
-        "with audio → Apps → **Remix with Riffusion**.")
+HINT = (
+    'To remix audio, reply to a result with an audio file attached (keep "ping on reply" '
+    "on so the bot can see it), or use **/remix** with the file, or right-click a message "
+    "with audio → Apps → **Remix with Riffusion**."
+)
 
 
 async def generation_for_message(db, message_id: int) -> Generation | None:
     """The (not deleted) result posted as `message_id`, if that message is one of ours."""
     async with db.session() as session:
-        return await session.scalar(select(Generation).where(
-            Generation.message_id == message_id, Generation.deleted_at.is_(None)).limit(1))
+        return await session.scalar(
+            select(Generation)
+            .where(Generation.message_id == message_id, Generation.deleted_at.is_(None))
+            .limit(1)
+        )
 
 
 def upload_limits(settings: Settings) -> UploadLimits:
-    return UploadLimits(max_bytes=int(settings.max_upload_mb * 1024 * 1024),
-                        max_duration_s=settings.max_remix_input_s,
-                        decode_timeout_s=settings.decode_timeout_s)
+    return UploadLimits(
+        max_bytes=int(settings.max_upload_mb * 1024 * 1024),
+        max_duration_s=settings.max_remix_input_s,
+        decode_timeout_s=settings.decode_timeout_s,
+    )
 
 
 def strip_mentions(text: str) -> str:
@@ -80,8 +87,9 @@ class _DeferredResponse:
     def is_done(self) -> bool:
         return self._done
 
-    async def send_message(self, content: str, *, view: Any = discord.utils.MISSING,
-                           ephemeral: bool = False) -> None:
+    async def send_message(
+        self, content: str, *, view: Any = discord.utils.MISSING, ephemeral: bool = False
+    ) -> None:
         self._done = True
         await self._origin.interaction.edit_original_response(content=content, view=view)
 
@@ -113,18 +121,26 @@ class _ReplyResponse:
     def is_done(self) -> bool:
         return self._origin.status is not None
 
-    async def send_message(self, content: str, *, view: Any = discord.utils.MISSING,
-                           ephemeral: bool = False) -> None:
+    async def send_message(
+        self, content: str, *, view: Any = discord.utils.MISSING, ephemeral: bool = False
+    ) -> None:
         self._origin.status = await self._origin.message.reply(
-            content, view=view, mention_author=False)
+            content, view=view, mention_author=False
+        )
 
 
 class _ChannelFollowup:
     def __init__(self, channel: discord.abc.Messageable) -> None:
         self._channel = channel
 
-    async def send(self, content: str | None = None, *, wait: bool = False,
-                   ephemeral: bool = False, **kwargs: Any) -> discord.Message:
+    async def send(
+        self,
+        content: str | None = None,
+        *,
+        wait: bool = False,
+        ephemeral: bool = False,
+        **kwargs: Any,
+    ) -> discord.Message:
         return await self._channel.send(content, **kwargs)
 
 
@@ -138,8 +154,9 @@ class MessageOrigin:
         self.guild_id = message.guild.id if message.guild else None
         self.channel_id = message.channel.id
         self.channel = message.channel
-        self.filesize_limit = (message.guild.filesize_limit if message.guild
-                               else DEFAULT_UPLOAD_LIMIT)
+        self.filesize_limit = (
+            message.guild.filesize_limit if message.guild else DEFAULT_UPLOAD_LIMIT
+        )
         self.response = _ReplyResponse(self)
         self.followup = _ChannelFollowup(message.channel)
 
@@ -187,34 +204,52 @@ class RemixService:
             await self._session.close()
             self._session = None
 
-    def check_request(self, prompt: str | None, strength: float | None, seed: int | None,
-                      parent: Generation | None) -> RemixRequest:
+    def check_request(
+        self,
+        prompt: str | None,
+        strength: float | None,
+        seed: int | None,
+        parent: Generation | None,
+    ) -> RemixRequest:
         """Fill defaults; raises UploadError (a user-facing line) for unusable options."""
         text = (prompt or "").strip() or (parent.prompt if parent else "")
         if not text:
-            raise UploadError("Please describe the style to remix into, e.g. "
-                              "'lofi hip hop, warm piano'.")
+            raise UploadError(
+                "Please describe the style to remix into, e.g. 'lofi hip hop, warm piano'."
+            )
         if len(text) > 500:
             raise UploadError("The prompt is too long (at most 500 characters).")
         strength = DEFAULT_STRENGTH if strength is None else strength
         if not MIN_STRENGTH <= strength <= 1.0:
-            raise UploadError(f"The strength must be between {MIN_STRENGTH:g} and 1 "
-                              f"(got {strength:g}).")
+            raise UploadError(
+                f"The strength must be between {MIN_STRENGTH:g} and 1 (got {strength:g})."
+            )
         steps = self.settings.default_steps
         if int(steps * strength) < 1:
-            raise UploadError(f"A strength of {strength:g} is too small for {steps} steps; "
-                              "raise the strength.")
+            raise UploadError(
+                f"A strength of {strength:g} is too small for {steps} steps; raise the strength."
+            )
         if seed is not None and not 0 <= seed <= MAX_SEED:
             raise UploadError(f"The seed must be between 0 and {MAX_SEED}.")
-        return RemixRequest(prompt=text, strength=strength,
-                            seed=random_seed() if seed is None else seed, parent=parent)
+        return RemixRequest(
+            prompt=text,
+            strength=strength,
+            seed=random_seed() if seed is None else seed,
+            parent=parent,
+        )
 
     # ---- interaction paths: /remix, the context menu, the upload modal -----------------------
 
-    async def from_interaction(self, interaction: discord.Interaction,
-                               attachment: AttachmentLike, *, prompt: str | None,
-                               strength: float | None = None, seed: int | None = None,
-                               parent: Generation | None = None) -> None:
+    async def from_interaction(
+        self,
+        interaction: discord.Interaction,
+        attachment: AttachmentLike,
+        *,
+        prompt: str | None,
+        strength: float | None = None,
+        seed: int | None = None,
+        parent: Generation | None = None,
+    ) -> None:
         """Check at once, defer, read the upload, then queue (errors are ephemeral)."""
         try:
             request = self.check_request(prompt, strength, seed, parent)
@@ -224,8 +259,7 @@ class RemixService:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            audio = await fetch_audio(attachment, self.settings.data_dir, self.limits,
-                                      self.session)
+            audio = await fetch_audio(attachment, self.settings.data_dir, self.limits, self.session)
         except UploadError as exc:
             await interaction.edit_original_response(content=f"⚠️ {exc}")
             return
@@ -238,15 +272,19 @@ class RemixService:
         audio_files = [a for a in message.attachments if looks_like_audio(a)]
         if not audio_files:
             if message.attachments:
-                await self._answer(message, f"⚠️ {message.attachments[0].filename!r} is not an "
-                                   "audio file. Try an MP3, WAV, OGG, FLAC or M4A file.")
+                await self._answer(
+                    message,
+                    f"⚠️ {message.attachments[0].filename!r} is not an "
+                    "audio file. Try an MP3, WAV, OGG, FLAC or M4A file.",
+                )
             else:
                 await self._hint(message)
             return
         try:
             request = self.check_request(strip_mentions(message.content), None, None, parent)
-            audio = await fetch_audio(audio_files[0], self.settings.data_dir, self.limits,
-                                      self.session)
+            audio = await fetch_audio(
+                audio_files[0], self.settings.data_dir, self.limits, self.session
+            )
         except UploadError as exc:
             await self._answer(message, f"⚠️ {exc}")
             return
@@ -261,30 +299,54 @@ class RemixService:
 
     async def _answer(self, message: discord.Message, text: str) -> None:
         try:
-            await message.reply(text, mention_author=True,
-                                allowed_mentions=discord.AllowedMentions(
-                                    users=[message.author], everyone=False, roles=False))
+            await message.reply(
+                text,
+                mention_author=True,
+                allowed_mentions=discord.AllowedMentions(
+                    users=[message.author], everyone=False, roles=False
+                ),
+            )
         except discord.HTTPException as exc:
             log.info("Could not answer a reply in channel %s: %s", message.channel.id, exc)
 
     # ---- the one job ---------------------------------------------------------------------------
 
-    async def submit(self, origin: DeferredOrigin | MessageOrigin, request: RemixRequest,
-                     audio: UploadedAudio) -> None:
+    async def submit(
+        self, origin: DeferredOrigin | MessageOrigin, request: RemixRequest, audio: UploadedAudio
+    ) -> None:
         """Queue the remix through RiffService (status, progress, cancel, result)."""
         service = self.bot.riffs
         if service is None:  # stopping
-            await origin.response.send_message("The bot is restarting; please try again in a "
-                                               "minute.", ephemeral=True)
+            await origin.response.send_message(
+                "The bot is restarting; please try again in a minute.", ephemeral=True
+            )
             return
-        params = RiffParams(prompt=request.prompt, seed=request.seed,
-                            steps=self.settings.default_steps, denoising=request.strength,
-                            duration_s=round(audio.used_s, 2))
-        task = RemixTask(params=params, audio=audio.segment,
-                         source_duration_s=audio.source_duration_s,
-                         max_input_s=self.limits.max_duration_s)
-        extra = {"remix": {"used": audio.used_text(), "input_s": round(audio.used_s, 3),
-                           "source_duration_s": audio.source_duration_s,
-                           "truncated": audio.truncated}}
-        await service.start(origin, params, kind="remix", task=task,  # type: ignore[arg-type]
-                            parent=request.parent, extra=extra)
+        params = RiffParams(
+            prompt=request.prompt,
+            seed=request.seed,
+            steps=self.settings.default_steps,
+            denoising=request.strength,
+            duration_s=round(audio.used_s, 2),
+        )
+        task = RemixTask(
+            params=params,
+            audio=audio.segment,
+            source_duration_s=audio.source_duration_s,
+            max_input_s=self.limits.max_duration_s,
+        )
+        extra = {
+            "remix": {
+                "used": audio.used_text(),
+                "input_s": round(audio.used_s, 3),
+                "source_duration_s": audio.source_duration_s,
+                "truncated": audio.truncated,
+            }
+        }
+        await service.start(
+            origin,
+            params,
+            kind="remix",
+            task=task,  # type: ignore[arg-type]
+            parent=request.parent,
+            extra=extra,
+        )

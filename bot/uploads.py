@@ -29,11 +29,26 @@ log = logging.getLogger(__name__)
 
 UPLOADS_DIR = "uploads"
 CHUNK_BYTES = 64 * 1024
-AUDIO_SUFFIXES = (".mp3", ".wav", ".ogg", ".oga", ".opus", ".flac", ".m4a", ".aac", ".aif",
-                  ".aiff", ".webm", ".mp4", ".mov", ".mkv", ".caf", ".w64")
+AUDIO_SUFFIXES = (
+    ".mp3",
+    ".wav",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".flac",
+    ".m4a",
+    ".aac",
+    ".aif",
+    ".aiff",
+    ".webm",
+    ".mp4",
+    ".mov",
+    ".mkv",
+    ".caf",
+    ".w64",
+)
 # Containers that often carry only audio but are declared as video by Discord (from the suffix).
-AUDIO_VIDEO_TYPES = ("video/mp4", "video/webm", "video/quicktime", "video/x-matroska",
-                     "video/ogg")
+AUDIO_VIDEO_TYPES = ("video/mp4", "video/webm", "video/quicktime", "video/x-matroska", "video/ogg")
 DECODE_GRACE_S = 5.0  # beyond the decoder's own deadline, before the bot stops waiting for it
 SUPPORTED = "Try an MP3, WAV, OGG, FLAC or M4A file."
 # Decoding runs here, not on the event loop; two workers so one stuck file cannot block others.
@@ -112,12 +127,15 @@ def check_declared(attachment: AttachmentLike, limits: UploadLimits) -> None:
     if attachment.size <= 0:
         raise UploadError(f"That file is empty. {SUPPORTED}")
     if attachment.size > limits.max_bytes:
-        raise UploadError(f"That file is {attachment.size / (1024 * 1024):.1f} MB; this bot "
-                          f"takes audio files of up to {limits.max_mb_text}.")
+        raise UploadError(
+            f"That file is {attachment.size / (1024 * 1024):.1f} MB; this bot "
+            f"takes audio files of up to {limits.max_mb_text}."
+        )
 
 
-async def download(attachment: AttachmentLike, folder: Path, limits: UploadLimits,
-                   session: aiohttp.ClientSession) -> Path:
+async def download(
+    attachment: AttachmentLike, folder: Path, limits: UploadLimits, session: aiohttp.ClientSession
+) -> Path:
     """Stream the file to `folder`/<uuid>.upload, stopping at the byte cap; returns the path."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{uuid.uuid4().hex}.upload"
@@ -127,20 +145,25 @@ async def download(attachment: AttachmentLike, folder: Path, limits: UploadLimit
     try:
         async with session.get(attachment.url, timeout=timeout) as response:
             if response.status != 200:
-                raise UploadError("Discord would not hand over that file (it may have been "
-                                  "deleted); please upload it again.")
+                raise UploadError(
+                    "Discord would not hand over that file (it may have been "
+                    "deleted); please upload it again."
+                )
             with target.open("wb") as out:
                 async for chunk in response.content.iter_chunked(CHUNK_BYTES):
                     received += len(chunk)
                     if received > cap:  # more than declared, or over the limit: stop reading
-                        raise UploadError(f"That file is larger than it claims or than "
-                                          f"{limits.max_mb_text}; it was not used.")
+                        raise UploadError(
+                            f"That file is larger than it claims or than "
+                            f"{limits.max_mb_text}; it was not used."
+                        )
                     out.write(chunk)
     except (aiohttp.ClientError, TimeoutError) as exc:
         target.unlink(missing_ok=True)
         log.info("Download of an upload failed: %s", type(exc).__name__)
-        raise UploadError("The file could not be downloaded from Discord; please try again.")\
-            from exc
+        raise UploadError(
+            "The file could not be downloaded from Discord; please try again."
+        ) from exc
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -153,13 +176,18 @@ async def download(attachment: AttachmentLike, folder: Path, limits: UploadLimit
 async def decode_file(path: Path, limits: UploadLimits) -> UploadedAudio:
     """Decode on a worker thread; waits at most a little longer than the decoder's own limit."""
     loop = asyncio.get_running_loop()
-    work = loop.run_in_executor(_DECODERS, lambda: decode_audio(
-        path, max_duration_s=limits.max_duration_s, timeout_s=limits.decode_timeout_s))
+    work = loop.run_in_executor(
+        _DECODERS,
+        lambda: decode_audio(
+            path, max_duration_s=limits.max_duration_s, timeout_s=limits.decode_timeout_s
+        ),
+    )
     try:
         decoded = await asyncio.wait_for(work, limits.decode_timeout_s + DECODE_GRACE_S)
     except TimeoutError as exc:
-        raise UploadError("Reading that file took too long, so it was not used. "
-                          f"{SUPPORTED}") from exc
+        raise UploadError(
+            f"Reading that file took too long, so it was not used. {SUPPORTED}"
+        ) from exc
     except AudioDecodeError as exc:
         raise UploadError(str(exc)) from exc
     except RiffusionError:
@@ -167,12 +195,16 @@ async def decode_file(path: Path, limits: UploadLimits) -> UploadedAudio:
     except Exception as exc:  # a decoder bug must not reach the user as a traceback
         log.warning("Unexpected error decoding an upload", exc_info=exc)
         raise UploadError(f"That file could not be read as audio. {SUPPORTED}") from exc
-    return UploadedAudio(segment=decoded.segment, source_duration_s=decoded.source_duration_s,
-                         truncated=decoded.truncated)
+    return UploadedAudio(
+        segment=decoded.segment,
+        source_duration_s=decoded.source_duration_s,
+        truncated=decoded.truncated,
+    )
 
 
-async def fetch_audio(attachment: AttachmentLike, data_dir: Path, limits: UploadLimits,
-                      session: aiohttp.ClientSession) -> UploadedAudio:
+async def fetch_audio(
+    attachment: AttachmentLike, data_dir: Path, limits: UploadLimits, session: aiohttp.ClientSession
+) -> UploadedAudio:
     """Check, download, decode, and remove the download: the one entry point for uploads."""
     check_declared(attachment, limits)
     path = await download(attachment, Path(data_dir) / UPLOADS_DIR, limits, session)

@@ -25,8 +25,9 @@ class Blend(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(MixButton, PickClipSelect)
 
-    @app_commands.command(name="blend",
-                          description="Morph from one sound into another, in one track.")
+    @app_commands.command(
+        name="blend", description="Morph from one sound into another, in one track."
+    )
     @app_commands.describe(
         prompt_a="Where it starts, e.g. 'rock guitar'",
         prompt_b="Where it ends, e.g. 'church bells'",
@@ -58,12 +59,20 @@ class Blend(commands.Cog):
             await interaction.response.send_message(problem, ephemeral=True)
             return
         params = RiffParams(
-            prompt=prompt_a.strip(), negative_prompt=(negative_prompt or "").strip() or None,
+            prompt=prompt_a.strip(),
+            negative_prompt=(negative_prompt or "").strip() or None,
             seed=random_seed() if seed_a is None else seed_a,
-            steps=steps or settings.default_steps)
+            steps=steps or settings.default_steps,
+        )
         assert self.bot.riffs is not None
-        await start_blend(self.bot.riffs, interaction, params, prompt_b=prompt_b.strip(),
-                          seed_b=random_seed() if seed_b is None else seed_b, clips=clips)
+        await start_blend(
+            self.bot.riffs,
+            interaction,
+            params,
+            prompt_b=prompt_b.strip(),
+            seed_b=random_seed() if seed_b is None else seed_b,
+            clips=clips,
+        )
 
 
 async def setup(bot: RiffusionBot) -> None:

@@ -29,10 +29,12 @@ class Remix(commands.Cog):
     def __init__(self, bot: RiffusionBot) -> None:
         self.bot = bot
         self.remixes = RemixService(bot)
-        self.context_menu = app_commands.ContextMenu(name=CONTEXT_MENU_NAME,
-                                                     callback=self.remix_message)
+        self.context_menu = app_commands.ContextMenu(
+            name=CONTEXT_MENU_NAME, callback=self.remix_message
+        )
         self.context_menu.allowed_contexts = app_commands.AppCommandContext(
-            guild=True, dm_channel=True, private_channel=True)
+            guild=True, dm_channel=True, private_channel=True
+        )
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(RemixButton)
@@ -59,17 +61,21 @@ class Remix(commands.Cog):
         strength: app_commands.Range[float, MIN_STRENGTH, 1.0] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
     ) -> None:
-        await self.remixes.from_interaction(interaction, audio, prompt=prompt,
-                                            strength=strength, seed=seed)
+        await self.remixes.from_interaction(
+            interaction, audio, prompt=prompt, strength=strength, seed=seed
+        )
 
-    async def remix_message(self, interaction: discord.Interaction,
-                            message: discord.Message) -> None:
+    async def remix_message(
+        self, interaction: discord.Interaction, message: discord.Message
+    ) -> None:
         """The message command: the target's audio, the style asked for in a modal."""
         audio = next((a for a in message.attachments if looks_like_audio(a)), None)
         if audio is None:
             await interaction.response.send_message(
                 "That message has no audio file to remix. Pick a message with an MP3, WAV, "
-                "OGG, FLAC or M4A attachment, or use /remix with your file.", ephemeral=True)
+                "OGG, FLAC or M4A attachment, or use /remix with your file.",
+                ephemeral=True,
+            )
             return
         parent = None
         if self.bot.riffs is not None and message.author.id == self.bot.user.id:

@@ -23,12 +23,23 @@ def generation_id(message: Message) -> int:
 
 
 async def test_blend_posts_one_track_one_strip_and_buttons(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
     fake = fake_discord
     async with bot_harness.running(pipe_renderer):
-        interaction = await fake.slash(fake.member, "blend", {
-            "prompt_a": "rock", "prompt_b": "church bells", "clips": 3, "seed_a": 11,
-            "seed_b": 22, "negative_prompt": "noise", "steps": 3})
+        interaction = await fake.slash(
+            fake.member,
+            "blend",
+            {
+                "prompt_a": "rock",
+                "prompt_b": "church bells",
+                "clips": 3,
+                "seed_a": 11,
+                "seed_b": 22,
+                "negative_prompt": "noise",
+                "steps": 3,
+            },
+        )
         status = await fake.response_message(interaction)
         assert "Blend" in status.content and status.custom_ids()[0].startswith("riff:cancel:")
         result = await fake.wait_for_message(is_result, timeout=30)
@@ -44,32 +55,46 @@ async def test_blend_posts_one_track_one_strip_and_buttons(
         assert mp3_seconds(result) == pytest.approx(expected, abs=0.1)
 
         gen = generation_id(result)
-        assert result.custom_ids() == [f"mix:reroll:{gen}", f"riff:fav:{gen}",
-                                       f"mix:info:{gen}", f"riff:delete:{gen}",
-                                       f"blend:pick:{gen}:3"]
-        blended = [(r.start.prompt, r.end.prompt, r.alpha, r.start.seed, r.end.seed)
-                   for r in fake_pipe.requests]
+        assert result.custom_ids() == [
+            f"mix:reroll:{gen}",
+            f"riff:fav:{gen}",
+            f"mix:info:{gen}",
+            f"riff:delete:{gen}",
+            f"blend:pick:{gen}:3",
+        ]
+        blended = [
+            (r.start.prompt, r.end.prompt, r.alpha, r.start.seed, r.end.seed)
+            for r in fake_pipe.requests
+        ]
         assert blended == [("rock", "church bells", a, 11, 22) for a in (0.0, 0.5, 1.0)]
-        assert all(r.start.negative_prompt == "noise" and r.num_inference_steps == 3
-                   for r in fake_pipe.requests)
+        assert all(
+            r.start.negative_prompt == "noise" and r.num_inference_steps == 3
+            for r in fake_pipe.requests
+        )
         await fake.wait_until(lambda: "is ready" in status.content, what="status done")
 
         info = await fake.click(result, f"mix:info:{gen}", fake.member)
         reply = await fake.response_message(info)
         assert reply.ephemeral
-        assert "/blend prompt_a:rock prompt_b:church bells clips:3 seed_a:11 seed_b:22" \
+        assert (
+            "/blend prompt_a:rock prompt_b:church bells clips:3 seed_a:11 seed_b:22"
             in reply.content
+        )
 
         fav = await fake.click(result, f"riff:fav:{gen}", fake.member)
         assert "Added" in (await fake.response_message(fav)).content
 
 
 async def test_pick_clip_renders_that_alpha_alone(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
     fake = fake_discord
     async with bot_harness.running(pipe_renderer):
-        await fake.slash(fake.member, "blend", {"prompt_a": "jazz", "prompt_b": "techno",
-                                                "seed_a": 1, "seed_b": 2, "steps": 2})
+        await fake.slash(
+            fake.member,
+            "blend",
+            {"prompt_a": "jazz", "prompt_b": "techno", "seed_a": 1, "seed_b": 2, "steps": 2},
+        )
         blend = await fake.wait_for_message(is_result, timeout=30)
         gen = generation_id(blend)
         assert blend.custom_ids()[-1] == f"blend:pick:{gen}:4"  # 4 clips by default
@@ -92,11 +117,15 @@ async def test_pick_clip_renders_that_alpha_alone(
 
 
 async def test_reroll_seeds_keeps_the_prompts_and_survives_a_restart(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
     fake = fake_discord
     async with bot_harness.running(pipe_renderer):
-        await fake.slash(fake.member, "blend", {"prompt_a": "a", "prompt_b": "b", "clips": 2,
-                                                "seed_a": 5, "seed_b": 6, "steps": 2})
+        await fake.slash(
+            fake.member,
+            "blend",
+            {"prompt_a": "a", "prompt_b": "b", "clips": 2, "seed_a": 5, "seed_b": 6, "steps": 2},
+        )
         first = await fake.wait_for_message(is_result, timeout=30)
     fake_pipe.requests.clear()
     async with bot_harness.running(pipe_renderer):
@@ -110,11 +139,13 @@ async def test_reroll_seeds_keeps_the_prompts_and_survives_a_restart(
         assert f"/{first.id}" in second.content
 
 
-async def test_blend_refuses_too_many_steps(fake_discord: FakeDiscord, bot_harness: BotHarness,
-                                            pipe_renderer):
+async def test_blend_refuses_too_many_steps(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer
+):
     fake = fake_discord
     async with bot_harness.running(pipe_renderer, MAX_STEPS="10"):
-        interaction = await fake.slash(fake.member, "blend", {"prompt_a": "a",
-                                                              "prompt_b": "b", "steps": 50})
+        interaction = await fake.slash(
+            fake.member, "blend", {"prompt_a": "a", "prompt_b": "b", "steps": 50}
+        )
         reply = await fake.response_message(interaction)
         assert reply.ephemeral and "at most 10 steps" in reply.content

@@ -36,17 +36,25 @@ def assert_remix_result(message: Message, prompt: str, used: str, seconds: float
     assert png_of(message).height == 512
     assert mp3_seconds(message) == pytest.approx(seconds, abs=0.1)
     gen = generation_id(message)
-    assert message.custom_ids() == [f"riff:remix:{gen}", f"riff:fav:{gen}", f"mix:info:{gen}",
-                                    f"riff:delete:{gen}"]
+    assert message.custom_ids() == [
+        f"riff:remix:{gen}",
+        f"riff:fav:{gen}",
+        f"mix:info:{gen}",
+        f"riff:delete:{gen}",
+    ]
 
 
 async def test_slash_remix_uses_the_upload_and_says_how_much(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
     fake = fake_discord
     wav = write_audio_bytes("wav", 3.0, rate=22050)
     async with bot_harness.running(pipe_renderer):
-        interaction = await fake.slash(fake.member, "remix", {
-            "audio": ("my loop.wav", wav), "prompt": "dub techno", "strength": 0.5, "seed": 9})
+        interaction = await fake.slash(
+            fake.member,
+            "remix",
+            {"audio": ("my loop.wav", wav), "prompt": "dub techno", "strength": 0.5, "seed": 9},
+        )
         status = await fake.response_message(interaction, timeout=15)
         assert status.ephemeral and "Remix" in status.content
         result = await fake.wait_for_message(is_result, timeout=30)
@@ -68,7 +76,8 @@ async def test_slash_remix_uses_the_upload_and_says_how_much(
 
 
 async def test_longer_input_uses_the_first_part_and_says_so(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer
+):
     fake = fake_discord
     ogg = write_audio_bytes("ogg", 9.0, channels=2)
     async with bot_harness.running(pipe_renderer, MAX_REMIX_INPUT_S="6"):
@@ -78,37 +87,45 @@ async def test_longer_input_uses_the_first_part_and_says_so(
 
 
 async def test_reply_to_a_result_remixes_in_its_style(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
     fake = fake_discord
     mp3 = write_audio_bytes("mp3", 2.0)
     async with bot_harness.running(pipe_renderer):
         riff = await a_result(fake, "lofi piano")
         fake_pipe.requests.clear()
         # No text: the result's prompt is the style.
-        await fake.user_message(fake.member, content="", reply_to=riff,
-                                attachments=[("take1.mp3", mp3)])
+        await fake.user_message(
+            fake.member, content="", reply_to=riff, attachments=[("take1.mp3", mp3)]
+        )
         status = await fake.wait_for_message(lambda m: "Remix" in m.content, timeout=15)
         assert status.reference and int(status.reference["message_id"]) != riff.id
         first = await fake.wait_for_message(is_result, timeout=30)
         assert_remix_result(first, "lofi piano", "used all of 0:02", 2.0)
         assert f"/{riff.id}" in first.content  # links the result it was made from
         # Text in the reply overrides the style.
-        await fake.user_message(fake.admin, content="sea shanty", reply_to=first,
-                                attachments=[("take2.mp3", mp3)])
+        await fake.user_message(
+            fake.admin, content="sea shanty", reply_to=first, attachments=[("take2.mp3", mp3)]
+        )
         second = await fake.wait_for_message(is_result, timeout=30)
         assert_remix_result(second, "sea shanty", "used all of 0:02", 2.0)
         assert fake.admin.mention in second.content
 
 
 async def test_reply_without_a_readable_attachment_gets_the_hint(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer
+):
     fake = fake_discord
     async with bot_harness.running(pipe_renderer):
         riff = await a_result(fake)
         # "ping on reply" off and no message content intent: the bot sees an empty message.
-        reply = await fake.user_message(fake.member, content="remix this please",
-                                        reply_to=riff, ping_on_reply=False,
-                                        attachments=[("x.mp3", write_audio_bytes("mp3", 1.0))])
+        reply = await fake.user_message(
+            fake.member,
+            content="remix this please",
+            reply_to=riff,
+            ping_on_reply=False,
+            attachments=[("x.mp3", write_audio_bytes("mp3", 1.0))],
+        )
         hint = await fake.wait_for_message(lambda m: "/remix" in m.content, timeout=15)
         assert "Remix with Riffusion" in hint.content
         assert hint.reference and int(hint.reference["message_id"]) == reply.id
@@ -116,21 +133,27 @@ async def test_reply_without_a_readable_attachment_gets_the_hint(
         other = await fake.user_message(fake.admin, content="hello")
         await fake.user_message(fake.member, content="hi", reply_to=other)
         await fake.flush()
-        assert not [m for m in fake.bot_messages if m.reference and
-                    int(m.reference["message_id"]) != reply.id]
+        assert not [
+            m
+            for m in fake.bot_messages
+            if m.reference and int(m.reference["message_id"]) != reply.id
+        ]
 
 
 async def test_context_menu_asks_for_the_style(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
     fake = fake_discord
     flac = write_audio_bytes("flac", 2.5)
     async with bot_harness.running(pipe_renderer):
-        post = await fake.user_message(fake.admin, content="my demo",
-                                       attachments=[("demo.flac", flac)])
+        post = await fake.user_message(
+            fake.admin, content="my demo", attachments=[("demo.flac", flac)]
+        )
         opened = await fake.message_command(post, "Remix with Riffusion", fake.member)
         assert (await fake.interaction_response(opened)).type == 9  # a modal
-        submitted = await fake.submit_modal(opened, {"remix:prompt": "ambient pads",
-                                                     "remix:strength": "0.7"})
+        submitted = await fake.submit_modal(
+            opened, {"remix:prompt": "ambient pads", "remix:strength": "0.7"}
+        )
         await fake.response_message(submitted, timeout=15)
         result = await fake.wait_for_message(is_result, timeout=30)
         assert_remix_result(result, "ambient pads", "used all of 0:02", 2.5)
@@ -144,7 +167,8 @@ async def test_context_menu_asks_for_the_style(
 
 
 async def test_remix_button_opens_an_upload_modal(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
     fake = fake_discord
     m4a = write_audio_bytes("m4a", 1.5)
     async with bot_harness.running(pipe_renderer):
@@ -153,8 +177,9 @@ async def test_remix_button_opens_an_upload_modal(
         opened = await fake.click(riff, remix_button(riff), fake.admin)
         assert (await fake.interaction_response(opened)).type == 9
         assert "Remix" in opened.modal["title"]
-        submitted = await fake.submit_modal(opened, {"remix:file": [("song.m4a", m4a)],
-                                                     "remix:prompt": ""})
+        submitted = await fake.submit_modal(
+            opened, {"remix:file": [("song.m4a", m4a)], "remix:prompt": ""}
+        )
         await fake.response_message(submitted, timeout=15)
         result = await fake.wait_for_message(is_result, timeout=30)
         assert_remix_result(result, "bossa nova", "used all of 0:02", 1.5)

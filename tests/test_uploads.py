@@ -83,13 +83,16 @@ def png_bytes() -> bytes:
 # ---- checks before downloading ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("att", "message"), [
-    (Att("song.mp3", 30 * MB, content_type="audio/mpeg"), "up to 25 MB"),
-    (Att("photo.png", 1000, content_type="image/png"), "not audio"),
-    (Att("notes.txt", 1000, content_type="text/plain; charset=utf-8"), "not audio"),
-    (Att("song.mp3", 0, content_type="audio/mpeg"), "empty"),
-    (Att("blob", 1000, content_type="application/octet-stream"), "not audio"),
-])
+@pytest.mark.parametrize(
+    ("att", "message"),
+    [
+        (Att("song.mp3", 30 * MB, content_type="audio/mpeg"), "up to 25 MB"),
+        (Att("photo.png", 1000, content_type="image/png"), "not audio"),
+        (Att("notes.txt", 1000, content_type="text/plain; charset=utf-8"), "not audio"),
+        (Att("song.mp3", 0, content_type="audio/mpeg"), "empty"),
+        (Att("blob", 1000, content_type="application/octet-stream"), "not audio"),
+    ],
+)
 async def test_refused_before_any_download(att: Att, message: str, tmp_path: Path):
     with pytest.raises(UploadError, match=message):
         await fetch_audio(att, tmp_path, UploadLimits(), ExplodingSession())  # type: ignore[arg-type]
@@ -107,11 +110,20 @@ def test_declared_audio_is_accepted():
 def test_settings_defaults_and_env():
     settings = load_settings({"DISCORD_TOKEN": "x"}, dotenv_path=None)
     assert (settings.max_upload_mb, settings.max_remix_input_s) == (25.0, 60.0)
-    settings = load_settings({"DISCORD_TOKEN": "x", "MAX_UPLOAD_MB": "8",
-                              "MAX_REMIX_INPUT_S": "30", "DECODE_TIMEOUT_S": "5"},
-                             dotenv_path=None)
-    assert (settings.max_upload_mb, settings.max_remix_input_s,
-            settings.decode_timeout_s) == (8.0, 30.0, 5.0)
+    settings = load_settings(
+        {
+            "DISCORD_TOKEN": "x",
+            "MAX_UPLOAD_MB": "8",
+            "MAX_REMIX_INPUT_S": "30",
+            "DECODE_TIMEOUT_S": "5",
+        },
+        dotenv_path=None,
+    )
+    assert (settings.max_upload_mb, settings.max_remix_input_s, settings.decode_timeout_s) == (
+        8.0,
+        30.0,
+        5.0,
+    )
 
 
 # ---- the download ----------------------------------------------------------------------------
@@ -128,7 +140,7 @@ async def cdn():
         await response.prepare(request)
         body = state["body"]
         for start in range(0, len(body), 32 * 1024):
-            await response.write(body[start:start + 32 * 1024])
+            await response.write(body[start : start + 32 * 1024])
         await response.write_eof()
         return response
 
@@ -147,8 +159,9 @@ async def test_download_stops_at_the_declared_size_and_cleans_up(cdn, tmp_path: 
 
     server, state = cdn
     state["body"] = b"\0" * (2 * MB)
-    liar = Att("small.wav", 1000, url=str(server.make_url("/a/small.wav")),
-               content_type="audio/wav")
+    liar = Att(
+        "small.wav", 1000, url=str(server.make_url("/a/small.wav")), content_type="audio/wav"
+    )
     async with aiohttp.ClientSession() as session:
         with pytest.raises(UploadError, match="larger than it claims"):
             await download(liar, tmp_path, UploadLimits(), session)
@@ -160,8 +173,12 @@ async def test_download_is_named_by_us_inside_the_folder(cdn, tmp_path: Path):
 
     server, state = cdn
     state["body"] = write_audio_bytes("wav", 0.5)
-    sneaky = Att("../../etc/passwd.wav", len(state["body"]),
-                 url=str(server.make_url("/x.wav")), content_type="audio/wav")
+    sneaky = Att(
+        "../../etc/passwd.wav",
+        len(state["body"]),
+        url=str(server.make_url("/x.wav")),
+        content_type="audio/wav",
+    )
     folder = tmp_path / "uploads"
     async with aiohttp.ClientSession() as session:
         path = await download(sneaky, folder, UploadLimits(), session)
@@ -203,7 +220,8 @@ async def test_a_stuck_decoder_neither_stalls_the_loop_nor_the_user(monkeypatch,
 
 
 async def test_bad_uploads_get_clear_errors_and_the_bot_keeps_serving(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer
+):
     fake = fake_discord
     mp3 = write_audio_bytes("mp3", 2.0)
     corpus = [
@@ -217,8 +235,9 @@ async def test_bad_uploads_get_clear_errors_and_the_bot_keeps_serving(
     ]
     async with bot_harness.running(pipe_renderer, MAX_UPLOAD_MB="1", MAX_REMIX_INPUT_S="8"):
         for upload, expected in corpus:
-            interaction = await fake.slash(fake.member, "remix",
-                                           {"audio": upload, "prompt": "jazz"})
+            interaction = await fake.slash(
+                fake.member, "remix", {"audio": upload, "prompt": "jazz"}
+            )
             reply = await fake.response_message(interaction, timeout=30)
             assert reply.ephemeral, upload[0]
             assert expected in reply.content, (upload[0], reply.content)
@@ -227,10 +246,12 @@ async def test_bad_uploads_get_clear_errors_and_the_bot_keeps_serving(
         # A bad file in a reply gets its answer in the channel.
         riff = await fake.slash(fake.member, "riff", {"prompt": "first"})
         result = await fake.wait_for_message(is_result, timeout=30)
-        await fake.user_message(fake.member, reply_to=result,
-                                attachments=[("fake.mp3", b"not audio at all" * 10)])
-        answer = await fake.wait_for_message(lambda m: "⚠️" in m.content and not m.ephemeral,
-                                             timeout=15)
+        await fake.user_message(
+            fake.member, reply_to=result, attachments=[("fake.mp3", b"not audio at all" * 10)]
+        )
+        answer = await fake.wait_for_message(
+            lambda m: "⚠️" in m.content and not m.ephemeral, timeout=15
+        )
         assert "isn't audio" in answer.content
 
         # An hour-long file: its first part is used, and the reply says so.
