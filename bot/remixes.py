@@ -192,6 +192,7 @@ class RemixService:
         self.limits = upload_limits(bot.settings)
         self._session: aiohttp.ClientSession | None = None
         self._hinted: dict[int, float] = {}
+        self._reading: set[int] = set()  # users with an upload being downloaded or decoded
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -259,7 +260,7 @@ class RemixService:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            audio = await fetch_audio(attachment, self.settings.data_dir, self.limits, self.session)
+            audio = await self.read(interaction.user.id, attachment)
         except UploadError as exc:
             await interaction.edit_original_response(content=f"⚠️ {exc}")
             return
@@ -282,13 +283,23 @@ class RemixService:
             return
         try:
             request = self.check_request(strip_mentions(message.content), None, None, parent)
-            audio = await fetch_audio(
-                audio_files[0], self.settings.data_dir, self.limits, self.session
-            )
+            audio = await self.read(message.author.id, audio_files[0])
         except UploadError as exc:
             await self._answer(message, f"⚠️ {exc}")
             return
         await self.submit(MessageOrigin(message), request, audio)
+
+    async def read(self, user_id: int, attachment: AttachmentLike) -> UploadedAudio:
+        """fetch_audio, one upload at a time per user (a burst of big files cannot pile up)."""
+        if user_id in self._reading:
+            raise UploadError(
+                "Your previous file is still being read; wait a moment and try again."
+            )
+        self._reading.add(user_id)
+        try:
+            return await fetch_audio(attachment, self.settings.data_dir, self.limits, self.session)
+        finally:
+            self._reading.discard(user_id)
 
     async def _hint(self, message: discord.Message) -> None:
         now = time.monotonic()

@@ -268,3 +268,31 @@ async def test_bad_uploads_get_clear_errors_and_the_bot_keeps_serving(
         assert riff.response is not None
     uploads_dir = bot_harness.data_dir / "uploads"
     assert not uploads_dir.exists() or not list(uploads_dir.iterdir())
+
+
+async def test_one_upload_at_a_time_per_user(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, monkeypatch
+):
+    import bot.remixes as remixes
+
+    release = asyncio.Event()
+    real_fetch = remixes.fetch_audio
+
+    async def slow_fetch(*args, **kwargs):
+        await release.wait()
+        return await real_fetch(*args, **kwargs)
+
+    monkeypatch.setattr(remixes, "fetch_audio", slow_fetch)
+    fake = fake_discord
+    wav = write_audio_bytes("wav", 1.0)
+    async with bot_harness.running(pipe_renderer):
+        first = await fake.slash(fake.member, "remix", {"audio": ("a.wav", wav), "prompt": "a"})
+        await fake.interaction_response(first)
+        second = await fake.slash(fake.member, "remix", {"audio": ("b.wav", wav), "prompt": "b"})
+        refused = await fake.response_message(second, timeout=10)
+        assert refused.ephemeral and "still being read" in refused.content
+        other = await fake.slash(fake.admin, "remix", {"audio": ("c.wav", wav), "prompt": "c"})
+        await fake.interaction_response(other)
+        release.set()
+        results = [await fake.wait_for_message(is_result, timeout=30) for _ in range(2)]
+        assert sorted(m.content.split("**")[1] for m in results) == ["a", "c"]
