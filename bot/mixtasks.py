@@ -22,13 +22,13 @@ from riffusion_core.generation import GenerationRequest, PromptInput
 from riffusion_core.tasks import BLEND_CROSSFADE_MS, REMIX_OVERLAP_MS, blend, clip_ms, remix
 
 
-def start_prompt(params: RiffParams, *, denoising: float | None = None) -> PromptInput:
+def start_prompt(params: RiffParams) -> PromptInput:
     return PromptInput(
         prompt=params.prompt,
         seed=params.seed,
         negative_prompt=params.negative_prompt,
         guidance=params.guidance,
-        denoising=params.denoising if denoising is None else denoising,
+        denoising=params.denoising,
     )
 
 

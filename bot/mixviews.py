@@ -249,6 +249,9 @@ class MixButton(
             favourites = await records.favourite_count(service.db, generation.id)
             await service.reply(interaction, mix_info_text(generation, favourites, parent_url))
             return
+        if generation.kind != "blend":
+            await service.reply(interaction, "Only a whole blend can be rerolled here.")
+            return
         await start_blend(
             service,
             interaction,
@@ -360,53 +363,18 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:rem
         )
 
 
-class RemixUploadModal(discord.ui.Modal, title="Remix with Riffusion"):
-    """Upload a file and a style; ends in the same job as every other remix path."""
+class _RemixModal(discord.ui.Modal, title="Remix with Riffusion"):
+    """The style (prompt) and strength fields both remix modals ask for."""
 
     def __init__(self, remixes: RemixService, parent: Generation | None) -> None:
         super().__init__(timeout=15 * 60)
         self.remixes = remixes
         self.parent = parent
-        self.upload = discord.ui.FileUpload(custom_id="remix:file", min_values=1, max_values=1)
-        self.add_item(
-            discord.ui.Label(
-                text="Audio to remix",
-                component=self.upload,
-                description="MP3, WAV, OGG, FLAC or M4A",
-            )
-        )
         self.prompt = discord.ui.TextInput(
             label="Style (prompt)",
             custom_id="remix:prompt",
             max_length=500,
             required=parent is None,
-            default=parent.prompt[:500] if parent else None,
-        )
-        self.add_item(self.prompt)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        if not self.upload.values:
-            await interaction.response.send_message("Please attach an audio file.", ephemeral=True)
-            return
-        await self.remixes.from_interaction(
-            interaction, self.upload.values[0], prompt=self.prompt.value, parent=self.parent
-        )
-
-
-class RemixPromptModal(discord.ui.Modal, title="Remix with Riffusion"):
-    """The message context-menu command asks for the style here; the file is the target's."""
-
-    def __init__(
-        self, remixes: RemixService, attachment: discord.Attachment, parent: Generation | None
-    ) -> None:
-        super().__init__(timeout=15 * 60)
-        self.remixes = remixes
-        self.attachment = attachment
-        self.parent = parent
-        self.prompt = discord.ui.TextInput(
-            label="Style (prompt)",
-            custom_id="remix:prompt",
-            max_length=500,
             placeholder="e.g. lofi hip hop, warm piano",
             default=parent.prompt[:500] if parent else None,
         )
@@ -417,14 +385,12 @@ class RemixPromptModal(discord.ui.Modal, title="Remix with Riffusion"):
             max_length=5,
             placeholder="0.55",
         )
-        self.add_item(self.prompt)
-        self.add_item(self.strength)
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
+    async def submit(self, interaction: discord.Interaction, attachment: Any) -> None:
         strength = None
         if self.strength.value.strip():
             try:
-                strength = float(self.strength.value.strip())
+                strength = float(self.strength.value.strip().replace(",", "."))
             except ValueError:
                 await interaction.response.send_message(
                     "The strength must be a number between 0.1 and 1, e.g. 0.55.", ephemeral=True
@@ -432,11 +398,49 @@ class RemixPromptModal(discord.ui.Modal, title="Remix with Riffusion"):
                 return
         await self.remixes.from_interaction(
             interaction,
-            self.attachment,
+            attachment,
             prompt=self.prompt.value,
             strength=strength,
             parent=self.parent,
         )
+
+
+class RemixUploadModal(_RemixModal):
+    """The Remix button: upload a file (a modal file upload) and pick the style."""
+
+    def __init__(self, remixes: RemixService, parent: Generation | None) -> None:
+        super().__init__(remixes, parent)
+        self.upload = discord.ui.FileUpload(custom_id="remix:file", min_values=1, max_values=1)
+        self.add_item(
+            discord.ui.Label(
+                text="Audio to remix",
+                component=self.upload,
+                description="MP3, WAV, OGG, FLAC or M4A",
+            )
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.strength)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        if not self.upload.values:
+            await interaction.response.send_message("Please attach an audio file.", ephemeral=True)
+            return
+        await self.submit(interaction, self.upload.values[0])
+
+
+class RemixPromptModal(_RemixModal):
+    """The message context-menu command: the file is the target's, the style is asked here."""
+
+    def __init__(
+        self, remixes: RemixService, attachment: discord.Attachment, parent: Generation | None
+    ) -> None:
+        super().__init__(remixes, parent)
+        self.attachment = attachment
+        self.add_item(self.prompt)
+        self.add_item(self.strength)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.submit(interaction, self.attachment)
 
 
 def remix_service_of(interaction: discord.Interaction) -> RemixService:

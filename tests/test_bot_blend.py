@@ -149,3 +149,28 @@ async def test_blend_refuses_too_many_steps(
         )
         reply = await fake.response_message(interaction)
         assert reply.ephemeral and "at most 10 steps" in reply.content
+
+
+async def test_blend_shows_progress_and_can_be_cancelled(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
+    fake = fake_discord
+    fake_pipe.step_s = 0.05
+    async with bot_harness.running(pipe_renderer, MAX_STEPS="200") as bot:
+        interaction = await fake.slash(
+            fake.member, "blend", {"prompt_a": "slow", "prompt_b": "slower", "steps": 100}
+        )
+        status = await fake.response_message(interaction)
+        await fake.wait_until(lambda: "/400" in status.content, timeout=15, what="progress")
+        assert "step" in status.content  # 4 clips x 100 steps, counted over the whole blend
+        await fake.interaction_response(
+            await fake.click(status, status.custom_ids()[0], fake.member)
+        )
+        await fake.wait_until(lambda: "Cancelled" in status.content, what="cancelled")
+        await fake.wait_until(lambda: not bot.queue.running_jobs(), what="worker free")
+        done = len(fake_pipe.requests)
+        # The queue is free again: a /riff right after is served.
+        fake_pipe.step_s = 0.0
+        await fake.slash(fake.member, "riff", {"prompt": "next"})
+        result = await fake.wait_for_message(is_result, timeout=30)
+        assert "next" in result.content and len(fake_pipe.requests) == done + 1

@@ -178,12 +178,14 @@ async def test_remix_button_opens_an_upload_modal(
         assert (await fake.interaction_response(opened)).type == 9
         assert "Remix" in opened.modal["title"]
         submitted = await fake.submit_modal(
-            opened, {"remix:file": [("song.m4a", m4a)], "remix:prompt": ""}
+            opened,
+            {"remix:file": [("song.m4a", m4a)], "remix:prompt": "", "remix:strength": "0.8"},
         )
         await fake.response_message(submitted, timeout=15)
         result = await fake.wait_for_message(is_result, timeout=30)
         assert_remix_result(result, "bossa nova", "used all of 0:02", 1.5)
         assert f"/{riff.id}" in result.content and fake.admin.mention in result.content
+        assert {r.denoising for r in fake_pipe.requests} == {0.8}
         # The button on the remix result opens the same modal.
         again = await fake.click(result, remix_button(result), fake.member)
         assert (await fake.interaction_response(again)).type == 9
