@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coarse", type=int, default=None, help="override fast coarse iterations")
     parser.add_argument("--fine", type=int, default=None, help="override fast fine iterations")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     settings = FastPhaseSettings()
     if args.coarse is not None:

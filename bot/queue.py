@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import itertools
 import logging
 import threading
@@ -27,6 +26,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from bot.models import JobState  # the same states the jobs table records
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,6 @@ class JobTimedOut(RiffusionError):
 
 class JobFailed(RiffusionError):
     """The job failed for a reason that is not the user's input (message still for users)."""
-
-
-class JobState(str, enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 @dataclass(eq=False)
@@ -135,6 +127,7 @@ class GenerationQueue(Generic[P, R]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()
+        self._preparing = False
         self.prepare_error: BaseException | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -187,8 +180,9 @@ class GenerationQueue(Generic[P, R]):
             self._stop = True
             self._lock.notify_all()
         if self._thread is not None:
-            # Daemon thread: one still loading the model is left behind rather than waited for.
-            await asyncio.to_thread(self._thread.join, 2)
+            # A thread still loading the model is left behind (it is a daemon); one that was
+            # rendering stops within a step, and is waited for so torch is idle at exit.
+            await asyncio.to_thread(self._thread.join, 2 if self._preparing else 60)
         return dropped
 
     # ---- loop-thread API ---------------------------------------------------------------------
@@ -296,6 +290,12 @@ class GenerationQueue(Generic[P, R]):
                     break
         return time.time() + max(remaining, 0.0)
 
+    @property
+    def busy(self) -> bool:
+        """True while the worker is inside a render call (cancelled members included)."""
+        with self._lock:
+            return bool(self._running)
+
     def running_jobs(self) -> list[QueuedJob[P, R]]:
         with self._lock:
             return [job for job in self._running if not job.done]
@@ -336,11 +336,14 @@ class GenerationQueue(Generic[P, R]):
 
     def _worker(self) -> None:
         if self._prepare is not None and not self._stop:
+            self._preparing = True
             try:
                 self._prepare()
             except Exception as exc:  # reported to every job below
                 log.exception("Could not prepare the generation pipeline")
                 self.prepare_error = exc
+            finally:
+                self._preparing = False
         self.ready.set()
         while True:
             with self._lock:

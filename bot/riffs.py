@@ -139,7 +139,9 @@ class RiffService:
         from bot.buttons import cancel_view  # buttons import this module
 
         try:
-            await interaction.response.send_message(self._status(active), view=cancel_view(job_id))
+            await interaction.response.send_message(
+                self._status(active, eta=self._eta(active)), view=cancel_view(job_id)
+            )
             message = await interaction.original_response()
             active.status_message_id = message.id
             await records.update_job(self.db, job_id, status_message_id=message.id)
@@ -227,22 +229,23 @@ class RiffService:
         """Edit the status at most every PROGRESS_INTERVAL_S, and only when its text changes."""
         job = active.queued
         interval = self.settings.progress_interval_s
-        shown_text = self._status(active)
         shown_eta = self._eta(active)
+        shown_text = self._status(active, eta=shown_eta)
         marked_running = False
         last_edit = time.monotonic()
         while not job.done:
             job.progress_changed.clear()
-            wait = max(0.0, last_edit + interval - time.monotonic())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(job.progress_changed.wait(), timeout=max(wait, interval))
-            if job.done:
-                break
-            if not marked_running and job.started_at is not None:
+            # Wake on progress, or every interval anyway: the queue position changes silently.
+            with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
+                await asyncio.wait_for(job.progress_changed.wait(), timeout=interval)
+            if not marked_running and job.started_at is not None and not job.done:
                 marked_running = True
                 await records.update_job(self.db, active.job_id, state=JobState.RUNNING)
-            if time.monotonic() - last_edit < interval:
-                continue
+            too_soon = last_edit + interval - time.monotonic()
+            if too_soon > 0:
+                await asyncio.sleep(too_soon)
+            if job.done:
+                break
             eta = self._eta(active)
             if (
                 shown_eta is None
@@ -267,7 +270,7 @@ class RiffService:
             kind=active.kind,
             position=self.queue.position(job),
             progress=job.progress,
-            eta_unix=eta if eta else self._eta(active),
+            eta_unix=eta,
         )
 
     # ---- delivering --------------------------------------------------------------------------

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 SEED_IMAGE_CHOICES = [
     app_commands.Choice(name=name, value=name) for name in list_seed_images()[:25]
 ]
+# Discord rejects an empty choice list; without bundled seed images the option is free text
+# checked against the list at run time.
+with_seed_image_choices = (
+    app_commands.choices(seed_image=SEED_IMAGE_CHOICES) if SEED_IMAGE_CHOICES else lambda f: f
+)
 
 
 class Riff(commands.Cog):
@@ -34,7 +39,7 @@ class Riff(commands.Cog):
         denoising="With a seed image: how far to move away from it (0.75 is typical)",
         duration="Length in seconds (5.1 s is one clip; longer ones are joined)",
     )
-    @app_commands.choices(seed_image=SEED_IMAGE_CHOICES)
+    @with_seed_image_choices
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def riff(
         self,

