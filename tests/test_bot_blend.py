@@ -162,7 +162,7 @@ async def test_blend_shows_progress_and_can_be_cancelled(
         )
         status = await fake.response_message(interaction)
         await fake.wait_until(lambda: "/400" in status.content, timeout=15, what="progress")
-        assert "step" in status.content  # 4 clips x 100 steps, counted over the whole blend
+        assert "step" in status.content  # FakePipe counts 4 clips x 100 steps
         await fake.interaction_response(
             await fake.click(status, status.custom_ids()[0], fake.member)
         )
