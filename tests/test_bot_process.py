@@ -92,7 +92,7 @@ async def test_python_m_bot_end_to_end_and_after_restart(
         png = next(data for name, data in result.files.items() if name.endswith(".png"))
         mp3 = next(data for name, data in result.files.items() if name.endswith(".mp3"))
         assert png.startswith(b"\x89PNG") and len(mp3) > 10_000
-        assert len(result.custom_ids()) == 6
+        assert len(result.custom_ids()) == 7  # 6 riff buttons + Remix
         await fake.wait_until(lambda: "is ready" in status.content, what="status done")
     assert codes == [0]
 
@@ -108,4 +108,5 @@ async def test_python_m_bot_end_to_end_and_after_restart(
     text = log.read_text(errors="replace")
     assert BOT_TOKEN not in text
     assert "Can't keep up" not in text and "heartbeat blocked" not in text
-    assert text.count("Synced 1 application command") == 1  # not again on the restart
+    # /riff, /blend, /remix and the "Remix with Riffusion" menu; not again on the restart
+    assert text.count("Synced 4 application command") == 1
