@@ -129,6 +129,12 @@ async def test_reply_without_a_readable_attachment_gets_the_hint(
         hint = await fake.wait_for_message(lambda m: "/remix" in m.content, timeout=15)
         assert "Remix with Riffusion" in hint.content
         assert hint.reference and int(hint.reference["message_id"]) == reply.id
+        # A readable reply whose file is not audio is told so.
+        picture = await fake.user_message(
+            fake.member, reply_to=riff, attachments=[("cover.png", b"\x89PNG\r\n\x1a\n" * 8)]
+        )
+        refusal = await fake.wait_for_message(lambda m: "not an audio file" in m.content)
+        assert int(refusal.reference["message_id"]) == picture.id
         # A reply to someone else's message is none of the bot's business.
         other = await fake.user_message(fake.admin, content="hello")
         await fake.user_message(fake.member, content="hi", reply_to=other)
@@ -136,7 +142,7 @@ async def test_reply_without_a_readable_attachment_gets_the_hint(
         assert not [
             m
             for m in fake.bot_messages
-            if m.reference and int(m.reference["message_id"]) != reply.id
+            if m.reference and int(m.reference["message_id"]) not in (reply.id, picture.id)
         ]
 
 
