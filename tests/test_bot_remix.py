@@ -195,3 +195,28 @@ async def test_remix_button_opens_an_upload_modal(
         # The button on the remix result opens the same modal.
         again = await fake.click(result, remix_button(result), fake.member)
         assert (await fake.interaction_response(again)).type == 9
+
+
+async def test_remixes_share_the_riff_queue_limits(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
+    fake = fake_discord
+    fake_pipe.step_s = 0.05
+    wav = write_audio_bytes("wav", 1.0)
+    async with bot_harness.running(pipe_renderer, MAX_JOBS_PER_USER="1", DEFAULT_STEPS="40"):
+        await fake.slash(fake.member, "riff", {"prompt": "busy"})
+        interaction = await fake.slash(
+            fake.member, "remix", {"audio": ("a.wav", wav), "prompt": "too many"}
+        )
+        refusal = await fake.response_message(interaction, timeout=15)
+        assert refusal.ephemeral and "the limit is 1" in refusal.content
+        riff = await fake.wait_for_message(is_result, timeout=30)
+        # A reply is refused in the channel, the same way.
+        fake_pipe.step_s = 0.2
+        await fake.slash(fake.member, "riff", {"prompt": "busy again"})
+        await fake.user_message(fake.member, reply_to=riff, attachments=[("b.wav", wav)])
+        said = await fake.wait_for_message(
+            lambda m: "the limit is 1" in m.content and not m.ephemeral, timeout=15
+        )
+        assert said.reference is not None
+        fake_pipe.step_s = 0.0
