@@ -305,6 +305,8 @@ class RemixService:
         now = time.monotonic()
         if now - self._hinted.get(message.author.id, -HINT_COOLDOWN_S) < HINT_COOLDOWN_S:
             return
+        if len(self._hinted) > 1000:  # forget old ones so the map stays small
+            self._hinted = {u: t for u, t in self._hinted.items() if now - t < HINT_COOLDOWN_S}
         self._hinted[message.author.id] = now
         await self._answer(message, HINT)
 
