@@ -232,6 +232,9 @@ def result_view(generation_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in ACTIONS:
         view.add_item(ResultButton(action, generation_id))
+    from bot.mixviews import RemixButton  # builds on this module, so imported late
+
+    view.add_item(RemixButton(generation_id))
     for make in EXTRA_RESULT_ITEMS:
         view.add_item(make(generation_id))
     return view

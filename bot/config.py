@@ -59,6 +59,9 @@ class Settings:
     max_jobs_per_day: int = 0  # per user per UTC day; 0 = no daily limit
     voice_idle_s: float = 120.0
     radio_buffer_clips: int = 3
+    max_upload_mb: float = 25.0  # remix uploads: refused before download when larger
+    max_remix_input_s: float = 60.0  # longer uploads: the first part is remixed
+    decode_timeout_s: float = 20.0  # reading one upload may take at most this long
 
     @property
     def effective_database_url(self) -> str:
@@ -181,6 +184,9 @@ def load_settings(
         max_jobs_per_day=_int(env, "MAX_JOBS_PER_DAY", 0, problems, minimum=0),
         voice_idle_s=_float(env, "VOICE_IDLE_S", 120.0, problems, minimum=0.1),
         radio_buffer_clips=_int(env, "RADIO_BUFFER_CLIPS", 3, problems, minimum=1, maximum=10),
+        max_upload_mb=_float(env, "MAX_UPLOAD_MB", 25.0, problems, minimum=0.01),
+        max_remix_input_s=_float(env, "MAX_REMIX_INPUT_S", 60.0, problems, minimum=1.0),
+        decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(

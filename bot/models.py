@@ -71,7 +71,7 @@ class Generation(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, index=True)
     guild_id: Mapped[int | None] = mapped_column(BigInteger)
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
-    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # replies: remix
     image_attachment_id: Mapped[int | None] = mapped_column(BigInteger)
     audio_attachment_id: Mapped[int | None] = mapped_column(BigInteger)
 

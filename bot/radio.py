@@ -264,8 +264,9 @@ class RadioStation:
     def too_slow_text(render_s: float, clip_s: float, outcome: str = "It stops here instead"
                       ) -> str:
         return (f"⚠️ This bot's device needs {render_s:.1f} s to render {clip_s:.1f} s of music, "
-                f"slower than real time, so the radio would stutter. {outcome}; /riff still "
-                "works (it just takes a while); fewer steps or a GPU make the radio possible.")
+                "not fast enough to stay ahead of playback, so the radio would stutter. "
+                f"{outcome}; /riff still works (it just takes a while); fewer steps or a GPU "
+                "make the radio possible.")
 
     async def _run(self, play: Callable[[RadioSource], None]) -> None:
         playing = False

@@ -376,6 +376,9 @@ class RiffService:
                 users=[discord.Object(active.user_id)], everyone=False, roles=False
             ),
         )
+        look = getattr(active.task, "result_look", None)  # blend, remix: own text and buttons
+        if look is not None:
+            kwargs.update(look(generation, parent_url, image_name))
         targets = [active.channel]
         policy = getattr(self.client, "policy", None)
         if policy is not None:  # results by DM when the user asked (bot/policy.py)

@@ -96,7 +96,15 @@ def help_sections(tree: app_commands.CommandTree, *, admin: bool, in_guild: bool
             continue
         lines = sections.setdefault(root.name, [])
         lines.append(f"{usage(command)} — {command.description}\n  e.g. `{example(command)}`")
-    return [(f"/{name}", "\n".join(lines)) for name, lines in sections.items()]
+    result = [(f"/{name}", "\n".join(lines)) for name, lines in sections.items()]
+    menus = tree.get_commands(type=discord.AppCommandType.message)
+    if menus:
+        # Context-menu commands have no slash form: say where Discord shows them.
+        text = "\n".join(f"`{menu.name}` — right-click (or long-press) a message with an audio "
+                         "file, then Apps" for menu in sorted(menus, key=lambda m: m.name))
+        text += "\nOr reply to one of my results with an audio file to remix it in that style."
+        result.append(("Message menu", text))
+    return result
 
 
 def help_embeds(sections: list[tuple[str, str]]) -> list[discord.Embed]:

@@ -18,7 +18,7 @@ from bot.models import Job
 from tests.fakediscord import FakeDiscord, Interaction, Message, Perm, User
 from tests.fixtures.bot import BotHarness, FakeRenderer
 
-RESULT_BUTTONS = ["reroll", "variation", "extend", "fav", "info", "delete", "play"]
+RESULT_BUTTONS = ["reroll", "variation", "extend", "fav", "info", "delete", "remix", "play"]
 
 
 def is_result(message: Message) -> bool:

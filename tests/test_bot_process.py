@@ -93,7 +93,7 @@ async def test_python_m_bot_end_to_end_and_after_restart(
         png = next(data for name, data in result.files.items() if name.endswith(".png"))
         mp3 = next(data for name, data in result.files.items() if name.endswith(".mp3"))
         assert png.startswith(b"\x89PNG") and len(mp3) > 10_000
-        assert len(result.custom_ids()) == 7  # six result buttons and Play (cogs/voice.py)
+        assert len(result.custom_ids()) == 8  # six result buttons, Remix and Play (cogs/voice.py)
         await fake.wait_until(lambda: "is ready" in status.content, what="status done")
     assert codes == [0]
 

@@ -46,11 +46,13 @@ async def test_help_lists_every_command_with_examples(fake_discord: FakeDiscord,
         member_help = await fake.response_message(await fake.slash(fake.member, "help"))
         text = " ".join(e.get("description", "") for e in member_help.embeds)
         synced = fake.commands(fake.guild)
-        for name in synced:
+        for name, definition in synced.items():
             if name == "admin":
                 assert "/admin" not in text  # hidden from members without Manage Server
-            else:
+            elif definition.get("type", 1) == 1:
                 assert f"`/{name}" in text, name
+            else:  # a message context menu
+                assert f"`{name}` — right-click" in text, name
         assert "e.g. `/riff prompt:jazz saxophone, smooth`" in text
         admin_help = await fake.response_message(await fake.slash(fake.admin, "help"))
         admin_text = " ".join(e.get("description", "") for e in admin_help.embeds)

@@ -22,6 +22,7 @@ from bot.radio import (
     ALPHAS,
     FRAME_BYTES,
     PCM_RATE,
+    REALTIME_MARGIN,
     SILENCE,
     PcmStream,
     RadioClip,
@@ -261,7 +262,7 @@ async def test_station_says_when_the_device_is_slower_than_real_time():
     await asyncio.wait_for(task, 5)
     assert station.stop_reason == "too slow"
     assert voice.played == []  # never started, so it never stutters
-    assert len(said) == 1 and "slower than real time" in said[0]
+    assert len(said) == 1 and "not fast enough to stay ahead" in said[0]
     needs = re.search(r"needs (\d+\.\d) s to render (\d+\.\d) s of music", said[0])
     assert needs and float(needs[1]) >= 0.1 and float(needs[2]) <= 0.1
 
@@ -283,7 +284,7 @@ async def test_station_stops_when_rendering_falls_behind_later():
         voice.pull(1)
         await asyncio.sleep(0.02)
     assert task.done() and station.stop_reason == "too slow"
-    assert "slower than real time" in said[0]
+    assert "not fast enough to stay ahead" in said[0]
     voice.pull(10_000)  # what was buffered still plays out, then the source ends
     assert not voice.playing
 
@@ -462,8 +463,8 @@ async def test_play_and_radio_over_discord(fake_discord: FakeDiscord, bot_harnes
 @pytest.mark.slow
 async def test_radio_on_the_tiny_pipeline_renders_interpolations_and_is_honest_about_speed(
         tiny_pipeline, tmp_path):
-    """RadioTask through the GPU queue and the real renderer (render_on), on this CPU: one
-    5.1 s clip takes far longer than 5.1 s here, so the radio refuses before playing."""
+    """RadioTask through the GPU queue and the real renderer (render_on). Whether this machine
+    keeps up with real time varies, so both outcomes are checked against what it measured."""
     from bot.queue import GenerationQueue
     from bot.renderer import PipelineRenderer
     from bot.voice import radio_renderer
@@ -480,10 +481,22 @@ async def test_radio_on_the_tiny_pipeline_renders_interpolations_and_is_honest_a
         render = radio_renderer(queue, lane=-1, group=5, steps=2, seed_image="og_beat")
         voice = FakeVoiceClient(Channel(1))
         station = RadioStation(SeedWalk("jazz", seed=1), render, announce)
-        await asyncio.wait_for(station.start(voice.play), 300)
-        seconds = [float(x) for x in re.findall(r"(\d+\.\d) s", said[0])]
-        assert station.stop_reason == "too slow" and voice.played == []
-        assert seconds[0] > seconds[1] >= 5.0  # render time vs a full 512-px clip
+        task = station.start(voice.play)
+
+        async def playing_or_stopped() -> None:
+            while not (task.done() or voice.played):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(playing_or_stopped(), 300)
+        if station.stop_reason == "too slow":
+            # What it said is what it measured: render time above a full 512-px clip's length.
+            seconds = [float(x) for x in re.findall(r"(\d+\.\d) s", said[0])]
+            assert seconds[0] > REALTIME_MARGIN * seconds[1] and seconds[1] >= 5.0
+            assert voice.played == []
+        else:  # a fast machine: it plays what it rendered
+            assert station.stop_reason is None and len(station.rendered) >= 1
+            await station.stop()
+            assert task.done()
         queue.pause(5)
         with pytest.raises(Exception, match="paused"):
             await render(RadioClip(0, "a", 1, "b", 2, 0.5))
