@@ -67,11 +67,12 @@ class RiffusionBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.db = await open_database(self.settings.effective_database_url)
         self.riffs = RiffService(self, self.settings, self.db, self.storage, self.queue)
-        await self.riffs.recover_unfinished()
-        self.queue.start()
+        self.queue.start()  # loads the model meanwhile
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for name in extension_names():
             await self.load_extension(name)
+        # After the cogs: paused servers are known (cogs/admin.py) before their jobs return.
+        await self.riffs.resume_unfinished()
         await self.sync_commands_if_changed(force=self.settings.sync_commands)
 
     # ---- command sync ------------------------------------------------------------------------

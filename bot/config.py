@@ -62,6 +62,9 @@ class Settings:
     max_upload_mb: float = 25.0  # remix uploads: refused before download when larger
     max_remix_input_s: float = 60.0  # longer uploads: the first part is remixed
     decode_timeout_s: float = 20.0  # reading one upload may take at most this long
+    # Keeping things (issue 5): results' files are pruned after this many days unless someone
+    # favourited them; 0 keeps them forever. The rows (parameters) are always kept.
+    retention_days: int = 30
 
     @property
     def effective_database_url(self) -> str:
@@ -187,6 +190,7 @@ def load_settings(
         max_upload_mb=_float(env, "MAX_UPLOAD_MB", 25.0, problems, minimum=0.01),
         max_remix_input_s=_float(env, "MAX_REMIX_INPUT_S", 60.0, problems, minimum=1.0),
         decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
+        retention_days=_int(env, "RETENTION_DAYS", 30, problems, minimum=0, maximum=36500),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(

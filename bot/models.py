@@ -121,7 +121,12 @@ class Favourite(Base):
 
 
 class Job(Base):
-    """A request in the queue, written when enqueued so a restart can account for it."""
+    """A request in the queue, written when enqueued so a restart can resume it.
+
+    `params` + `task` rebuild the work (bot/jobspecs.py); `attempts` counts starts (a job a
+    crash interrupted is re-run once); `generation_id` is set as soon as its result row exists,
+    so a restart can tell a posted result from one that still has to be made.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
@@ -134,6 +139,8 @@ class Job(Base):
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    task: Mapped[dict[str, Any] | None] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     parent_generation_id: Mapped[int | None] = mapped_column(
         ForeignKey("generations.id", ondelete="SET NULL")
     )

@@ -53,6 +53,16 @@ class QueueClosed(RiffusionError):
         super().__init__(message)
 
 
+class JobSuspended(RiffusionError):
+    """The bot is stopping before this job finished; its database row resumes it on restart."""
+
+    def __init__(
+        self,
+        message: str = "The bot is restarting; your request will continue when it is back.",
+    ) -> None:
+        super().__init__(message)
+
+
 class JobTimedOut(RiffusionError):
     """The job ran longer than the per-job limit."""
 
@@ -108,9 +118,11 @@ class GenerationQueue(Generic[P, R]):
         max_batch_size: int = 4,
         job_timeout_s: float = 600.0,
         eta_smoothing: float = 0.3,
+        on_start: Callable[[list[QueuedJob[P, R]]], None] | None = None,
     ) -> None:
         self._render = render
         self._prepare = prepare
+        self.on_start = on_start  # called on the loop with each batch as it starts
         self.max_jobs_per_user = max_jobs_per_user
         self.max_queue_size = max_queue_size
         self.max_batch_size = max_batch_size
@@ -121,6 +133,7 @@ class GenerationQueue(Generic[P, R]):
         self._lock = threading.Condition()
         self._by_user: OrderedDict[int, deque[QueuedJob[P, R]]] = OrderedDict()
         self._turns: deque[int] = deque()  # users with queued jobs, next turn first
+        self._front: deque[QueuedJob[P, R]] = deque()  # interrupted by a restart: run first
         self._running: list[QueuedJob[P, R]] = []
         self._ids = itertools.count(1)
         self._closed = False
@@ -149,23 +162,19 @@ class GenerationQueue(Generic[P, R]):
     async def shutdown(self, grace_s: float = 60.0) -> list[QueuedJob[P, R]]:
         """Stop taking jobs, let the running batch finish (or cancel it after `grace_s`).
 
-        Returns the jobs that were still queued; they are failed with QueueClosed so their
-        owners can be told (and, later, the jobs re-run from the database).
+        Returns the jobs that were still queued, in the order they would have started. They,
+        and running jobs stopped at the end of the grace, end with JobSuspended: the caller
+        keeps their database rows so the next start resumes them.
         """
-        with self._lock:
+        with self._lock:  # a reentrant lock: order() takes it again
+            dropped = self.order()
             self._closed = True
-            dropped = [job for q in self._by_user.values() for job in q]
             self._by_user.clear()
             self._turns.clear()
+            self._front.clear()
             running = list(self._running)
         for job in dropped:
-            self._finish(
-                job,
-                JobState.CANCELLED,
-                error=QueueClosed(
-                    "The bot is restarting, so this request was not started; please send it again."
-                ),
-            )
+            self._finish(job, JobState.CANCELLED, error=JobSuspended())
         if running:
             waiting = [job.future for job in running]
             _, pending = await asyncio.wait(waiting, timeout=grace_s)
@@ -176,6 +185,7 @@ class GenerationQueue(Generic[P, R]):
                     grace_s,
                 )
                 for job in running:
+                    self._finish(job, JobState.CANCELLED, error=JobSuspended())
                     job._cancel.set()
                 await asyncio.wait(waiting, timeout=30)
         with self._lock:
@@ -197,26 +207,22 @@ class GenerationQueue(Generic[P, R]):
         batch_key: Hashable | None = None,
         cost: float = 1.0,
         group: Hashable | None = None,
+        resumed: bool = False,
+        first: bool = False,
     ) -> QueuedJob[P, R]:
-        """Queue a job; raises QueueFull / QueueClosed with a message for the user."""
+        """Queue a job; raises QueueFull / QueueClosed with a message for the user.
+
+        `resumed`: a job accepted before a restart, put back without the limits it already
+        passed (they may have been lowered since). `first` (resumed jobs a restart interrupted
+        while they ran): ahead of every turn, without moving its user's place in the turns,
+        which that start already moved.
+        """
         loop = self._loop or asyncio.get_running_loop()
         with self._lock:
             if self._closed:
                 raise QueueClosed()
-            held = len(self._by_user.get(user_id, ())) + sum(
-                1 for job in self._running if job.user_id == user_id and not job.done
-            )
-            if held >= self.max_jobs_per_user:
-                noun = "job" if self.max_jobs_per_user == 1 else "jobs"
-                raise QueueFull(
-                    f"You already have {held} {noun} queued or running (the limit is "
-                    f"{self.max_jobs_per_user}); wait for one to finish or cancel one."
-                )
-            if self.queued_count_locked() >= self.max_queue_size:
-                raise QueueFull(
-                    f"The queue is full ({self.max_queue_size} jobs); please try "
-                    "again in a few minutes."
-                )
+            if not resumed:
+                self._check_limits_locked(user_id)
             job: QueuedJob[P, R] = QueuedJob(
                 id=next(self._ids),
                 user_id=user_id,
@@ -226,12 +232,31 @@ class GenerationQueue(Generic[P, R]):
                 future=loop.create_future(),
                 group=group,
             )
-            if user_id not in self._by_user:
-                self._by_user[user_id] = deque()
-                self._turns.append(user_id)
-            self._by_user[user_id].append(job)
+            if resumed and first:
+                self._front.append(job)
+            else:
+                if user_id not in self._by_user:
+                    self._by_user[user_id] = deque()
+                    self._turns.append(user_id)
+                self._by_user[user_id].append(job)
             self._lock.notify_all()
         return job
+
+    def _check_limits_locked(self, user_id: int) -> None:
+        held = len(self._by_user.get(user_id, ())) + sum(
+            1 for job in [*self._front, *self._running] if job.user_id == user_id and not job.done
+        )
+        if held >= self.max_jobs_per_user:
+            noun = "job" if self.max_jobs_per_user == 1 else "jobs"
+            raise QueueFull(
+                f"You already have {held} {noun} queued or running (the limit is "
+                f"{self.max_jobs_per_user}); wait for one to finish or cancel one."
+            )
+        if self.queued_count_locked() >= self.max_queue_size:
+            raise QueueFull(
+                f"The queue is full ({self.max_queue_size} jobs); please try "
+                "again in a few minutes."
+            )
 
     def cancel(self, job: QueuedJob[P, R]) -> bool:
         """Cancel a queued job at once, or a running one within one step. False if finished."""
@@ -239,6 +264,8 @@ class GenerationQueue(Generic[P, R]):
             if job.done:
                 return False
             job._cancel.set()
+            if job in self._front:
+                self._front.remove(job)
             queued = self._by_user.get(job.user_id)
             if queued is not None and job in queued:
                 queued.remove(job)
@@ -267,15 +294,24 @@ class GenerationQueue(Generic[P, R]):
         return next((user for user in self._turns
                      if not self.is_paused(self._by_user[user][0].group)), None)
 
+    def _runnable_front_locked(self) -> QueuedJob[P, R] | None:
+        return next((job for job in self._front if not self.is_paused(job.group)), None)
+
+    def _has_runnable_locked(self) -> bool:
+        return self._runnable_front_locked() is not None or (
+            self._runnable_user_locked() is not None
+        )
+
     def queued_count_locked(self) -> int:
-        return sum(len(q) for q in self._by_user.values())
+        return len(self._front) + sum(len(q) for q in self._by_user.values())
 
     def order(self) -> list[QueuedJob[P, R]]:
         """Queued jobs in the order round-robin will start them (batching aside)."""
         with self._lock:
             queues = {user: deque(q) for user, q in self._by_user.items()}
             turns = deque(self._turns)
-        ordered: list[QueuedJob[P, R]] = []
+            front = list(self._front)
+        ordered: list[QueuedJob[P, R]] = front
         while turns:
             user = turns.popleft()
             ordered.append(queues[user].popleft())
@@ -334,7 +370,20 @@ class GenerationQueue(Generic[P, R]):
     # ---- worker thread -----------------------------------------------------------------------
 
     def _take_batch(self) -> list[QueuedJob[P, R]]:
-        """Pop the next user's first job plus compatible heads of other users, in turn order."""
+        """Pop the next user's first job plus compatible heads of other users, in turn order.
+
+        Jobs a restart interrupted go first, joined by compatible ones from the front.
+        """
+        first = self._runnable_front_locked()
+        if first is not None:
+            self._front.remove(first)
+            batch = [first]
+            for job in list(self._front):
+                if (first.batch_key is not None and job.batch_key == first.batch_key
+                        and len(batch) < self.max_batch_size and not self.is_paused(job.group)):
+                    self._front.remove(job)
+                    batch.append(job)
+            return batch
         user = self._runnable_user_locked()
         self._turns.remove(user)
         first = self._by_user[user].popleft()
@@ -375,7 +424,7 @@ class GenerationQueue(Generic[P, R]):
         self.ready.set()
         while True:
             with self._lock:
-                while self._runnable_user_locked() is None and not self._stop:
+                while not self._has_runnable_locked() and not self._stop:
                     self._lock.wait()
                 if self._stop:
                     return
@@ -385,6 +434,8 @@ class GenerationQueue(Generic[P, R]):
                     job.state = JobState.RUNNING
                     job.started_at = started
                 self._running = batch
+            if self.on_start is not None:
+                self._call_soon(self.on_start, list(batch))
             try:
                 self._run_batch(batch, started)
             finally:

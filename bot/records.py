@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -20,6 +21,7 @@ async def create_job(
     channel_id: int | None,
     params: dict[str, Any],
     parent_generation_id: int | None,
+    task: dict[str, Any] | None = None,
 ) -> int:
     async with db.session() as session:
         job = Job(
@@ -28,11 +30,58 @@ async def create_job(
             guild_id=guild_id,
             channel_id=channel_id,
             params=params,
+            task=task or {},
             parent_generation_id=parent_generation_id,
         )
         session.add(job)
         await session.flush()
         return job.id
+
+
+async def delete_job(db: Database, job_id: int) -> None:
+    """Forget a row whose job the queue refused (it was never acknowledged to anyone)."""
+    async with db.session() as session:
+        await session.execute(delete(Job).where(Job.id == job_id))
+
+
+async def mark_started(db: Database, job_ids: Sequence[int]) -> None:
+    """A batch started: running, one more attempt, start times in the batch's turn order.
+
+    Only rows still queued change: a job that already finished keeps its final state. The
+    start times step by a microsecond so the order the queue served them stays readable
+    (bot/recovery.py rebuilds the queue's turns from them).
+    """
+    base = datetime.now(timezone.utc)
+    async with db.session() as session:
+        for i, job_id in enumerate(job_ids):
+            await session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
+                .values(
+                    state=JobState.RUNNING.value,
+                    started_at=base + timedelta(microseconds=i),
+                    attempts=Job.attempts + 1,
+                )
+            )
+
+
+async def last_starts(db: Database, user_ids: Iterable[int]) -> dict[int, datetime]:
+    """Each user's most recent job start (any state): when the queue last served them."""
+    users = list(set(user_ids))
+    if not users:
+        return {}
+    async with db.session() as session:
+        rows = await session.execute(
+            select(Job.user_id, func.max(Job.started_at))
+            .where(Job.user_id.in_(users), Job.started_at.is_not(None))
+            .group_by(Job.user_id)
+        )
+        return {user: as_utc(at) for user, at in rows if at is not None}
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; they were written in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 async def update_job(db: Database, job_id: int, **values: Any) -> None:
@@ -66,11 +115,23 @@ async def get_generation(db: Database, generation_id: int) -> Generation | None:
         return await session.get(Generation, generation_id)
 
 
-async def add_generation(db: Database, generation: Generation) -> Generation:
+async def add_generation(
+    db: Database, generation: Generation, *, job_id: int | None = None
+) -> Generation:
+    """Insert the result row; with `job_id`, link the job to it in the same transaction."""
     async with db.session() as session:
         session.add(generation)
         await session.flush()
+        if job_id is not None:
+            await session.execute(
+                update(Job).where(Job.id == job_id).values(generation_id=generation.id)
+            )
         return generation
+
+
+async def delete_generation(db: Database, generation_id: int) -> None:
+    async with db.session() as session:
+        await session.execute(delete(Generation).where(Generation.id == generation_id))
 
 
 async def update_generation(db: Database, generation_id: int, **values: Any) -> None:

@@ -97,6 +97,8 @@ class _DeferredResponse:
 class DeferredOrigin:
     """An interaction already deferred (ephemeral) while its upload was read."""
 
+    status_is_ephemeral = True  # after a restart its status cannot be edited by the bot token
+
     def __init__(self, interaction: discord.Interaction) -> None:
         self.interaction = interaction
         self.user = interaction.user

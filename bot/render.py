@@ -70,6 +70,11 @@ def failed_text(params: RiffParams, reason: str) -> str:
     return clip(f"⚠️ **{quote(params.prompt)}** could not be generated: {reason}", CONTENT_LIMIT)
 
 
+def suspended_text(params: RiffParams, reason: str) -> str:
+    """A queued request kept over a restart (Cancel still works once the bot is back)."""
+    return clip(f"⏸️ **{quote(params.prompt)}**: {reason}", CONTENT_LIMIT)
+
+
 def cancelled_text(params: RiffParams, reason: str = "Cancelled.") -> str:
     return clip(f"✖️ **{quote(params.prompt)}**: {reason}", CONTENT_LIMIT)
 

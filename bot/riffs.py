@@ -4,6 +4,10 @@ For every /riff and every button that makes something new: queue the work, answe
 interaction at once with a status message (position, ETA, Cancel), keep that status current
 while the job waits and runs, then post the result as ONE new channel message with the bot token
 (interaction tokens die after 15 minutes) that mentions the owner, with PNG + MP3 and buttons.
+
+Every job is a database row from the moment it is queued (with what rebuilds its work, see
+bot/jobspecs.py), so a stop or a crash loses none: SIGTERM leaves the queued ones in the
+database, and the next start puts them back in the order they were in (bot/recovery.py).
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from typing import Any
 
 import discord
 
-from bot import records
+from bot import jobspecs, records, recovery
 from bot.config import Settings
 from bot.db import Database
-from bot.models import Generation, JobState
+from bot.jobspecs import JobNotRebuildable, JobSpec
+from bot.models import Generation, Job, JobState
 from bot.params import RiffParams
-from bot.queue import GenerationQueue, QueuedJob
+from bot.queue import GenerationQueue, JobSuspended, QueueClosed, QueuedJob
 from bot.render import (
     Attachments,
     build_attachments,
@@ -33,6 +38,7 @@ from bot.render import (
     result_content,
     result_embed,
     status_text,
+    suspended_text,
 )
 from bot.renderer import RenderOutput, RenderTask
 from bot.storage import Storage
@@ -43,6 +49,11 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_LIFETIME_S = 14 * 60  # interaction tokens last 15 minutes; stop using them a bit before
 ETA_SLACK_S = 15
+MAX_ATTEMPTS = 2  # a job a restart interrupted runs once more, not again and again
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default, for rows written before jobs.task
+TWICE_INTERRUPTED = (
+    "the bot restarted twice while making it, so it stopped trying; please send it again."
+)
 
 
 @dataclass(eq=False)
@@ -54,7 +65,7 @@ class ActiveJob:
     params: RiffParams
     task: RenderTask
     queued: QueuedJob[RenderTask, RenderOutput]
-    interaction: discord.Interaction
+    interaction: discord.Interaction | None  # None: resumed after a restart (no token)
     user_id: int
     channel: discord.abc.Messageable | None
     guild_id: int | None
@@ -65,6 +76,13 @@ class ActiveJob:
     status_message_id: int | None = None
     acknowledged_at: float = field(default_factory=time.monotonic)
     cancelled_by: int | None = None
+
+    @property
+    def token_alive(self) -> bool:
+        """Whether the interaction token may still edit the status and send followups."""
+        return self.interaction is not None and (
+            time.monotonic() - self.acknowledged_at < WEBHOOK_LIFETIME_S
+        )
 
 
 class RiffService:
@@ -84,7 +102,9 @@ class RiffService:
         self.storage = storage
         self.queue = queue
         self.active: dict[int, ActiveJob] = {}
+        self._job_ids: dict[int, int] = {}  # the queue's job id -> the jobs row id
         self._tasks: set[asyncio.Task] = set()
+        queue.on_start = self._started
 
     # ---- starting ----------------------------------------------------------------------------
 
@@ -109,26 +129,42 @@ class RiffService:
             if refusal:
                 await self.reply(interaction, refusal)
                 return
+        if self.queue.closed:
+            await self.reply(interaction, str(QueueClosed()))
+            return
+        spec = JobSpec(
+            task=jobspecs.describe(task, self.settings.data_dir),
+            extra=extra or {},
+            filesize_limit=interaction.filesize_limit,
+            status_ephemeral=bool(getattr(interaction, "status_is_ephemeral", False)),
+        )
+        # The row first: a job the queue holds always has one, so a crash cannot lose it.
+        job_id = await records.create_job(
+            self.db,
+            kind=kind,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            params=params.to_json(),
+            parent_generation_id=parent.id if parent else None,
+            task=spec.to_json(),
+        )
         try:
+            audio = await asyncio.to_thread(
+                jobspecs.save_remix_audio, task, job_id, self.settings.data_dir
+            )
+            if audio is not None:
+                spec.task["audio"] = audio
+                await records.update_job(self.db, job_id, task=spec.to_json())
             queued = self.queue.submit(
                 interaction.user.id, task, batch_key=task.batch_key, cost=task.cost,
                 group=interaction.guild_id,  # a guild's pause holds its queued jobs
             )
-        except RiffusionError as exc:
-            await self.reply(interaction, str(exc))
-            return
-        try:
-            job_id = await records.create_job(
-                self.db,
-                kind=kind,
-                user_id=interaction.user.id,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                params=params.to_json(),
-                parent_generation_id=parent.id if parent else None,
-            )
-        except Exception:
-            self.queue.cancel(queued)
+        except BaseException as exc:
+            await self._forget(job_id)
+            if isinstance(exc, RiffusionError):
+                await self.reply(interaction, str(exc))
+                return
             raise
         active = ActiveJob(
             job_id=job_id,
@@ -146,6 +182,7 @@ class RiffService:
             extra=extra or {},
         )
         self.active[job_id] = active
+        self._job_ids[queued.id] = job_id
         from bot.buttons import cancel_view  # buttons import this module
 
         try:
@@ -158,6 +195,19 @@ class RiffService:
         except discord.HTTPException:
             log.exception("Could not acknowledge the interaction for job %s", job_id)
         self._spawn(self._follow(active), name=f"job-{job_id}")
+
+    async def _forget(self, job_id: int) -> None:
+        """Undo a row for a job that was refused before anyone was told it was queued."""
+        with contextlib.suppress(Exception):
+            await records.delete_job(self.db, job_id)
+        with contextlib.suppress(OSError):
+            jobspecs.remove_job_files(job_id, self.settings.data_dir)
+
+    def _started(self, batch: list[QueuedJob[RenderTask, RenderOutput]]) -> None:
+        """The queue started a batch (on the loop): record it before anything else can fail."""
+        job_ids = [self._job_ids[job.id] for job in batch if job.id in self._job_ids]
+        if job_ids:
+            self._spawn(records.mark_started(self.db, job_ids), name="mark-started")
 
     # ---- cancelling --------------------------------------------------------------------------
 
@@ -192,10 +242,18 @@ class RiffService:
 
     async def _follow(self, active: ActiveJob) -> None:
         job = active.queued
+        suspended = False
         try:
             await self._track_progress(active)
             try:
                 output = await job.wait()
+            except JobSuspended as exc:
+                # Stopping: the row stays queued/running and the next start resumes it.
+                suspended = True
+                await self._edit_status(
+                    active, suspended_text(active.params, str(exc)), keep_view=True
+                )
+                return
             except GenerationCancelled:
                 await records.update_job(self.db, active.job_id, state=JobState.CANCELLED)
                 await self._edit_status(
@@ -234,6 +292,10 @@ class RiffService:
                 )
         finally:
             self.active.pop(active.job_id, None)
+            self._job_ids.pop(job.id, None)
+            if not suspended:
+                with contextlib.suppress(OSError):
+                    jobspecs.remove_job_files(active.job_id, self.settings.data_dir)
 
     async def _track_progress(self, active: ActiveJob) -> None:
         """Edit the status at most every PROGRESS_INTERVAL_S, and only when its text changes."""
@@ -241,16 +303,12 @@ class RiffService:
         interval = self.settings.progress_interval_s
         shown_eta = self._eta(active)
         shown_text = self._status(active, eta=shown_eta)
-        marked_running = False
         last_edit = time.monotonic()
         while not job.done:
             job.progress_changed.clear()
             # Wake on progress, or every interval anyway: the queue position changes silently.
             with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
                 await asyncio.wait_for(job.progress_changed.wait(), timeout=interval)
-            if not marked_running and job.started_at is not None and not job.done:
-                marked_running = True
-                await records.update_job(self.db, active.job_id, state=JobState.RUNNING)
             too_soon = last_edit + interval - time.monotonic()
             if too_soon > 0:
                 await asyncio.sleep(too_soon)
@@ -310,6 +368,7 @@ class RiffService:
                 audio_duration_s=output.duration_s,
                 elapsed_s=output.elapsed_s,
             ),
+            job_id=active.job_id,
         )
         attachments = await asyncio.to_thread(
             self._save_files, generation.id, output, active.filesize_limit
@@ -394,9 +453,9 @@ class RiffService:
                     getattr(channel, "id", None),
                     exc.code,
                 )
-        if time.monotonic() - active.acknowledged_at < WEBHOOK_LIFETIME_S:
+        if active.token_alive:
             try:
-                return await active.interaction.followup.send(
+                return await active.interaction.followup.send(  # type: ignore[union-attr]
                     files=attachments.files(generation.id), wait=True, **kwargs
                 )
             except discord.HTTPException:
@@ -405,12 +464,23 @@ class RiffService:
 
     # ---- messages ----------------------------------------------------------------------------
 
-    async def _edit_status(self, active: ActiveJob, text: str, *, keep_view: bool = False) -> None:
+    async def _edit_status(
+        self,
+        active: ActiveJob,
+        text: str,
+        *,
+        keep_view: bool = False,
+        view: discord.ui.View | None = None,
+    ) -> None:
         """Edit the status message: through the interaction while its token lives, else by id."""
-        view_kwargs = {} if keep_view else {"view": None}
+        view_kwargs: dict[str, Any] = {"view": view} if view is not None else (
+            {} if keep_view else {"view": None}
+        )
         try:
-            if time.monotonic() - active.acknowledged_at < WEBHOOK_LIFETIME_S:
-                await active.interaction.edit_original_response(content=text, **view_kwargs)
+            if active.token_alive:
+                await active.interaction.edit_original_response(  # type: ignore[union-attr]
+                    content=text, **view_kwargs
+                )
             elif active.status_message_id and active.channel_id:
                 message = self.client.get_partial_messageable(
                     active.channel_id
@@ -436,22 +506,163 @@ class RiffService:
         task.add_done_callback(self._tasks.discard)
 
     async def shutdown(self, grace_s: float) -> None:
-        """Stop taking work, let the running job finish and be posted, tell the queued ones."""
-        dropped = await self.queue.shutdown(grace_s)
-        if dropped:
-            log.info("%d queued job(s) were not started because the bot is stopping", len(dropped))
+        """Stop taking work, let the running job finish and be posted; keep the queued ones.
+
+        Queued jobs (and a running one still going after the grace) end with JobSuspended:
+        their status says the request will continue, and their rows resume them on next start.
+        """
+        kept = await self.queue.shutdown(grace_s)
+        if kept:
+            log.info("%d queued job(s) are kept for the next start", len(kept))
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=30)
 
-    async def recover_unfinished(self) -> None:
-        """Tell the owners of jobs a previous run left behind (it stopped or crashed)."""
-        for job in await records.unfinished_jobs(self.db):
-            reason = "The bot restarted before this request finished; please send it again."
-            await records.update_job(self.db, job.id, state=JobState.FAILED, error=reason)
-            if job.channel_id and job.status_message_id:
-                message = self.client.get_partial_messageable(job.channel_id).get_partial_message(
-                    job.status_message_id
+    # ---- resuming after a restart ------------------------------------------------------------
+
+    async def resume_unfinished(self) -> list[int]:
+        """Put the jobs a previous run left (stopped or crashed) back in the queue, in order.
+
+        Returns the ids of the resumed jobs. A job that was running is run again once; one
+        that cannot be rebuilt, or that two restarts interrupted, fails with a line for its
+        owner in its status message. Remix inputs of jobs no longer waiting are removed.
+        """
+        rows = await records.unfinished_jobs(self.db)
+        resumed: list[int] = []
+        if rows:
+            starts = await records.last_starts(self.db, [row.user_id for row in rows])
+            for row in recovery.resume_order(rows, starts):
+                try:
+                    if await self._resume(row):
+                        resumed.append(row.id)
+                except Exception:
+                    log.exception("Could not resume job %s", row.id)
+                    await self._fail_stored(row, "the bot could not pick it up again after a "
+                                            "restart; please send it again.")
+            log.info("Resumed %d of %d unfinished job(s)", len(resumed), len(rows))
+        await asyncio.to_thread(recovery.remove_orphan_job_files, self.settings.data_dir,
+                                set(self.active))
+        return resumed
+
+    async def _resume(self, row: Job) -> bool:
+        params = RiffParams.from_json(row.params)
+        if row.generation_id is not None and await self._already_made(row, params):
+            return False
+        if row.state == JobState.RUNNING.value and row.attempts >= MAX_ATTEMPTS:
+            await self._fail_stored(row, TWICE_INTERRUPTED)
+            return False
+        spec = JobSpec.from_json(row.task, default_limit=DEFAULT_UPLOAD_LIMIT)
+        parent = None
+        if row.parent_generation_id is not None:
+            parent = await records.get_generation(self.db, row.parent_generation_id)
+        try:
+            task = await asyncio.to_thread(
+                jobspecs.rebuild, row.kind, params, spec, self.storage, parent
+            )
+        except JobNotRebuildable as exc:
+            await self._fail_stored(row, str(exc))
+            return False
+        queued = self.queue.submit(
+            row.user_id, task, batch_key=task.batch_key, cost=task.cost, group=row.guild_id,
+            resumed=True, first=row.state == JobState.RUNNING.value,
+        )
+        await records.update_job(self.db, row.id, state=JobState.QUEUED)
+        channel = self.client.get_partial_messageable(row.channel_id) if row.channel_id else None
+        active = ActiveJob(
+            job_id=row.id,
+            kind=row.kind,
+            params=params,
+            task=task,
+            queued=queued,
+            interaction=None,
+            user_id=row.user_id,
+            channel=channel,
+            guild_id=row.guild_id,
+            channel_id=row.channel_id,
+            filesize_limit=spec.filesize_limit,
+            parent=parent,
+            extra=spec.extra,
+            status_message_id=None if spec.status_ephemeral else row.status_message_id,
+        )
+        self.active[row.id] = active
+        self._job_ids[queued.id] = row.id
+        await self._reattach_status(active)
+        self._spawn(self._follow(active), name=f"job-{row.id}")
+        return True
+
+    async def _already_made(self, row: Job, params: RiffParams) -> bool:
+        """The result row exists: posted (finish the job) or not (remove it, make it again)."""
+        generation = await records.get_generation(self.db, row.generation_id)
+        if generation is not None and generation.message_id is not None:
+            await records.update_job(self.db, row.id, state=JobState.DONE)
+            await self._edit_stored(row, done_text(params, generation.jump_url()), tell=False)
+            return True
+        if generation is not None:
+            with contextlib.suppress(OSError, ValueError):
+                for relative in self.storage.files_of(
+                    generation.image_file, generation.audio_file, generation.extra
+                ):
+                    self.storage.delete(relative)
+            await records.delete_generation(self.db, generation.id)
+        return False
+
+    async def _reattach_status(self, active: ActiveJob) -> None:
+        """Show the resumed job's place and Cancel again: edit its status, or post a new one."""
+        from bot.buttons import cancel_view
+
+        text = self._status(active, eta=self._eta(active))
+        if active.status_message_id is not None and active.channel_id is not None:
+            message = self.client.get_partial_messageable(active.channel_id).get_partial_message(
+                active.status_message_id
+            )
+            try:
+                await message.edit(content=text, view=cancel_view(active.job_id))
+                return
+            except discord.NotFound:
+                pass  # deleted meanwhile: post a new one
+            except discord.HTTPException as exc:
+                log.warning("Could not update the status of job %s: %s", active.job_id, exc)
+                return
+        if active.channel is None:
+            return
+        try:
+            status = await active.channel.send(
+                f"<@{active.user_id}> {text}",
+                view=cancel_view(active.job_id),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.HTTPException as exc:
+            log.info("Could not post a status for resumed job %s: %s", active.job_id, exc)
+            return
+        active.status_message_id = status.id
+        await records.update_job(self.db, active.job_id, status_message_id=status.id)
+
+    async def _fail_stored(self, row: Job, reason: str) -> None:
+        await records.update_job(self.db, row.id, state=JobState.FAILED, error=reason)
+        with contextlib.suppress(OSError):
+            jobspecs.remove_job_files(row.id, self.settings.data_dir)
+        await self._edit_stored(row, failed_text(RiffParams.from_json(row.params), reason))
+
+    async def _edit_stored(self, row: Job, text: str, *, tell: bool = True) -> None:
+        """Edit a stored job's status message with the bot token (there is no interaction).
+
+        A status only the owner could see (an ephemeral one) cannot be edited that way; with
+        `tell`, the owner gets a new message in the channel instead.
+        """
+        spec = JobSpec.from_json(row.task, default_limit=DEFAULT_UPLOAD_LIMIT)
+        if row.channel_id and row.status_message_id and not spec.status_ephemeral:
+            message = self.client.get_partial_messageable(row.channel_id).get_partial_message(
+                row.status_message_id
+            )
+            try:
+                await message.edit(content=text, view=None)
+                return
+            except discord.HTTPException as exc:
+                log.info("Could not update the status of job %s: %s", row.id, exc)
+        if tell and row.channel_id:
+            with contextlib.suppress(discord.HTTPException):
+                await self.client.get_partial_messageable(row.channel_id).send(
+                    f"<@{row.user_id}> {text}",
+                    allowed_mentions=discord.AllowedMentions(
+                        users=[discord.Object(row.user_id)], everyone=False, roles=False
+                    ),
                 )
-                with contextlib.suppress(discord.HTTPException):
-                    params = RiffParams.from_json(job.params)
-                    await message.edit(content=failed_text(params, reason), view=None)

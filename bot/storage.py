@@ -2,6 +2,8 @@
 
 User-supplied text (prompts, names) never becomes part of a path, and Discord CDN URLs are never
 kept: the bot re-uploads from here when it needs a file again (buttons, favourites, restarts).
+Files are written to a temporary name, flushed to disk and renamed into place before the
+database points at them, so a crash or a power cut never leaves a row naming a half file.
 """
 
 from __future__ import annotations
@@ -57,13 +59,35 @@ class Storage:
         if relative:
             self.path(relative).unlink(missing_ok=True)
 
-    def _write(self, relative: str, writer: Callable[[BinaryIO], object]) -> None:
-        target = self.path(relative)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    def files_of(self, image_file: str | None, audio_file: str | None,
+                 extra: dict | None) -> list[str]:
+        """The relative paths a generation row names (PNG, MP3, lossless master)."""
+        master = (extra or {}).get("master")
+        return [p for p in (image_file, audio_file, master) if p]
+
+    def size_of(self, relative: str) -> int:
         try:
-            with os.fdopen(fd, "wb") as f:
-                writer(f)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            return self.path(relative).stat().st_size
+        except (OSError, ValueError):
+            return 0
+
+    def _write(self, relative: str, writer: Callable[[BinaryIO], object]) -> None:
+        _write_durably(self.path(relative), writer)
+
+    @staticmethod
+    def write_durably(target: Path, data: bytes) -> None:
+        """Write `data` to `target` atomically and flushed (for files outside generations/)."""
+        _write_durably(target, lambda f: f.write(data))
+
+
+def _write_durably(target: Path, writer: Callable[[BinaryIO], object]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

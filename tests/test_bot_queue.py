@@ -13,7 +13,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.queue import GenerationQueue, JobFailed, JobState, JobTimedOut, QueueClosed, QueueFull
+from bot.queue import (
+    GenerationQueue,
+    JobFailed,
+    JobState,
+    JobSuspended,
+    JobTimedOut,
+    QueueClosed,
+    QueueFull,
+)
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 
 
@@ -264,7 +272,7 @@ async def test_shutdown_finishes_running_and_refuses_queued(make_queue):
     dropped = await stopping
     assert dropped == [queued]
     assert await running.wait() == "RUNNING"
-    with pytest.raises(QueueClosed):
+    with pytest.raises(JobSuspended):  # kept in the database, resumed on the next start
         await queued.wait()
 
 
@@ -276,6 +284,8 @@ async def test_shutdown_cancels_a_job_that_outlives_the_grace(make_queue):
     await asyncio.wait_for(queue.shutdown(grace_s=0.2), 10)
     assert job.state is JobState.CANCELLED
     assert render.stopped_at_step is not None
+    with pytest.raises(JobSuspended):  # re-run on the next start, not reported as cancelled
+        await job.wait()
 
 
 async def test_prepare_failure_fails_jobs_with_its_message(make_queue):
@@ -287,3 +297,31 @@ async def test_prepare_failure_fails_jobs_with_its_message(make_queue):
     queue.start()
     with pytest.raises(JobFailed, match="/nope does not exist"):
         await job.wait()
+
+
+async def test_resubmitting_the_round_robin_order_reproduces_it(make_queue):
+    """What a restart relies on: jobs put back in order() order come out in that order."""
+    queue = make_queue(FakeRender())
+    for user, payload in [(1, "a1"), (1, "a2"), (1, "a3"), (2, "b1"), (3, "c1"), (2, "b2")]:
+        queue.submit(user, payload)
+    before = [(job.user_id, job.payload) for job in queue.order()]
+    again = make_queue(FakeRender(), max_jobs_per_user=1)  # lowered since: resumed jobs pass
+    for user, payload in before:
+        again.submit(user, payload, resumed=True)
+    assert [(job.user_id, job.payload) for job in again.order()] == before
+    with pytest.raises(QueueFull):
+        again.submit(1, "new")  # new requests still meet the limit
+
+
+async def test_interrupted_jobs_run_first_without_moving_turns(make_queue):
+    render = FakeRender()
+    queue = make_queue(render)
+    queue.submit(2, "b1", resumed=True)
+    queue.submit(1, "a2", resumed=True)
+    queue.submit(3, "c1", resumed=True)
+    interrupted = queue.submit(1, "a1", resumed=True, first=True)
+    assert queue.order()[0] is interrupted and queue.position(interrupted) == 1
+    queue.start()
+    await asyncio.wait_for(interrupted.wait(), 5)
+    await asyncio.wait_for(asyncio.gather(*(job.wait() for job in queue.order())), 5)
+    assert [batch[0] for batch in render.batches] == ["a1", "b1", "a2", "c1"]
