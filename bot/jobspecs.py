@@ -120,6 +120,8 @@ def rebuild(
             source_duration_s=task.get("source_duration_s"),
             max_input_s=float(task.get("max_input_s") or len(audio) / 1000),
         )
+    if kind_of_task in ("blend", "blend-clip") and "end_prompt" not in task:
+        kind_of_task = "unknown"  # a blend row from before jobs.task: its end is not known
     if kind_of_task == "blend-clip":
         return BlendClipTask(params=params, end_prompt=str(task["end_prompt"]),
                              end_seed=int(task["end_seed"]), alpha=float(task["alpha"]))

@@ -76,6 +76,7 @@ class ActiveJob:
     status_message_id: int | None = None
     acknowledged_at: float = field(default_factory=time.monotonic)
     cancelled_by: int | None = None
+    shown: str | None = None  # the status text last sent
 
     @property
     def token_alive(self) -> bool:
@@ -186,9 +187,8 @@ class RiffService:
         from bot.buttons import cancel_view  # buttons import this module
 
         try:
-            await interaction.response.send_message(
-                self._status(active, eta=self._eta(active)), view=cancel_view(job_id)
-            )
+            active.shown = self._status(active, eta=self._eta(active))
+            await interaction.response.send_message(active.shown, view=cancel_view(job_id))
             message = await interaction.original_response()
             active.status_message_id = message.id
             await records.update_job(self.db, job_id, status_message_id=message.id)
@@ -302,7 +302,7 @@ class RiffService:
         job = active.queued
         interval = self.settings.progress_interval_s
         shown_eta = self._eta(active)
-        shown_text = self._status(active, eta=shown_eta)
+        shown_text = active.shown or self._status(active, eta=shown_eta)
         last_edit = time.monotonic()
         while not job.done:
             job.progress_changed.clear()
@@ -561,11 +561,12 @@ class RiffService:
         except JobNotRebuildable as exc:
             await self._fail_stored(row, str(exc))
             return False
+        # Queued again before the queue can start it (its start is recorded as running).
+        await records.update_job(self.db, row.id, state=JobState.QUEUED)
         queued = self.queue.submit(
             row.user_id, task, batch_key=task.batch_key, cost=task.cost, group=row.guild_id,
             resumed=True, first=row.state == JobState.RUNNING.value,
         )
-        await records.update_job(self.db, row.id, state=JobState.QUEUED)
         channel = self.client.get_partial_messageable(row.channel_id) if row.channel_id else None
         active = ActiveJob(
             job_id=row.id,
@@ -609,7 +610,7 @@ class RiffService:
         """Show the resumed job's place and Cancel again: edit its status, or post a new one."""
         from bot.buttons import cancel_view
 
-        text = self._status(active, eta=self._eta(active))
+        text = active.shown = self._status(active, eta=self._eta(active))
         if active.status_message_id is not None and active.channel_id is not None:
             message = self.client.get_partial_messageable(active.channel_id).get_partial_message(
                 active.status_message_id
