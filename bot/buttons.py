@@ -37,7 +37,12 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
 }
 GONE = "This result is no longer in the bot's records, so this button cannot do anything."
-FILES_GONE = "The files of this result were cleaned up, so it cannot be used for that any more."
+FILES_GONE = (
+    "The files of this result were cleaned up (old results keep only their settings unless "
+    "someone favourited them), so Variation and Extend cannot use it any more; Reroll still "
+    "works, and so do Info and Favourite."
+)
+PRUNED_NOTE = " Its files were cleaned up earlier; its settings are kept, so Reroll still works."
 
 
 def service_of(interaction: discord.Interaction) -> RiffService:
@@ -143,6 +148,8 @@ class ResultButton(
         )
         if added:
             text = f"⭐ Added #{generation.id} to your favourites (you have {count})."
+            if generation.image_file is None and generation.audio_file is None:
+                text += PRUNED_NOTE
         else:
             text = f"Removed #{generation.id} from your favourites (you have {count})."
         await service.reply(interaction, text)

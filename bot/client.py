@@ -23,6 +23,7 @@ from bot.db import Database, open_database
 from bot.models import CommandSync, utcnow
 from bot.queue import GenerationQueue
 from bot.renderer import PipelineRenderer, RenderOutput, RenderTask
+from bot.retention import Retention
 from bot.riffs import RiffService
 from bot.storage import Storage
 
@@ -61,12 +62,14 @@ class RiffusionBot(commands.Bot):
             job_timeout_s=settings.job_timeout_s,
         )
         self.riffs: RiffService | None = None
+        self.retention: Retention | None = None
         self.synced_scopes: list[str] = []
         self._closing: asyncio.Future[None] | None = None
 
     async def setup_hook(self) -> None:
         self.db = await open_database(self.settings.effective_database_url)
         self.riffs = RiffService(self, self.settings, self.db, self.storage, self.queue)
+        self.retention = Retention(self.settings, self.db, self.storage)
         self.queue.start()  # loads the model meanwhile
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for name in extension_names():

@@ -18,7 +18,7 @@ from bot import records
 from bot.buttons import GONE, ResultButton, service_of
 from bot.models import Generation
 from bot.params import random_seed
-from bot.render import CONTENT_LIMIT, clip, params_of, quote
+from bot.render import CONTENT_LIMIT, PRUNED_LINE, clip, files_pruned, params_of, quote
 
 if TYPE_CHECKING:
     from bot.remixes import RemixService
@@ -168,6 +168,8 @@ def mix_info_text(generation: Generation, favourites: int, parent_url: str | Non
     )
     if parent_url:
         lines.append(f"Made from: {parent_url}")
+    if files_pruned(generation):
+        lines.append(PRUNED_LINE)
     lines.append(f"Favourites: {favourites}")
     lines.append(f"```\n{command}\n```")
     return clip("\n".join(lines), CONTENT_LIMIT)

@@ -123,6 +123,15 @@ def result_embed(generation: Generation, image_name: str) -> discord.Embed:
     return embed
 
 
+PRUNED_LINE = "Files: cleaned up (old results keep only their settings); Reroll still works."
+
+
+def files_pruned(generation: Generation) -> bool:
+    """Its files were removed by the cleanup (a deleted result says so itself)."""
+    return (generation.deleted_at is None and generation.image_file is None
+            and generation.audio_file is None)
+
+
 def info_text(generation: Generation, favourites: int, parent_url: str | None) -> str:
     """Every parameter and a copy-paste command (ephemeral reply to Info)."""
     p = params_of(generation)
@@ -151,6 +160,8 @@ def info_text(generation: Generation, favourites: int, parent_url: str | None) -
         )
     if generation.extra.get("clips", 1) > 1:
         lines.append(f"Clips: {generation.extra['clips']}")
+    if files_pruned(generation):
+        lines.append(PRUNED_LINE)
     lines.append(f"Favourites: {favourites}")
     lines.append(f"```\n{p.command()}\n```")
     return clip("\n".join(lines), CONTENT_LIMIT)

@@ -80,6 +80,18 @@ class Storage:
         _write_durably(target, lambda f: f.write(data))
 
 
+def disk_usage(folder: Path) -> int:
+    """Bytes of every file under `folder` (what DATA_DIR takes on disk, near enough)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += (Path(root) / name).stat().st_size
+            except OSError:
+                continue
+    return total
+
+
 def _write_durably(target: Path, writer: Callable[[BinaryIO], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
     try:

@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.policy import GuildRules, ServerPolicy
 from bot.prompt_filter import MAX_RULES, FilterRuleError, compile_pattern, normalise_word
+from bot.retention import Retention, StorageUsage
 
 if TYPE_CHECKING:
     from bot.client import RiffusionBot
@@ -41,6 +42,19 @@ def describe_rules(rules: GuildRules) -> str:
         f"**Maximum steps:** {limit(rules.max_steps)}",
         f"**Blocked words:** {len(rules.filter.words)}",
         f"**Blocked patterns:** {len(rules.filter.patterns)}",
+    ])
+
+
+def storage_text(retention: Retention, usage: StorageUsage) -> str:
+    """/admin storage: disk use, what is kept, and the last cleanup (bot-wide figures)."""
+    from cogs.info import human_bytes, retention_text
+
+    return "\n".join([
+        f"**Disk used:** {human_bytes(usage.data_dir_bytes)} in DATA_DIR (the whole bot, "
+        "all servers)",
+        f"**Results with files:** {usage.results_with_files}, of which "
+        f"{usage.favourites_with_files} favourited (kept whatever their age)",
+        f"**Cleanup:** {retention_text(retention)}",
     ])
 
 
@@ -123,6 +137,17 @@ class Admin(commands.Cog):
             guild=discord.Object(self.bot.settings.guild_id) if self.bot.settings.guild_id
             else None))
         await self._say(interaction, f"Synced {count} commands with Discord.")
+
+    @admin.command(name="storage", description="Disk used by the bot and its cleanup of old "
+                   "results' files.")
+    async def storage(self, interaction: discord.Interaction) -> None:
+        if not await self._allowed(interaction):
+            return
+        retention = self.bot.retention
+        assert retention is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        usage = await retention.usage()
+        await self._say(interaction, storage_text(retention, usage))
 
     # ---- limits ----------------------------------------------------------------------------
 

@@ -7,11 +7,9 @@ up without anyone editing a help text; a command can name its own example in `ex
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import discord
@@ -21,6 +19,8 @@ from sqlalchemy import func, select
 
 import riffusion_core
 from bot.models import Generation
+from bot.retention import Retention
+from bot.storage import disk_usage
 
 if TYPE_CHECKING:
     from bot.client import RiffusionBot
@@ -133,17 +133,6 @@ def gpu_name(device: str) -> str:
         return "GPU"
 
 
-def disk_usage(folder: Path) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += (Path(root) / name).stat().st_size
-            except OSError:
-                continue
-    return total
-
-
 def human_bytes(size: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
@@ -160,6 +149,19 @@ def human_duration(seconds: float) -> str:
     parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + \
         [f"{minutes} min"] * bool(minutes)
     return " ".join(parts) or f"{secs} s"
+
+
+def retention_text(retention: Retention) -> str:
+    """How long results' files are kept, and what the last cleanup freed."""
+    days = retention.settings.retention_days
+    if not days:
+        return "Files of results are kept forever."
+    text = f"Files of results are kept {days} days; favourites keep theirs."
+    last = retention.last
+    if last is None:
+        return text + " No cleanup has run yet."
+    return (text + f" Last cleanup <t:{round(last.at.timestamp())}:R>: freed "
+            f"{human_bytes(last.bytes)} from {last.results} result(s).")
 
 
 class Info(commands.Cog):
@@ -229,6 +231,7 @@ class Info(commands.Cog):
         rate = queue.seconds_per_cost
         total, today = await self._generation_counts()
         used = await asyncio.to_thread(disk_usage, settings.data_dir)
+        retention: Retention | None = getattr(bot, "retention", None)
         embed = discord.Embed(title="About this bot")
         embed.add_field(name="Model", value=settings.riffusion_model, inline=False)
         embed.add_field(name="Device", value=device)
@@ -240,6 +243,8 @@ class Info(commands.Cog):
         embed.add_field(name="Uptime", value=human_duration(
             time.monotonic() - self.started_monotonic))
         embed.add_field(name="Disk used", value=f"{human_bytes(used)} in DATA_DIR")
+        if retention is not None:
+            embed.add_field(name="Cleanup", value=retention_text(retention), inline=False)
         embed.add_field(name="Version", value=f"riffusion-discord {riffusion_core.__version__}, "
                         f"discord.py {discord.__version__}", inline=False)
         return embed

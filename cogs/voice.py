@@ -15,6 +15,7 @@ from bot import buttons, records
 from bot import voice as voice_io
 from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
 from bot.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
+from bot.render import files_pruned
 from bot.voice import VoiceSessions, radio_renderer
 from riffusion_core.seed_images import list_seed_images
 
@@ -137,7 +138,11 @@ class Voice(commands.Cog):
                     path = candidate
                     break
         if path is None:
-            await self._say(interaction, f"Result #{generation_id} is not available any more.")
+            text = f"Result #{generation_id} is not available any more."
+            if generation is not None and files_pruned(generation):
+                text = (f"The files of result #{generation_id} were cleaned up, so it cannot be "
+                        "played any more; Reroll under it still works.")
+            await self._say(interaction, text)
             return
         current = self.sessions.get(interaction.guild_id)
         if current is not None and current.radio is not None:
