@@ -49,6 +49,17 @@ def service_of(interaction: discord.Interaction) -> RiffService:
     return interaction.client.riffs  # type: ignore[attr-defined]
 
 
+async def record_message(
+    service: RiffService, generation: Generation, message: discord.Message | None
+) -> None:
+    """Clicked before the bot recorded where it posted the result (a fast click): record it."""
+    if generation.message_id is None and message is not None:
+        generation.message_id, generation.channel_id = message.id, message.channel.id
+        await records.update_generation(
+            service.db, generation.id, message_id=message.id, channel_id=message.channel.id
+        )
+
+
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"riff:(?P<action>reroll|variation|extend|fav|info|delete):"
@@ -78,13 +89,7 @@ class ResultButton(
         if generation is None:
             await service.reply(interaction, GONE)
             return
-        message = interaction.message
-        if generation.message_id is None and message is not None:
-            # Clicked before the bot recorded where it posted the result (a fast click).
-            generation.message_id, generation.channel_id = message.id, message.channel.id
-            await records.update_generation(
-                service.db, generation.id, message_id=message.id, channel_id=message.channel.id
-            )
+        await record_message(service, generation, interaction.message)
         handler = getattr(self, f"_{self.action}")
         await handler(interaction, service, generation)
 

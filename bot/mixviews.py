@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import records
-from bot.buttons import GONE, ResultButton, service_of
+from bot.buttons import GONE, ResultButton, record_message, service_of
 from bot.models import Generation
 from bot.params import random_seed
 from bot.render import CONTENT_LIMIT, PRUNED_LINE, clip, files_pruned, params_of, quote
@@ -243,6 +243,7 @@ class MixButton(
         if generation is None:
             await service.reply(interaction, GONE)
             return
+        await record_message(service, generation, interaction.message)
         if self.action == "info":
             parent_url = None
             if generation.parent_id is not None:
@@ -300,6 +301,7 @@ class PickClipSelect(
         if generation is None:
             await service.reply(interaction, GONE)
             return
+        await record_message(service, generation, interaction.message)
         info = blend_info(generation)
         alphas = list(info.get("alphas") or [])
         k = int(self.item.values[0]) if self.item.values else 0
@@ -359,6 +361,7 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:rem
         if generation is None:
             await service.reply(interaction, GONE)
             return
+        await record_message(service, generation, interaction.message)
         # A modal must be the first response: no defer before it.
         await interaction.response.send_modal(
             RemixUploadModal(remix_service_of(interaction), generation)
