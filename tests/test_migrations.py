@@ -1,0 +1,160 @@
+"""The schema moves forward without losing data, and stays portable to PostgreSQL.
+
+A database written by the first release (revision 0001) is upgraded by starting the bot: its
+favourite, its result's buttons and its queued job all keep working. The migrations are also
+rendered as PostgreSQL SQL (offline mode; there is no server here), and the models and the
+queries the bot runs compile for that dialect.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from alembic import command
+from PIL import Image
+from sqlalchemy import BigInteger, select, text
+from sqlalchemy.dialects import postgresql
+
+from bot import records, retention
+from bot.db import Database, alembic_config
+from bot.models import Base, Favourite, Job
+from bot.server_models import GuildSettings  # noqa: F401  (its tables share Base.metadata)
+from riffusion_core.audio import encode_mp3, encode_wav, samples_to_segment
+from tests.fakediscord import FakeDiscord, Message
+from tests.fixtures.bot import BotHarness, FakeRenderer
+
+POSTGRES_URL = "postgresql+asyncpg://bot:secret@db.invalid/riffusion"
+# Columns holding Discord snowflakes: 64-bit, or PostgreSQL refuses ids past 2**31.
+SNOWFLAKES = {"user_id", "guild_id", "channel_id", "message_id", "status_message_id",
+              "image_attachment_id", "audio_attachment_id", "paused_by"}
+
+
+def is_result(message: Message) -> bool:
+    return any(a.filename.endswith(".mp3") for a in message.attachments)
+
+
+def postgres_sql(revision: str = "head") -> str:
+    cfg = alembic_config(POSTGRES_URL)
+    cfg.output_buffer = io.StringIO()
+    command.upgrade(cfg, revision, sql=True)
+    return cfg.output_buffer.getvalue()
+
+
+def test_migrations_render_for_postgresql():
+    sql = postgres_sql()
+    for table in ("generations", "favourites", "jobs", "command_sync", "guild_settings"):
+        assert f"CREATE TABLE {table} " in sql
+    assert "ALTER TABLE jobs ADD COLUMN task JSON" in sql
+    assert "ALTER TABLE jobs ADD COLUMN attempts INTEGER DEFAULT 0 NOT NULL" in sql
+    assert "BIGINT" in sql and "SERIAL" in sql  # autoincrement ids, 64-bit snowflakes
+    assert "_alembic_tmp" not in sql and "sqlite" not in sql.lower()  # no SQLite batch copies
+    assert sql.rstrip().endswith("COMMIT;") and "version_num='0005'" in sql
+
+
+def test_models_and_queries_compile_for_postgresql():
+    dialect = postgresql.asyncpg.dialect()
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if column.name in SNOWFLAKES:
+                assert isinstance(column.type, BigInteger), f"{table.name}.{column.name}"
+    from sqlalchemy.schema import CreateTable
+
+    for table in Base.metadata.sorted_tables:
+        assert "CREATE TABLE" in str(CreateTable(table).compile(dialect=dialect))
+    queries = [
+        retention.prunable(retention.datetime.now(retention.timezone.utc)),
+        select(Job).where(Job.state.in_(["queued", "running"])).order_by(Job.created_at),
+    ]
+    for query in queries:
+        compiled = str(query.compile(dialect=dialect))
+        assert "EXISTS" in compiled or "jobs" in compiled
+    # The engine is built without connecting, and with no SQLite-only setup.
+    db = Database(POSTGRES_URL)
+    assert db.engine.dialect.name == "postgresql" and db.engine.dialect.driver == "asyncpg"
+
+
+FIRST_RELEASE_ROWS = [
+    """INSERT INTO generations (id, kind, parent_id, user_id, guild_id, channel_id, message_id,
+        image_attachment_id, audio_attachment_id, prompt, negative_prompt, seed, seed_image,
+        steps, guidance, denoising, width, duration_s, extra, model, audio_duration_s,
+        mp3_bitrate_kbps, elapsed_s, image_file, audio_file, created_at, deleted_at)
+       VALUES (1, 'riff', NULL, :user, :guild, :channel, :message, 11, 12, 'old jazz', NULL,
+        77, NULL, 3, 7.0, 0.75, 512, 5.11, '{"clips": 1, "master": "generations/1.wav"}',
+        'riffusion/riffusion-model-v1', 5.11, 192, 1.5, 'generations/1.png',
+        'generations/1.mp3', '2026-11-01 10:00:00.000000', NULL)""",
+    """INSERT INTO favourites (id, user_id, generation_id, created_at)
+       VALUES (1, :user, 1, '2026-11-01 10:05:00.000000')""",
+    """INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, status_message_id,
+        params, parent_generation_id, generation_id, error, created_at, started_at, finished_at)
+       VALUES (1, 'riff', 'done', :user, :guild, :channel, NULL, '{"prompt": "old jazz"}',
+        NULL, 1, NULL, '2026-11-01 09:59:00.000000', '2026-11-01 09:59:01.000000',
+        '2026-11-01 10:00:00.000000')""",
+    """INSERT INTO jobs (id, kind, state, user_id, guild_id, channel_id, status_message_id,
+        params, parent_generation_id, generation_id, error, created_at, started_at, finished_at)
+       VALUES (2, 'reroll', 'queued', :user, :guild, :channel, :status,
+        '{"prompt": "old jazz", "seed": 78, "steps": 3, "duration_s": 5.11}', 1, NULL, NULL,
+        '2026-11-01 10:06:00.000000', NULL, NULL)""",
+]
+
+
+async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    fake = fake_discord
+    channel = fake.general
+    result_ids = [f"riff:{a}:1" for a in ("reroll", "variation", "extend", "fav", "info",
+                                           "delete")]
+    old_result = fake.state.create_message(channel, fake.bot_user, {
+        "content": f"{fake.member.mention} Riff: **old jazz**",
+        "components": [{"type": 1, "components": [
+            {"type": 2, "style": 2, "label": cid, "custom_id": cid} for cid in result_ids[:5]]}],
+    }, [])
+    status = fake.state.create_message(channel, fake.bot_user, {
+        "content": "🎵 Reroll: **old jazz**: next in line.",
+        "components": [{"type": 1, "components": [
+            {"type": 2, "style": 2, "label": "Cancel", "custom_id": "riff:cancel:2"}]}],
+    }, [])
+    folder = bot_harness.data_dir / "generations"
+    folder.mkdir(parents=True)
+    tone = samples_to_segment(
+        (8000 * np.sin(np.arange(44100 * 5) * 2 * np.pi * 330 / 44100))[None, :].astype("f4"))
+    Image.new("RGB", (512, 512), (90, 90, 90)).save(folder / "1.png")
+    (folder / "1.mp3").write_bytes(encode_mp3(tone))
+    (folder / "1.wav").write_bytes(encode_wav(tone))
+
+    db = Database(bot_harness.settings().effective_database_url)
+    await db.migrate("0001")
+    async with db.engine.begin() as conn:
+        for sql in FIRST_RELEASE_ROWS:
+            await conn.execute(text(sql), {"user": fake.member.id, "guild": fake.guild.id,
+                                           "channel": channel.id, "message": old_result.id,
+                                           "status": status.id})
+    await db.close()
+
+    async with bot_harness.running(FakeRenderer()) as bot:
+        # The queued reroll was resumed: its status shows its place again, then its result.
+        reroll = await fake.wait_for_message(lambda m: is_result(m) and "Reroll" in m.content,
+                                             timeout=15)
+        assert f"/{old_result.id})" in reroll.content and "old jazz" in reroll.content
+        await fake.wait_until(lambda: "is ready" in status.content, what="status finished")
+        info = await fake.click(old_result, "riff:info:1", fake.member)
+        text_ = (await fake.response_message(info)).content
+        assert "seed:77" in text_ and "Favourites: 1" in text_
+        variation = await fake.click(old_result, "riff:variation:1", fake.member)
+        await fake.response_message(variation)
+        await fake.wait_for_message(lambda m: is_result(m) and "Variation" in m.content,
+                                    timeout=15)
+        async with bot.db.session() as session:
+            favourites = list(await session.scalars(select(Favourite)))
+            version = (await session.execute(text("SELECT version_num FROM alembic_version"))
+                       ).scalar()
+        assert [(f.user_id, f.generation_id) for f in favourites] == [(fake.member.id, 1)]
+        assert version == "0005"
+        unfav = await fake.click(old_result, "riff:fav:1", fake.member)
+        assert "Removed #1 from your favourites (you have 0)" in (
+            await fake.response_message(unfav)).content
+        jobs = await records.unfinished_jobs(bot.db)
+        assert jobs == []
+    assert Path(bot_harness.data_dir / "generations" / "1.mp3").is_file()
