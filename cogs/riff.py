@@ -35,11 +35,7 @@ class Riff(commands.Cog):
     def __init__(self, bot: RiffusionBot) -> None:
         self.bot = bot
 
-    @app_commands.command(
-        name="riff",
-        description="Make a short piece of music from a prompt.",
-        extras={"example": "/riff prompt:jazz saxophone, smooth seed_image:og_beat"},
-    )
+    @app_commands.command(name="riff", description="Make a short piece of music from a prompt.")
     @app_commands.describe(
         prompt="What it should sound like, e.g. 'jazz saxophone, smooth'",
         negative_prompt="What to steer away from, e.g. 'vocals, noise' (default: /settings)",
