@@ -18,7 +18,7 @@ from typing import Any
 
 import discord
 
-from bot import records
+from bot import records, user_settings
 from bot.config import Settings
 from bot.db import Database
 from bot.models import Generation, JobState
@@ -148,9 +148,13 @@ class RiffService:
         self.active[job_id] = active
         from bot.buttons import cancel_view  # buttons import this module
 
+        # /settings "status": private (ephemeral) or public; unset: the origin's usual.
+        private = (await user_settings.load(self.db, interaction.user.id)).private_status
+        visibility = {} if private is None else {"ephemeral": private}
         try:
             await interaction.response.send_message(
-                self._status(active, eta=self._eta(active)), view=cancel_view(job_id)
+                self._status(active, eta=self._eta(active)), view=cancel_view(job_id),
+                **visibility,
             )
             message = await interaction.original_response()
             active.status_message_id = message.id
