@@ -62,9 +62,31 @@ HINT = (
 )
 
 
-async def generation_for_message(db, message_id: int) -> Generation | None:
-    """The (not deleted) result posted as `message_id`, if that message is one of ours."""
+# Buttons under a result carry its generation id ("riff:fav:12", "mix:info:12", ...).
+RESULT_CUSTOM_ID = re.compile(r"(?:riff|mix):[a-z]+:(\d+)")
+
+
+def generation_id_in_buttons(message: discord.Message) -> int | None:
+    """The result a message of ours shows, read from its buttons: this works the moment it is
+    posted, and for a favourite posted again (whose message id the database does not hold)."""
+    for row in message.components:
+        for item in getattr(row, "children", ()):
+            match = RESULT_CUSTOM_ID.fullmatch(getattr(item, "custom_id", None) or "")
+            if match:
+                return int(match[1])
+    return None
+
+
+async def generation_for_message(
+    db, message_id: int, message: discord.Message | None = None
+) -> Generation | None:
+    """The (not deleted) result shown by one of our messages: by its buttons when the message
+    itself is at hand, else by the message id recorded when the result was posted."""
+    generation_id = generation_id_in_buttons(message) if message is not None else None
     async with db.session() as session:
+        if generation_id is not None:
+            found = await session.get(Generation, generation_id)
+            return found if found is not None and found.deleted_at is None else None
         return await session.scalar(
             select(Generation)
             .where(Generation.message_id == message_id, Generation.deleted_at.is_(None))
