@@ -53,11 +53,8 @@ async def record_message(
     service: RiffService, generation: Generation, message: discord.Message | None
 ) -> None:
     """Clicked before the bot recorded where it posted the result (a fast click): record it."""
-    if generation.message_id is None and message is not None:
-        generation.message_id, generation.channel_id = message.id, message.channel.id
-        await records.update_generation(
-            service.db, generation.id, message_id=message.id, channel_id=message.channel.id
-        )
+    if message is not None:
+        await records.remember_message(service.db, generation, message.id, message.channel.id)
 
 
 class ResultButton(

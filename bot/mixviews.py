@@ -388,7 +388,7 @@ class _RemixModal(discord.ui.Modal, title="Remix with Riffusion"):
             custom_id="remix:strength",
             required=False,
             max_length=5,
-            placeholder="0.55",
+            placeholder="Empty: your /settings default, else 0.55",
         )
 
     async def submit(self, interaction: discord.Interaction, attachment: Any) -> None:

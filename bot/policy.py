@@ -161,17 +161,10 @@ class ServerPolicy:
         return paused
 
     async def results_by_dm(self, user_id: int) -> bool:
+        """The user's /settings choice (cogs/settings.py)."""
         async with self.db.session() as session:
             row = await session.get(UserSettings, user_id)
             return bool(row and row.results_by_dm)
-
-    async def set_results_by_dm(self, user_id: int, enabled: bool) -> None:
-        async with self.db.session() as session:
-            row = await session.get(UserSettings, user_id)
-            if row is None:
-                session.add(UserSettings(user_id=user_id, results_by_dm=enabled, extra={}))
-            else:
-                row.results_by_dm = enabled
 
     # ---- counting --------------------------------------------------------------------------
 

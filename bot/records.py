@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.db import Database
 from bot.models import Favourite, Generation, Job, JobState
@@ -141,8 +142,34 @@ async def update_generation(db: Database, generation_id: int, **values: Any) -> 
         )
 
 
+async def remember_message(
+    db: Database, generation: Generation, message_id: int, channel_id: int
+) -> None:
+    """Someone used a result before the bot recorded where it posted it (a click or a reply
+    right after posting): record it now, so links to it and lookups by message work."""
+    if generation.message_id is None:
+        generation.message_id, generation.channel_id = message_id, channel_id
+        await update_generation(db, generation.id, message_id=message_id, channel_id=channel_id)
+
+
 async def toggle_favourite(db: Database, user_id: int, generation_id: int) -> tuple[bool, int]:
-    """Add or remove the favourite; returns (is favourite now, the user's favourite count)."""
+    """Add or remove the favourite; returns (is favourite now, the user's favourite count).
+
+    Two clicks of one user racing (a double click, two devices) can both find no row; the
+    unique (user, generation) constraint stops the second insert, and that click reports the
+    favourite as added, which it is.
+    """
+    try:
+        return await _toggle_favourite(db, user_id, generation_id)
+    except IntegrityError:
+        async with db.session() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(Favourite).where(Favourite.user_id == user_id)
+            )
+        return True, int(count or 0)
+
+
+async def _toggle_favourite(db: Database, user_id: int, generation_id: int) -> tuple[bool, int]:
     async with db.session() as session:
         removed = await session.execute(
             delete(Favourite).where(

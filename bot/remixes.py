@@ -24,6 +24,7 @@ import aiohttp
 import discord
 from sqlalchemy import select
 
+from bot import records, user_settings
 from bot.config import Settings
 from bot.mixtasks import RemixTask
 from bot.models import Generation
@@ -37,6 +38,14 @@ from bot.uploads import (
     fetch_audio,
     looks_like_audio,
 )
+from bot.user_settings import (
+    DEFAULT_GUIDANCE,
+    MIN_STRENGTH,
+    Limits,
+    UserDefaults,
+    pick,
+    remix_steps_problem,
+)
 
 if TYPE_CHECKING:
     from bot.client import RiffusionBot
@@ -44,7 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_STRENGTH = 0.55
-MIN_STRENGTH = 0.1
 HINT_COOLDOWN_S = 60.0
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default per-file limit (no boosts)
 HINT = (
@@ -54,14 +62,39 @@ HINT = (
 )
 
 
-async def generation_for_message(db, message_id: int) -> Generation | None:
-    """The (not deleted) result posted as `message_id`, if that message is one of ours."""
-    async with db.session() as session:
-        return await session.scalar(
-            select(Generation)
-            .where(Generation.message_id == message_id, Generation.deleted_at.is_(None))
-            .limit(1)
-        )
+# Buttons under a result carry its generation id ("riff:fav:12", "mix:info:12", ...).
+RESULT_CUSTOM_ID = re.compile(r"(?:riff|mix):[a-z]+:(\d+)")
+
+
+def generation_id_in_buttons(message: discord.Message) -> int | None:
+    """The result a message of ours shows, read from its buttons: this works the moment it is
+    posted, and for a favourite posted again (whose message id the database does not hold)."""
+    for row in message.components:
+        for item in getattr(row, "children", ()):
+            match = RESULT_CUSTOM_ID.fullmatch(getattr(item, "custom_id", None) or "")
+            if match:
+                return int(match[1])
+    return None
+
+
+async def generation_for_message(
+    db, message_id: int, message: discord.Message | None = None
+) -> Generation | None:
+    """The (not deleted) result shown by one of our messages: by its buttons when the message
+    itself is at hand, else by the message id recorded when the result was posted."""
+    generation_id = generation_id_in_buttons(message) if message is not None else None
+    if generation_id is None:
+        async with db.session() as session:
+            return await session.scalar(
+                select(Generation)
+                .where(Generation.message_id == message_id, Generation.deleted_at.is_(None))
+                .limit(1)
+            )
+    found = await records.get_generation(db, generation_id)
+    if found is None or found.deleted_at is not None:
+        return None
+    await records.remember_message(db, found, message.id, message.channel.id)
+    return found
 
 
 def upload_limits(settings: Settings) -> UploadLimits:
@@ -88,10 +121,22 @@ class _DeferredResponse:
         return self._done
 
     async def send_message(
-        self, content: str, *, view: Any = discord.utils.MISSING, ephemeral: bool = False
+        self, content: str, *, view: Any = discord.utils.MISSING, ephemeral: bool | None = None
     ) -> None:
+        """Fill the private "thinking" message; `ephemeral=False` (a public status chosen in
+        /settings) says so there and posts the status as a public followup."""
         self._done = True
-        await self._origin.interaction.edit_original_response(content=content, view=view)
+        origin = self._origin
+        if ephemeral is False:
+            # The first followup would replace the private "thinking" message: fill it first.
+            await origin.interaction.edit_original_response(
+                content="Your remix is queued; its status is posted in this channel."
+            )
+            origin.public_status = await origin.interaction.followup.send(
+                content, view=view, wait=True
+            )
+            return
+        await origin.interaction.edit_original_response(content=content, view=view)
 
 
 class DeferredOrigin:
@@ -108,11 +153,16 @@ class DeferredOrigin:
         self.filesize_limit = interaction.filesize_limit
         self.response = _DeferredResponse(self)
         self.followup = interaction.followup
+        self.public_status: discord.WebhookMessage | None = None
 
     async def original_response(self) -> discord.Message:
+        if self.public_status is not None:
+            return self.public_status
         return await self.interaction.original_response()
 
     async def edit_original_response(self, **kwargs: Any) -> Any:
+        if self.public_status is not None:
+            return await self.public_status.edit(**kwargs)
         return await self.interaction.edit_original_response(**kwargs)
 
 
@@ -183,6 +233,9 @@ class RemixRequest:
     strength: float = DEFAULT_STRENGTH
     seed: int = field(default_factory=random_seed)
     parent: Generation | None = None
+    steps: int | None = None  # None: the bot's default
+    negative_prompt: str | None = None
+    guidance: float = DEFAULT_GUIDANCE
 
 
 class RemixService:
@@ -213,8 +266,12 @@ class RemixService:
         strength: float | None,
         seed: int | None,
         parent: Generation | None,
+        mine: UserDefaults | None = None,
+        limits: Limits | None = None,
     ) -> RemixRequest:
-        """Fill defaults; raises UploadError (a user-facing line) for unusable options."""
+        """Fill defaults (the user's /settings, then the bot's); raises UploadError (a
+        user-facing line) for unusable options."""
+        mine = mine or UserDefaults()
         text = (prompt or "").strip() or (parent.prompt if parent else "")
         if not text:
             raise UploadError(
@@ -222,16 +279,17 @@ class RemixService:
             )
         if len(text) > 500:
             raise UploadError("The prompt is too long (at most 500 characters).")
-        strength = DEFAULT_STRENGTH if strength is None else strength
+        strength = pick(strength, mine.remix_strength, DEFAULT_STRENGTH)
         if not MIN_STRENGTH <= strength <= 1.0:
             raise UploadError(
                 f"The strength must be between {MIN_STRENGTH:g} and 1 (got {strength:g})."
             )
-        steps = self.settings.default_steps
-        if int(steps * strength) < 1:
-            raise UploadError(
-                f"A strength of {strength:g} is too small for {steps} steps; raise the strength."
-            )
+        own_steps = mine.steps if mine.steps is None or limits is None \
+            else limits.steps(mine.steps)
+        steps = pick(None, own_steps, self.settings.default_steps)
+        problem = remix_steps_problem(steps, strength)
+        if problem:
+            raise UploadError(problem)
         if seed is not None and not 0 <= seed <= MAX_SEED:
             raise UploadError(f"The seed must be between 0 and {MAX_SEED}.")
         return RemixRequest(
@@ -239,6 +297,9 @@ class RemixService:
             strength=strength,
             seed=random_seed() if seed is None else seed,
             parent=parent,
+            steps=steps,
+            negative_prompt=mine.negative_prompt,
+            guidance=pick(None, mine.guidance, DEFAULT_GUIDANCE),
         )
 
     # ---- interaction paths: /remix, the context menu, the upload modal -----------------------
@@ -254,8 +315,11 @@ class RemixService:
         parent: Generation | None = None,
     ) -> None:
         """Check at once, defer, read the upload, then queue (errors are ephemeral)."""
+        mine, limits = await user_settings.for_request(
+            self.bot, interaction.user.id, interaction.guild_id
+        )
         try:
-            request = self.check_request(prompt, strength, seed, parent)
+            request = self.check_request(prompt, strength, seed, parent, mine, limits)
             check_declared(attachment, self.limits)
         except UploadError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
@@ -283,8 +347,12 @@ class RemixService:
             else:
                 await self._hint(message)
             return
+        guild_id = message.guild.id if message.guild else None
+        mine, limits = await user_settings.for_request(self.bot, message.author.id, guild_id)
         try:
-            request = self.check_request(strip_mentions(message.content), None, None, parent)
+            request = self.check_request(
+                strip_mentions(message.content), None, None, parent, mine, limits
+            )
             audio = await self.read(message.author.id, audio_files[0])
         except UploadError as exc:
             await self._answer(message, f"⚠️ {exc}")
@@ -338,8 +406,10 @@ class RemixService:
             return
         params = RiffParams(
             prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
             seed=request.seed,
-            steps=self.settings.default_steps,
+            steps=request.steps or self.settings.default_steps,
+            guidance=request.guidance,
             denoising=request.strength,
             duration_s=round(audio.used_s, 2),
         )

@@ -22,7 +22,7 @@ from typing import Any
 
 import discord
 
-from bot import jobspecs, records, recovery
+from bot import jobspecs, records, recovery, user_settings
 from bot.config import Settings
 from bot.db import Database
 from bot.jobspecs import JobNotRebuildable, JobSpec
@@ -133,11 +133,15 @@ class RiffService:
         if self.queue.closed:
             await self.reply(interaction, str(QueueClosed()))
             return
+        # /settings "status": private (ephemeral) or public; unset: the origin's usual.
+        private = (await user_settings.load(self.db, interaction.user.id)).private_status
+        visibility = {} if private is None else {"ephemeral": private}
         spec = JobSpec(
             task=jobspecs.describe(task, self.settings.data_dir),
             extra=extra or {},
             filesize_limit=interaction.filesize_limit,
-            status_ephemeral=bool(getattr(interaction, "status_is_ephemeral", False)),
+            status_ephemeral=private if private is not None
+            else bool(getattr(interaction, "status_is_ephemeral", False)),
         )
         # The row first: a job the queue holds always has one, so a crash cannot lose it.
         job_id = await records.create_job(
@@ -188,7 +192,9 @@ class RiffService:
 
         try:
             active.shown = self._status(active, eta=self._eta(active))
-            await interaction.response.send_message(active.shown, view=cancel_view(job_id))
+            await interaction.response.send_message(
+                active.shown, view=cancel_view(job_id), **visibility
+            )
             message = await interaction.original_response()
             active.status_message_id = message.id
             await records.update_job(self.db, job_id, status_message_id=message.id)

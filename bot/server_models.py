@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models import Base, utcnow
@@ -35,11 +35,22 @@ class GuildSettings(Base):
 
 
 class UserSettings(Base):
-    """One user's preferences (results by DM); other issues may add columns."""
+    """One user's /settings: defaults for options they leave out, and where results go.
+
+    A None default means "the bot's own default"; bot/user_settings.py reads and writes these.
+    """
 
     __tablename__ = "user_settings"
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     results_by_dm: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Status messages: True private (ephemeral), False public, None each command's usual.
+    private_status: Mapped[bool | None] = mapped_column(Boolean)
+    negative_prompt: Mapped[str | None] = mapped_column(Text)
+    steps: Mapped[int | None] = mapped_column(Integer)
+    guidance: Mapped[float | None] = mapped_column(Float)
+    remix_strength: Mapped[float | None] = mapped_column(Float)
+    blend_clips: Mapped[int | None] = mapped_column(Integer)
+    seed_image: Mapped[str | None] = mapped_column(String(200))  # a bundled name, never a path
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

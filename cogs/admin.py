@@ -1,4 +1,4 @@
-"""/admin: a server's own rules for the bot (Manage Server only), and /preferences for users.
+"""/admin: a server's own rules for the bot (Manage Server only). Users' own settings: /settings.
 
 Discord hides /admin from members without Manage Server (default_permissions), but server admins
 can re-grant it to anyone under Server Settings -> Integrations, so every subcommand checks the
@@ -307,29 +307,6 @@ class Admin(commands.Cog):
             await self._say(interaction, numbered(rules.filter.patterns, "No blocked patterns."))
 
 
-class Preferences(commands.Cog):
-    """/preferences: per-user settings (results by DM)."""
-
-    def __init__(self, policy: ServerPolicy) -> None:
-        self.policy = policy
-
-    @app_commands.command(name="preferences", description="Your settings, e.g. getting your "
-                          "results by DM.")
-    @app_commands.describe(results_by_dm="Send your finished music to your DMs instead of the "
-                           "channel")
-    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
-    async def preferences(self, interaction: discord.Interaction,
-                          results_by_dm: bool | None = None) -> None:
-        if results_by_dm is not None:
-            await self.policy.set_results_by_dm(interaction.user.id, results_by_dm)
-        enabled = await self.policy.results_by_dm(interaction.user.id)
-        text = ("Your results are sent to you by DM (if your DMs are closed they are posted in "
-                "the channel)." if enabled else "Your results are posted in the channel where "
-                "you asked.")
-        await interaction.response.send_message(
-            ("Saved. " if results_by_dm is not None else "") + text, ephemeral=True)
-
-
 async def setup(bot: RiffusionBot) -> None:
     """Creates the bot's ServerPolicy (used by RiffService.start) and restores paused guilds."""
     assert bot.db is not None
@@ -337,4 +314,3 @@ async def setup(bot: RiffusionBot) -> None:
     await policy.restore_pauses()
     bot.policy = policy  # type: ignore[attr-defined]
     await bot.add_cog(Admin(bot, policy))
-    await bot.add_cog(Preferences(policy))

@@ -6,7 +6,6 @@ RemixService.submit.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -24,17 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CONTEXT_MENU_NAME = "Remix with Riffusion"
-RECORD_WAIT_TRIES = 15  # 3 s
-
-
-def _fresh_result(message: object, bot_id: int) -> bool:
-    """A result of ours posted in the last minute (an MP3 by the bot)."""
-    return (
-        isinstance(message, discord.Message)
-        and message.author.id == bot_id
-        and any(a.filename.endswith(".mp3") for a in message.attachments)
-        and (discord.utils.utcnow() - message.created_at).total_seconds() < 60
-    )
 
 
 class Remix(commands.Cog):
@@ -91,7 +79,7 @@ class Remix(commands.Cog):
             return
         parent = None
         if self.bot.riffs is not None and message.author.id == self.bot.user.id:
-            parent = await generation_for_message(self.bot.riffs.db, message.id)
+            parent = await generation_for_message(self.bot.riffs.db, message.id, message)
         await interaction.response.send_modal(RemixPromptModal(self.remixes, audio, parent))
 
     @commands.Cog.listener()
@@ -105,14 +93,8 @@ class Remix(commands.Cog):
         resolved = message.reference.resolved
         if isinstance(resolved, discord.Message) and resolved.author.id != self.bot.user.id:
             return
-        parent = await generation_for_message(self.bot.riffs.db, ref_id)
-        if parent is None and _fresh_result(resolved, self.bot.user.id):
-            # Its message id is recorded just after it is posted: a quick reply can beat that.
-            for _ in range(RECORD_WAIT_TRIES):
-                await asyncio.sleep(0.2)
-                parent = await generation_for_message(self.bot.riffs.db, ref_id)
-                if parent is not None:
-                    break
+        message_at_hand = resolved if isinstance(resolved, discord.Message) else None
+        parent = await generation_for_message(self.bot.riffs.db, ref_id, message_at_hand)
         if parent is None:
             return
         await self.remixes.from_reply(message, parent)

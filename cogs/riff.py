@@ -8,15 +8,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import user_settings
 from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
+from bot.user_settings import DEFAULT_GUIDANCE, pick
 from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
     from bot.client import RiffusionBot
 
+NO_SEED_IMAGE = "none"  # from scratch, even when /settings names a default seed image
 SEED_IMAGE_CHOICES = [
-    app_commands.Choice(name=name, value=name) for name in list_seed_images()[:25]
+    app_commands.Choice(name=name, value=name) for name in list_seed_images()[:24]
 ]
+if SEED_IMAGE_CHOICES:
+    SEED_IMAGE_CHOICES.append(
+        app_commands.Choice(name="none (from scratch)", value=NO_SEED_IMAGE)
+    )
 # Discord rejects an empty choice list; without bundled seed images the option is free text
 # checked against the list at run time.
 with_seed_image_choices = (
@@ -31,11 +38,11 @@ class Riff(commands.Cog):
     @app_commands.command(name="riff", description="Make a short piece of music from a prompt.")
     @app_commands.describe(
         prompt="What it should sound like, e.g. 'jazz saxophone, smooth'",
-        negative_prompt="What to steer away from, e.g. 'vocals, noise'",
+        negative_prompt="What to steer away from, e.g. 'vocals, noise' (default: /settings)",
         seed="The same seed and options give the same music (random if left out)",
         seed_image="A beat loop to start from (gives a steady rhythm); none: from scratch",
-        steps="More steps: more detail, slower",
-        guidance="How closely to follow the prompt (7 is a good start)",
+        steps="More steps: more detail, slower (default: /settings)",
+        guidance="How closely to follow the prompt (7 is a good start; default: /settings)",
         denoising="With a seed image: how far to move away from it (0.75 is typical)",
         duration="Length in seconds (5.1 s is one clip; longer ones are joined)",
     )
@@ -49,7 +56,7 @@ class Riff(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         seed_image: str | None = None,
         steps: app_commands.Range[int, 2, 200] | None = None,
-        guidance: app_commands.Range[float, 0.0, 30.0] = 7.0,
+        guidance: app_commands.Range[float, 0.0, 30.0] | None = None,
         denoising: app_commands.Range[float, 0.05, 1.0] = 0.75,
         duration: app_commands.Range[float, 1.0, 120.0] = CLIP_SECONDS,
     ) -> None:
@@ -59,20 +66,28 @@ class Riff(commands.Cog):
             problem = f"This bot allows at most {settings.max_steps} steps."
         elif duration > settings.max_duration_s:
             problem = f"This bot makes tracks of up to {settings.max_duration_s:g} seconds."
-        elif seed_image is not None and seed_image not in list_seed_images():
+        elif seed_image not in (None, NO_SEED_IMAGE) and seed_image not in list_seed_images():
             problem = f"There is no seed image called {seed_image!r}; pick one from the list."
         elif not prompt.strip():
             problem = "Please describe the music you want in the prompt."
         if problem:
             await interaction.response.send_message(problem, ephemeral=True)
             return
+        mine, limits = await user_settings.for_request(
+            self.bot, interaction.user.id, interaction.guild_id
+        )
+        if seed_image is None and mine.seed_image in list_seed_images():
+            seed_image = mine.seed_image  # (a default whose image was since removed: none)
+        elif seed_image == NO_SEED_IMAGE:
+            seed_image = None
+        own_steps = limits.steps(mine.steps) if mine.steps is not None else None
         params = RiffParams(
             prompt=prompt.strip(),
-            negative_prompt=(negative_prompt or "").strip() or None,
+            negative_prompt=(pick(negative_prompt, mine.negative_prompt, "")).strip() or None,
             seed=random_seed() if seed is None else seed,
             seed_image=seed_image,
-            steps=steps or settings.default_steps,
-            guidance=guidance,
+            steps=pick(steps, own_steps, settings.default_steps),
+            guidance=pick(guidance, mine.guidance, DEFAULT_GUIDANCE),
             denoising=denoising,
             duration_s=round(duration, 2),
         )

@@ -333,10 +333,10 @@ def _read_input(path: Path) -> bytes:
 
 
 SUBCOMMANDS = [
-    Subcommand("riff", "generate music from a text prompt (PNG, MP3 and JSON)",
+    Subcommand("riff", "Generate music from a text prompt (PNG, MP3 and JSON).",
                configure_riff, run_riff),
-    Subcommand("blend", "morph from PROMPT_A to PROMPT_B over several crossfaded clips",
+    Subcommand("blend", "Morph from PROMPT_A to PROMPT_B over several crossfaded clips.",
                configure_blend, run_blend),
-    Subcommand("remix", "repaint an audio file in the style of a prompt, window by window",
+    Subcommand("remix", "Repaint an audio file in the style of a prompt, window by window.",
                configure_remix, run_remix),
 ]

@@ -210,8 +210,9 @@ async def test_commands_work_in_dms_with_the_same_limits(fake_discord: FakeDisco
 async def test_results_by_dm(fake_discord: FakeDiscord, bot_harness: BotHarness):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
-        saved = await reply_to(fake, fake.member, "preferences", {"results_by_dm": True})
-        assert "Saved" in saved.content and "by DM" in saved.content
+        saved = await reply_to(fake, fake.member, "settings set", {"results_by_dm": True})
+        assert saved.ephemeral and "Saved: Results by DM." in saved.content
+        assert "**Results by DM:** yes" in saved.content
         await riff(fake, fake.member, "private jazz")
         dm = fake.dm_channel(fake.member)
         result = await fake.wait_for_message(is_result, channel=dm, timeout=15)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,6 +17,7 @@ from bot.db import open_database
 from bot.models import Base, Favourite, Generation, Job
 from bot.storage import Storage
 
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.fake-token-for-tests_0123456789abcdef"
 
 
@@ -145,3 +150,20 @@ def test_storage_names_files_by_id_only(tmp_path):
         storage.save_bytes(1, "/../x.sh", b"")
     storage.delete(rel)
     assert not storage.path(rel).exists()
+
+
+def test_env_example_documents_every_setting_the_bot_reads():
+    """Every variable bot/config.py reads is in .env.example, and nothing stale is left there."""
+    source = (ROOT / "bot" / "config.py").read_text()
+    read = {
+        arg.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        for arg in node.args
+        if isinstance(arg, ast.Constant)
+        and isinstance(arg.value, str)
+        and re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)+", arg.value)
+    }
+    documented = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert "DISCORD_TOKEN" in read and "MAX_UPLOAD_MB" in read  # the scan sees the settings
+    assert read == documented

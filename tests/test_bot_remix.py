@@ -220,3 +220,27 @@ async def test_remixes_share_the_riff_queue_limits(
         )
         assert said.reference is not None
         fake_pipe.step_s = 0.0
+
+
+async def test_reply_to_a_favourite_posted_again_remixes_it(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
+    """A re-post from /favorites is a new message the database never recorded: the result is
+    found through the generation id its buttons carry."""
+    fake = fake_discord
+    mp3 = write_audio_bytes("mp3", 2.0)
+    async with bot_harness.running(pipe_renderer):
+        riff = await a_result(fake, "harp arpeggios")
+        gen = generation_id(riff)
+        await fake.response_message(await fake.click(riff, f"riff:fav:{gen}", fake.member))
+        page = await fake.response_message(await fake.slash(fake.member, "favorites"))
+        post = next(c for c in page.custom_ids() if c.startswith("lib:post:"))
+        await fake.response_message(await fake.click(page, post, fake.member))
+        shared = await fake.wait_for_message(lambda m: "shared #" in m.content, timeout=10)
+        await fake.user_message(
+            fake.member, content="", reply_to=shared, attachments=[("take.mp3", mp3)]
+        )
+        remixed = await fake.wait_for_message(
+            lambda m: is_result(m) and m.id not in (riff.id, shared.id), timeout=30
+        )
+        assert_remix_result(remixed, "harp arpeggios", "used all of 0:02", 2.0)

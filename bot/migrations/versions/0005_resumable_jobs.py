@@ -1,7 +1,7 @@
 """Resumable jobs: what rebuilds a queued job's work after a restart, and its attempts.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-23 09:00:00
 
 `task` holds the kind-specific part of a job (blend ends, the Variation/Extend source files,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
