@@ -57,6 +57,28 @@ async def record_message(
         await records.remember_message(service.db, generation, message.id, message.channel.id)
 
 
+async def clicked_result(
+    interaction: discord.Interaction, generation_id: int
+) -> Generation | None:
+    """The result a button or menu under it belongs to, or None after telling the user it is
+    gone. A click that beats the bot recording where it posted the result records it."""
+    service = service_of(interaction)
+    generation = await records.get_generation(service.db, generation_id)
+    if generation is None:
+        await service.reply(interaction, GONE)
+        return None
+    await record_message(service, generation, interaction.message)
+    return generation
+
+
+async def parent_link(service: RiffService, generation: Generation) -> str | None:
+    """A link to the message of the result this one was made from, for Info."""
+    if generation.parent_id is None:
+        return None
+    parent = await records.get_generation(service.db, generation.parent_id)
+    return parent.jump_url() if parent else None
+
+
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"riff:(?P<action>reroll|variation|extend|fav|info|delete):"
@@ -81,14 +103,11 @@ class ResultButton(
         return cls(match["action"], int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        service = service_of(interaction)
-        generation = await records.get_generation(service.db, self.generation_id)
+        generation = await clicked_result(interaction, self.generation_id)
         if generation is None:
-            await service.reply(interaction, GONE)
             return
-        await record_message(service, generation, interaction.message)
         handler = getattr(self, f"_{self.action}")
-        await handler(interaction, service, generation)
+        await handler(interaction, service_of(interaction), generation)
 
     async def _reroll(
         self, interaction: discord.Interaction, service: RiffService, generation: Generation
@@ -159,11 +178,8 @@ class ResultButton(
     async def _info(
         self, interaction: discord.Interaction, service: RiffService, generation: Generation
     ) -> None:
-        parent_url = None
-        if generation.parent_id is not None:
-            parent = await records.get_generation(service.db, generation.parent_id)
-            parent_url = parent.jump_url() if parent else None
         favourites = await records.favourite_count(service.db, generation.id)
+        parent_url = await parent_link(service, generation)
         await service.reply(interaction, info_text(generation, favourites, parent_url))
 
     async def _delete(

@@ -16,20 +16,9 @@ from typing import Any
 from pydub import AudioSegment
 
 from bot.models import Generation
-from bot.params import RiffParams
 from bot.renderer import RenderOutput, RenderTask
 from riffusion_core.generation import GenerationRequest, PromptInput
 from riffusion_core.tasks import BLEND_CROSSFADE_MS, REMIX_OVERLAP_MS, blend, clip_ms, remix
-
-
-def start_prompt(params: RiffParams) -> PromptInput:
-    return PromptInput(
-        prompt=params.prompt,
-        seed=params.seed,
-        negative_prompt=params.negative_prompt,
-        guidance=params.guidance,
-        denoising=params.denoising,
-    )
 
 
 def blend_length_s(clips: int, width: int = 512) -> float:
@@ -76,7 +65,7 @@ class BlendTask(RenderTask):
     def render_on(self, pipe: Any, on_step, should_cancel) -> RenderOutput:
         result = blend(
             pipe,
-            start_prompt(self.params),
+            self.params.prompt_input(),
             self.end(),
             self.clips,
             num_inference_steps=self.params.steps,
@@ -84,13 +73,7 @@ class BlendTask(RenderTask):
             on_step=on_step,
             should_cancel=should_cancel,
         )
-        return RenderOutput(
-            image=result.image,
-            audio=result.audio,
-            master=result.audio,
-            clips=len(result.clips),
-            elapsed_s=result.elapsed_s,
-        )
+        return RenderOutput.as_made(result, clips=len(result.clips))
 
     def result_look(
         self, generation: Generation, parent_url: str | None, image_name: str
@@ -113,20 +96,14 @@ class BlendClipTask(BlendTask):
 
     def render_on(self, pipe: Any, on_step, should_cancel) -> RenderOutput:
         request = GenerationRequest(
-            start=start_prompt(self.params),
+            start=self.params.prompt_input(),
             end=self.end(),
             alpha=self.alpha,
             num_inference_steps=self.params.steps,
             width=self.params.width,
         )
         [result] = pipe.generate([request], on_step=on_step, should_cancel=should_cancel)
-        return RenderOutput(
-            image=result.image,
-            audio=result.audio,
-            master=result.audio,
-            clips=1,
-            elapsed_s=result.elapsed_s,
-        )
+        return RenderOutput.as_made(result, clips=1)
 
     def result_look(
         self, generation: Generation, parent_url: str | None, image_name: str
@@ -168,7 +145,7 @@ class RemixTask(RenderTask):
         result = remix(
             pipe,
             self.audio,
-            start_prompt(p),
+            p.prompt_input(),
             strength=p.denoising,
             num_inference_steps=p.steps,
             max_input_s=self.max_input_s,
@@ -177,13 +154,7 @@ class RemixTask(RenderTask):
             on_step=on_step,
             should_cancel=should_cancel,
         )
-        return RenderOutput(
-            image=result.image,
-            audio=result.audio,
-            master=result.audio,
-            clips=len(result.clips),
-            elapsed_s=result.elapsed_s,
-        )
+        return RenderOutput.as_made(result, clips=len(result.clips))
 
     def result_look(
         self, generation: Generation, parent_url: str | None, image_name: str

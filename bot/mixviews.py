@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import records
-from bot.buttons import GONE, ResultButton, record_message, service_of
+from bot.buttons import ResultButton, clicked_result, parent_link, service_of
 from bot.models import Generation
 from bot.params import random_seed
 from bot.render import CONTENT_LIMIT, PRUNED_LINE, clip, files_pruned, params_of, quote
@@ -239,16 +239,11 @@ class MixButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         service = service_of(interaction)
-        generation = await records.get_generation(service.db, self.generation_id)
+        generation = await clicked_result(interaction, self.generation_id)
         if generation is None:
-            await service.reply(interaction, GONE)
             return
-        await record_message(service, generation, interaction.message)
         if self.action == "info":
-            parent_url = None
-            if generation.parent_id is not None:
-                parent = await records.get_generation(service.db, generation.parent_id)
-                parent_url = parent.jump_url() if parent else None
+            parent_url = await parent_link(service, generation)
             favourites = await records.favourite_count(service.db, generation.id)
             await service.reply(interaction, mix_info_text(generation, favourites, parent_url))
             return
@@ -297,11 +292,9 @@ class PickClipSelect(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         service = service_of(interaction)
-        generation = await records.get_generation(service.db, self.generation_id)
+        generation = await clicked_result(interaction, self.generation_id)
         if generation is None:
-            await service.reply(interaction, GONE)
             return
-        await record_message(service, generation, interaction.message)
         info = blend_info(generation)
         alphas = list(info.get("alphas") or [])
         k = int(self.item.values[0]) if self.item.values else 0
@@ -356,12 +349,9 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:rem
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        service = service_of(interaction)
-        generation = await records.get_generation(service.db, self.generation_id)
+        generation = await clicked_result(interaction, self.generation_id)
         if generation is None:
-            await service.reply(interaction, GONE)
             return
-        await record_message(service, generation, interaction.message)
         # A modal must be the first response: no defer before it.
         await interaction.response.send_modal(
             RemixUploadModal(remix_service_of(interaction), generation)

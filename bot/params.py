@@ -6,6 +6,8 @@ import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from riffusion_core.generation import PromptInput
+
 CLIP_SECONDS = 5.11  # one 512-px clip: 441 * 511 samples at 44.1 kHz
 MAX_SEED = 2**31 - 1
 VARIATION_STRENGTH = 0.35
@@ -32,6 +34,16 @@ class RiffParams:
     @property
     def single_clip(self) -> bool:
         return self.duration_s <= CLIP_SECONDS + 1e-6
+
+    def prompt_input(self) -> PromptInput:
+        """The start end of a generation request (riffusion_core's view of these options)."""
+        return PromptInput(
+            prompt=self.prompt,
+            seed=self.seed,
+            negative_prompt=self.negative_prompt,
+            guidance=self.guidance,
+            denoising=self.denoising,
+        )
 
     def with_seed(self, seed: int) -> RiffParams:
         return replace(self, seed=seed)

@@ -19,9 +19,9 @@ from PIL import Image
 
 from bot.params import RiffParams
 from riffusion_core.audio import decode_audio, stitch
-from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.generation import GenerationRequest, GenerationResult
 from riffusion_core.strip import side_by_side
-from riffusion_core.tasks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
+from riffusion_core.tasks import CHAIN_CROSSFADE_MS, TaskResult, chain_requests, riff_long
 
 if TYPE_CHECKING:
     from pydub import AudioSegment
@@ -76,17 +76,21 @@ class RenderOutput:
     def duration_s(self) -> float:
         return len(self.audio) / 1000
 
+    @classmethod
+    def as_made(cls, result: TaskResult | GenerationResult, clips: int) -> RenderOutput:
+        """A blend, a remix or one clip as riffusion_core made it: posted and kept as is."""
+        return cls(
+            image=result.image,
+            audio=result.audio,
+            master=result.audio,
+            clips=clips,
+            elapsed_s=result.elapsed_s,
+        )
+
 
 def base_request(params: RiffParams, init_image: str | None = None) -> GenerationRequest:
-    start = PromptInput(
-        prompt=params.prompt,
-        seed=params.seed,
-        negative_prompt=params.negative_prompt,
-        guidance=params.guidance,
-        denoising=params.denoising,
-    )
     return GenerationRequest(
-        start=start,
+        start=params.prompt_input(),
         num_inference_steps=params.steps,
         seed_image=init_image or params.seed_image,
         width=params.width,
