@@ -16,7 +16,7 @@ import torchaudio
 
 from riffusion_core.errors import AudioDecodeError
 from riffusion_core.params import SpectrogramParams
-from riffusion_core.phase import FastPhaseSettings, fast_phase_reconstruction
+from riffusion_core.phase import FastPhase, FastPhaseSettings
 
 Method = Literal["fast", "griffinlim"]
 METHODS: tuple[Method, ...] = ("fast", "griffinlim")
@@ -97,6 +97,7 @@ class SpectrogramConverter:
         ).to(self.device)
         self.inverse_mel = NonNegativeInverseMel(self.mel_scale.fb, self.device)
         self.window = torch.hann_window(params.win_length, periodic=True, device=self.device)
+        self.fast_phase = FastPhase(params, self.window, self.inverse_mel)
 
     def mel_from_samples(self, samples: torch.Tensor) -> torch.Tensor:
         """(C, n_mels, 1 + N // hop) magnitudes of (C, N) float samples in int16 units."""
@@ -134,11 +135,8 @@ class SpectrogramConverter:
             if method == "griffinlim":
                 samples = self._griffin_lim(mel, seed=seed, length=padded_length)
             else:
-                samples = fast_phase_reconstruction(
+                samples = self.fast_phase(
                     mel,
-                    self.inverse_mel,
-                    self.params,
-                    self.window,
                     length=padded_length,
                     seed=seed,
                     settings=fast_settings or FastPhaseSettings(),
