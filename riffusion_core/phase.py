@@ -7,7 +7,8 @@ Why it is faster than the reference (random phase, 32 Griffin-Lim iterations at 
 - Only the bins below the mel range's top carry magnitude, so the iterations keep only those
   (riffusion_core.stft.FrameTransform), with the window envelope cached per length.
 - The initial phase is integrated from the magnitudes' phase gradient (PGHI, Prusa et al. 2017,
-  with the Gaussian-equivalent constant of the Hann window), so fewer iterations are needed.
+  with the Gaussian-equivalent constant of the Hann window) over time at spectral peaks and
+  over frequency around them, so a few iterations are enough.
 - Fast Griffin-Lim (Perraudin et al. 2013, momentum 0.99) converges faster than plain GLA.
 - One last iteration on the full grid fixes the interpolated bins, with the magnitudes nearest
   to the coarse result that have exactly the image's mel values (then clamped at 0).
@@ -34,9 +35,14 @@ _EPS = 1e-16
 
 @dataclass(frozen=True)
 class FastPhaseSettings:
-    """Iteration budget of the fast method (defaults tuned with bench/converter.py)."""
+    """Iteration budget of the fast method (defaults tuned with bench/converter.py).
 
-    coarse_iterations: int = 100
+    With the peak-locked PGHI start, 30 window-size iterations + 1 full-size one beat the
+    reference's spectral convergence on the three reference clips by 27-36 % (10 iterations
+    still beat it, by 4-30 %; 100 iterations were needed with time-only phase integration).
+    """
+
+    coarse_iterations: int = 30
     fine_iterations: int = 1
     momentum: float = 0.99
 
@@ -112,26 +118,66 @@ class FastPhase:
 def pghi_init(
     magnitudes: torch.Tensor, *, n_fft: int, hop: int, win_length: int, offsets: torch.Tensor
 ) -> torch.Tensor:
-    """Unit-modulus (C, T, F) STFT phase integrated along time from the frequency slope.
+    """Unit-modulus (C, T, F) STFT phase from the magnitudes' phase gradient, peak-locked.
 
-    For a Gaussian window the time derivative of the phase is (1/gamma) d(log s)/d(omega)
-    + 2 pi omega (centre-referenced frames). Integrating it along time (trapezoid rule) keeps
-    the bins of one sinusoid in phase with each other, which random phase does not. The result
-    is converted to torch.stft's frame-start phase reference by (-1)^k (the window sits in the
-    middle of the frame).
+    For a Gaussian window of constant lam (frame-centred phase, time x in samples, frequency f
+    in cycles per sample) the phase gradient follows from log-magnitude s (Prusa et al. 2017):
+    d(phase)/dx = 2 pi f + (1/lam) ds/df and d(phase)/df = -lam ds/dx.
+    Full PGHI integrates both along a heap of decreasing magnitude; this vectorised variant
+    keeps its two ingredients, which is what makes few Griffin-Lim iterations enough:
+    - each spectral peak of a frame continues the previous frame's phase at that bin by the
+      time derivative (trapezoid rule), so partials stay coherent over time;
+    - every other bin takes its peak's phase plus the frequency derivative integrated from
+      the peak (the bins a peak owns are those on its slopes), so the bins of one partial or
+      one onset are coherent with each other, which random or time-only phase is not.
+    The result is converted to torch.stft's frame-start phase reference by (-1)^k (the window
+    sits in the middle of the frame), plus a constant per channel (`offsets`).
     """
-    gamma = HANN_GAMMA * win_length**2
+    lam = HANN_GAMMA * win_length**2
+    num_frames = magnitudes.shape[-2]
     floor = magnitudes.amax(dim=(-2, -1), keepdim=True).clamp(min=_EPS) * 1e-10
     log_mag = torch.log(magnitudes + floor)
-    slope = torch.zeros_like(log_mag)
-    slope[..., 1:-1] = (log_mag[..., 2:] - log_mag[..., :-2]) * (n_fft / 2.0)
     bins = torch.arange(magnitudes.shape[-1], device=magnitudes.device, dtype=torch.float32)
-    omega = (2.0 * math.pi / n_fft) * bins
-    increment = hop * (slope / gamma + omega)  # radians per frame
-    steps = 0.5 * (increment[..., 1:, :] + increment[..., :-1, :])
-    phase = torch.cat([torch.zeros_like(steps[..., :1, :]), torch.cumsum(steps, dim=-2)], dim=-2)
+
+    d_freq = torch.zeros_like(log_mag)  # ds/df, f in cycles per sample
+    d_freq[..., 1:-1] = (log_mag[..., 2:] - log_mag[..., :-2]) * (n_fft / 2.0)
+    d_time = torch.zeros_like(log_mag)  # ds/dx, x in samples
+    d_time[..., 1:-1, :] = (log_mag[..., 2:, :] - log_mag[..., :-2, :]) / (2.0 * hop)
+
+    rate = hop * (d_freq / lam + (2.0 * math.pi / n_fft) * bins)  # radians per frame
+    time_steps = 0.5 * (rate[..., 1:, :] + rate[..., :-1, :])
+    slope = (-lam / n_fft) * d_time  # radians per bin
+    freq_steps = 0.5 * (slope[..., 1:] + slope[..., :-1])
+    along = torch.nn.functional.pad(torch.cumsum(freq_steps, dim=-1), (1, 0))
+    owner = _peak_owners(magnitudes)
+    from_peak = along - along.gather(-1, owner)
+
+    phase = torch.empty_like(magnitudes)
+    phase[..., 0, :] = from_peak[..., 0, :]
+    for frame in range(1, num_frames):
+        continued = phase[..., frame - 1, :] + time_steps[..., frame - 1, :]
+        phase[..., frame, :] = continued.gather(-1, owner[..., frame, :]) + from_peak[..., frame, :]
     phase = phase + math.pi * bins + offsets[:, None, None]
     return torch.polar(torch.ones_like(phase), phase)
+
+
+def _peak_owners(magnitudes: torch.Tensor) -> torch.Tensor:
+    """For every bin, the index of the spectral peak (local maximum over frequency) it climbs to.
+
+    A bin whose right neighbour is louder than its left one lies on the rising slope of the
+    next peak up, otherwise on the falling slope of the last peak below.
+    """
+    size = magnitudes.shape[-1]
+    left = torch.nn.functional.pad(magnitudes[..., :-1], (1, 0), value=-1.0)
+    right = torch.nn.functional.pad(magnitudes[..., 1:], (0, 1), value=-1.0)
+    peak = (magnitudes >= left) & (magnitudes > right)
+    index = torch.arange(size, device=magnitudes.device).expand_as(magnitudes)
+    below = torch.where(peak, index, -1).cummax(dim=-1).values
+    mirrored = torch.where(peak, size - 1 - index, -1).flip(-1).cummax(dim=-1).values.flip(-1)
+    above = torch.where(mirrored >= 0, size - 1 - mirrored, -1)
+    owner = torch.where(right > left, above, below)
+    owner = torch.where(owner < 0, torch.maximum(above, below), owner)
+    return torch.where(peak | (owner < 0), index, owner)
 
 
 def fast_griffin_lim(
