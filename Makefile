@@ -6,17 +6,22 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test lint bench
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.runtime
+# The first `make run` copies .env.example to .env; the bot then says where the token goes.
+.env:
+	cp .env.example .env
+
+run: $(VENV)/.runtime .env
 	$(PY) -m bot
 
 test: $(VENV)/.dev

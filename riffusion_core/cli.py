@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from riffusion_core import __version__
 from riffusion_core.errors import RiffusionError
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ("riffusion_core.cli_convert",)
+SUBCOMMAND_MODULES: tuple[str, ...] = ("riffusion_core.cli_convert", "riffusion_core.cli_generate")
 
 EXIT_USER_ERROR = 1
 

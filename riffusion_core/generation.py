@@ -7,7 +7,7 @@ sentence (a RiffusionError) before anything reaches the GPU queue.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from PIL import Image
@@ -155,7 +155,6 @@ class GenerationResult:
     device: str = ""
     unet_steps: int = 0  # UNet passes actually run (img2img runs fewer than num_inference_steps)
     batch_size: int = 1  # how many requests shared the UNet batch
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -180,7 +179,6 @@ class GenerationResult:
             "elapsed_s": round(self.elapsed_s, 3),
             "batch_size": self.batch_size,
             "image_size": list(self.image.size),
-            **self.extra,
         }
 
 
@@ -195,3 +193,4 @@ def _check_number(name: str, value: object, low: float, high: float) -> None:
 
 def _lerp(a: float, b: float, t: float) -> float:
     return float(a * (1 - t) + b * t)
+

@@ -7,6 +7,7 @@ becomes one `ModelLoadError` that says what to do, usually: point RIFFUSION_MODE
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +98,20 @@ def _progress_bars(show: bool) -> Iterator[None]:
             (disable if was_disabled else enable)()
 
 
+@contextlib.contextmanager
+def _quiet_hub_fallback(active: bool) -> Iterator[None]:
+    """Hide diffusers' "Couldn't connect to the Hub, trying the cache" warning: when the cache
+    has no copy either, the user gets one ModelLoadError saying what to do instead."""
+    log = logging.getLogger("diffusers.pipelines.pipeline_utils")
+    level = log.level
+    if active:
+        log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def _looks_like_path(model: str) -> bool:
     """A hub id is "owner/name"; anything else with a separator, or that exists, is a folder."""
     return (
@@ -154,7 +169,7 @@ def load_pipeline(
         "feature_extractor": None,
         "local_files_only": local or _offline(),
     }
-    with _progress_bars(show_progress):
+    with _progress_bars(show_progress), _quiet_hub_fallback(not local):
         try:
             pipe = RiffusionPipeline.from_pretrained(source, **kwargs)
         except ModelLoadError:

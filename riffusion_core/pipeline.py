@@ -12,10 +12,9 @@ slerped noise, interpolated embeddings with negative prompts, and cancellation b
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,10 +32,12 @@ from diffusers import (
 from PIL import Image
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from riffusion_core.converter import get_converter
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 from riffusion_core.generation import HEIGHT, GenerationRequest, GenerationResult, PromptInput
 from riffusion_core.interpolation import slerp
-from riffusion_core.prompt_weights import parse_prompt_weights
+from riffusion_core.params import ExifTag, SpectrogramParams
+from riffusion_core.prompt_weights import chunk_tokens, parse_prompt_weights
 from riffusion_core.seed_images import fit_width, load_seed_image
 
 OnStep = Callable[[int, int], None]
@@ -87,11 +88,11 @@ class _Item:
 
 @dataclass
 class _Group:
+    """Requests rendered as one UNet batch, with their own scheduler instance."""
+
     items: list[_Item]
     timesteps: torch.Tensor
     scheduler: Any
-    begin_index: int
-    results: list[GenerationResult] = field(default_factory=list)
 
 
 class RiffusionPipeline(DiffusionPipeline):
@@ -218,7 +219,7 @@ class RiffusionPipeline(DiffusionPipeline):
                     request=item.request,
                     image=image,
                     audio=audio,
-                    duration_s=(len(audio) / 1000.0) if audio is not None
+                    duration_s=audio.frame_count() / audio.frame_rate if audio is not None
                     else item.request.duration_s,
                     elapsed_s=0.0,
                     seeds=item.seeds,
@@ -264,7 +265,7 @@ class RiffusionPipeline(DiffusionPipeline):
         timesteps = scheduler.timesteps[begin:]
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(begin)
-        return _Group(items, timesteps, scheduler, begin)
+        return _Group(items, timesteps, scheduler)
 
     # ------------------------------------------------------------------ text
 
@@ -297,6 +298,10 @@ class RiffusionPipeline(DiffusionPipeline):
     def _chunk_tokens(self) -> int:
         return self.tokenizer.model_max_length - 2  # 75 between BOS and EOS
 
+    @property
+    def _comma_ids(self) -> frozenset[int]:
+        return frozenset(self.tokenizer(",", add_special_tokens=False).input_ids[-1:])
+
     def _tokens(self, prompt: str) -> tuple[list[int], list[float]]:
         ids: list[int] = []
         weights: list[float] = []
@@ -307,12 +312,10 @@ class RiffusionPipeline(DiffusionPipeline):
         return ids, weights
 
     def _encode_prompt(self, prompt: str) -> torch.Tensor:
-        """(1, 77 * chunks, D): 75-token chunks, each wrapped in BOS/EOS and encoded alone."""
+        """(1, 77 * chunks, D): chunks of up to 75 tokens, each wrapped in BOS/EOS, padded to 77
+        and encoded alone (so prompts of any length work, unlike the reference)."""
         ids, weights = self._tokens(prompt)
-        size = self._chunk_tokens
-        chunks = [
-            (ids[i : i + size], weights[i : i + size]) for i in range(0, len(ids), size)
-        ] or [([], [])]
+        chunks = chunk_tokens(ids, weights, self._chunk_tokens, self._comma_ids)
         return torch.cat([self._encode_chunk(c_ids, c_w) for c_ids, c_w in chunks], dim=1)
 
     def _encode_chunk(self, ids: list[int], weights: list[float]) -> torch.Tensor:
@@ -462,9 +465,6 @@ class RiffusionPipeline(DiffusionPipeline):
 
     def _audio(self, image: Image.Image, seed: int) -> Any:
         """Spectrogram image -> AudioSegment with the conversion module (seeded phase)."""
-        from riffusion_core.converter import get_converter
-        from riffusion_core.params import SpectrogramParams
-
         return get_converter(SpectrogramParams(), self.device).audio_from_spectrogram_image(
             image, seed=seed
         )
@@ -491,8 +491,22 @@ def _image_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def _tensor_to_image(pixels: torch.Tensor) -> Image.Image:
+    """VAE output -> mono spectrogram image with the parameters in its EXIF.
+
+    The converter reads mono images from the red channel (as the reference did), so red is copied
+    to green and blue: the PNG is then a well-formed mono spectrogram (R = G = B) whose audio is
+    exactly what the clip played. The maximum-value tag is left out: a generated image has no
+    absolute scale, and audio is peak-normalised anyway.
+    """
     array = ((pixels.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
+    red = array[0].cpu().numpy()
+    image = Image.fromarray(np.stack([red, red, red], axis=-1))
+    exif = Image.Exif()
+    for tag, value in SpectrogramParams().to_exif(max_value=1.0).items():
+        if tag != ExifTag.MAX_VALUE.value:
+            exif[tag] = value
+    image.info["exif"] = exif.tobytes()
+    return image
 
 
 def _name_of(scheduler: Any) -> str:
@@ -504,7 +518,3 @@ def _name_of(scheduler: Any) -> str:
             return name
     return type(scheduler).__name__
 
-
-def random_seed() -> int:
-    """A fresh seed for users who did not pick one (fits Discord's integer options)."""
-    return secrets.randbelow(2**31)

@@ -68,3 +68,35 @@ def parse_prompt_weights(text: str) -> list[tuple[str, float]]:
         else:
             merged.append((fragment, weight))
     return [(fragment, weight) for fragment, weight in merged if fragment]
+
+
+def chunk_tokens(
+    ids: list[int],
+    weights: list[float],
+    size: int = 75,
+    break_after: frozenset[int] = frozenset(),
+    lookback: int = 20,
+) -> list[tuple[list[int], list[float]]]:
+    """Split a long prompt's tokens into chunks of at most `size` (CLIP sees 75 + BOS/EOS).
+
+    A chunk that would overflow ends after the last `break_after` token (a comma) when one is
+    within `lookback` tokens of the end, so phrases are not cut in half (as popular SD UIs do).
+    An empty prompt is one empty chunk.
+    """
+    chunks: list[tuple[list[int], list[float]]] = []
+    cur_ids: list[int] = []
+    cur_w: list[float] = []
+    for token, weight in zip(ids, weights, strict=True):
+        if len(cur_ids) == size:
+            cut = size
+            for pos in range(size - 1, max(size - 1 - lookback, -1), -1):
+                if cur_ids[pos] in break_after:
+                    cut = pos + 1
+                    break
+            chunks.append((cur_ids[:cut], cur_w[:cut]))
+            cur_ids, cur_w = cur_ids[cut:], cur_w[cut:]
+        cur_ids.append(token)
+        cur_w.append(weight)
+    if cur_ids or not chunks:
+        chunks.append((cur_ids, cur_w))
+    return chunks

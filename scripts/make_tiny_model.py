@@ -96,15 +96,16 @@ def _text_encoder(tokenizer: CLIPTokenizer) -> CLIPTextModel:
 
 
 def _unet() -> UNet2DConditionModel:
-    # Attention only at 1/2 and 1/4 latent resolution keeps a 512 x 512 render fast on a CPU.
+    # Cross-attention only at 1/4 latent resolution (and in the mid block): a 512 x 512 step
+    # costs about 0.1 s of CPU instead of 0.7 s with attention at 1/2 resolution too.
     return UNet2DConditionModel(
         sample_size=64,
         in_channels=4,
         out_channels=4,
-        block_out_channels=(16, 32, 32),
+        block_out_channels=(16, 16, 32),
         layers_per_block=1,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,
         attention_head_dim=8,
         norm_num_groups=8,
@@ -119,10 +120,10 @@ def _vae() -> AutoencoderKL:
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 16, 16, 16),
+        block_out_channels=(4, 8, 8, 16),
         layers_per_block=1,
         latent_channels=4,
-        norm_num_groups=8,
+        norm_num_groups=4,
         sample_size=512,
         mid_block_add_attention=False,
     )

@@ -1,6 +1,7 @@
 """Loading the model: devices, the tiny pipeline through from_pretrained, and clear errors."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from riffusion_core.model import (
     resolve_device,
 )
 from riffusion_core.pipeline import RiffusionPipeline
+from scripts.make_tiny_model import write_tokenizer_files
 
 
 def test_resolve_device():
@@ -90,3 +92,34 @@ def test_broken_folder(tmp_path):
     )
     with pytest.raises(ModelLoadError, match="Could not load the model folder"):
         load_pipeline(str(tmp_path), device="cpu", show_progress=False)
+
+
+def test_loads_the_published_checkpoint_layout(tiny_model_dir, tmp_path):
+    """riffusion-model-v1 (2022) lists a safety checker and a CLIPFeatureExtractor (gone in
+    transformers 5) and ships vocab.json/merges.txt: neither may stop loading."""
+    folder = tmp_path / "riffusion-layout"
+    shutil.copytree(tiny_model_dir, folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index.pop("requires_safety_checker")
+    index.pop("image_encoder")
+    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+    index["feature_extractor"] = ["transformers", "CLIPFeatureExtractor"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    shutil.rmtree(folder / "tokenizer")
+    write_tokenizer_files(folder / "tokenizer")
+    (folder / "tokenizer" / "tokenizer_config.json").write_text(json.dumps(
+        {"model_max_length": 77, "tokenizer_class": "CLIPTokenizer"}))
+    pipe = load_pipeline(str(folder), device="cpu", show_progress=False)
+    assert pipe.safety_checker is None and pipe.feature_extractor is None
+    assert pipe.tokenizer("the", add_special_tokens=False).input_ids == (
+        load_pipeline(str(tiny_model_dir), device="cpu", show_progress=False)
+        .tokenizer("the", add_special_tokens=False).input_ids)
+
+
+def test_progress_setting_is_restored(tiny_model_dir):
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    before = are_progress_bars_disabled()
+    load_pipeline(str(tiny_model_dir), device="cpu", show_progress=True)
+    load_pipeline(str(tiny_model_dir), device="cpu", show_progress=False)
+    assert are_progress_bars_disabled() == before

@@ -1,5 +1,6 @@
 """RiffusionPipeline.generate on the tiny random model (CPU, narrow images, few steps)."""
 
+import io
 import json
 
 import numpy as np
@@ -7,8 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from riffusion_core.converter import get_converter
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 from riffusion_core.generation import GenerationRequest, PromptInput
+from riffusion_core.image import save_image
+from riffusion_core.params import SpectrogramParams
 
 WIDTH = 64  # 512 x 64 px images keep each render well under a second of CPU time
 STEPS = 4
@@ -52,16 +56,34 @@ def seed_image_path(tmp_path_factory):
 
 
 def test_text_to_audio_image_and_record(tiny_pipeline):
-    (result,) = render(tiny_pipeline, request())
-    assert result.image.size == (WIDTH, 512) and result.image.mode == "RGB"
+    (result,) = render(tiny_pipeline, request(width=512))
+    assert result.image.size == (512, 512) and result.image.mode == "RGB"
     assert result.audio is None and result.seeds == (1,)
-    assert result.duration_s == pytest.approx(441 * (WIDTH - 1) / 44100)
+    assert result.duration_s == pytest.approx(5.11)
     assert result.unet_steps == STEPS + 1  # PNDM with skip_prk_steps repeats one timestep
     record = json.loads(json.dumps(result.to_dict()))
     assert record["parameters"]["scheduler"] == "pndm"
     assert record["parameters"]["model_id"] == tiny_pipeline.model_id
     assert record["parameters"]["start"]["prompt"] == "lofi hip hop beat"
     assert pixels(result).std() > 1  # not a blank image
+
+
+def test_audio_is_decoded_from_the_image(tiny_pipeline):
+    (result,) = tiny_pipeline.generate([request(width=128)])
+    audio = result.audio
+    assert audio.frame_rate == 44100 and audio.channels == 1 and audio.sample_width == 2
+    assert audio.frame_count() == 441 * 127
+    assert result.duration_s == pytest.approx(441 * 127 / 44100, abs=1e-3)
+    assert audio.max > 0
+    # The PNG is a mono spectrogram with its parameters, and decodes to the same audio.
+    assert SpectrogramParams.from_exif(result.image.getexif()) == SpectrogramParams()
+    rgb = pixels(result)
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()
+    png = io.BytesIO()
+    save_image(result.image, png)
+    again = get_converter(SpectrogramParams(), "cpu").audio_from_spectrogram_image(
+        Image.open(png), seed=result.seeds[0])
+    assert again.raw_data == audio.raw_data
 
 
 def test_deterministic_and_seed_dependent(tiny_pipeline):
@@ -160,8 +182,10 @@ def test_batched_equals_unbatched(tiny_pipeline, unet_calls):
     for req, together in zip(requests, batched, strict=True):
         (alone,) = render(tiny_pipeline, req)
         assert alone.batch_size == 1
+        # Not bit-exact on CPU: kernels differ with the batch size. Measured: at most 1 level
+        # on about 0.003 % of the values.
         diff = np.abs(pixels(alone) - pixels(together))
-        assert diff.max() <= 1, diff.max()
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
 
 def test_incompatible_requests_are_grouped_and_kept_in_order(tiny_pipeline, seed_image_path):
@@ -236,6 +260,7 @@ def test_mask_keeps_black_regions(tiny_pipeline, seed_image_path, tmp_path, monk
     assert close < 0.5 * (kept[..., cols:] - free[..., cols:]).abs().mean()
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers
 def test_dpm_solver_scheduler(tiny_pipeline, unet_calls):
     pipe = tiny_pipeline
     try:
@@ -257,3 +282,20 @@ def test_empty_and_wrong_inputs(tiny_pipeline):
     assert tiny_pipeline.generate([]) == []
     with pytest.raises(RiffusionError):
         tiny_pipeline.generate(["not a request"])
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers
+@pytest.mark.parametrize("name", ["pndm", "dpmsolver++", "ddim", "euler"])
+def test_every_offered_scheduler_renders_both_kinds(tiny_pipeline, seed_image_path, name):
+    assert name in tiny_pipeline.available_schedulers()
+    try:
+        tiny_pipeline.set_scheduler(name)
+        txt, img = render(tiny_pipeline, request(steps=6),
+                          request(steps=6, seed_image=seed_image_path, denoising=0.5))
+    finally:
+        tiny_pipeline.set_scheduler("pndm")
+    for result in (txt, img):
+        assert result.scheduler == name
+        assert np.isfinite(pixels(result)).all() and pixels(result).std() > 1
+    extra = 1 if name == "pndm" else 0  # PNDM repeats one timestep
+    assert (txt.unet_steps, img.unet_steps) == (6 + extra, 3 + extra)

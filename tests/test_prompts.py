@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from riffusion_core.prompt_weights import parse_prompt_weights
+from riffusion_core.prompt_weights import chunk_tokens, parse_prompt_weights
 
 W = 1.1
 
@@ -38,6 +38,22 @@ def test_parse_prompt_weights(prompt, expected):
 
 def test_weight_without_open_bracket_is_text():
     assert parse_prompt_weights("a:1.5)") == [("a:1.5)", 1.0)]
+
+
+def test_chunks_of_75_and_commas_as_break_points():
+    ids = list(range(200))
+    chunks = chunk_tokens(ids, [1.0] * 200, 75)
+    assert [len(c[0]) for c in chunks] == [75, 75, 50]
+    assert [t for c in chunks for t in c[0]] == ids
+    comma = 1000
+    with_comma = [*range(60), comma, *range(100, 139)]  # comma is token 61 of 100
+    chunks = chunk_tokens(with_comma, [float(i) for i in range(100)], 75, frozenset({comma}))
+    assert chunks[0][0][-1] == comma and len(chunks[0][0]) == 61
+    assert chunks[1][0] == list(range(100, 139)) and chunks[1][1][0] == 61.0
+    # A comma too far back (more than 20 tokens) is not used.
+    early = [comma, *range(99)]
+    assert len(chunk_tokens(early, [1.0] * 100, 75, frozenset({comma}))[0][0]) == 75
+    assert chunk_tokens([], [], 75) == [([], [])]
 
 
 def test_prompt_is_chunked_into_bos_eos_wrapped_77_token_windows(tiny_pipeline):

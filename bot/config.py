@@ -1,0 +1,202 @@
+"""Bot settings, read once at start from the environment and `.env`.
+
+Every problem is reported as one line a server owner can act on, so `python -m bot` can print
+the list and exit instead of failing later with a traceback. The token is kept out of `repr()`
+so it cannot leak through logs or error reports.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_MODEL = "riffusion/riffusion-model-v1"
+PORTAL_URL = "https://discord.com/developers/applications"
+
+MISSING_TOKEN_MESSAGE = (
+    "DISCORD_TOKEN is not set: create an application at "
+    f"{PORTAL_URL}, open Bot -> Reset Token, and put the token in .env as DISCORD_TOKEN=..."
+    " (copy .env.example to .env first)."
+)
+
+
+class SettingsError(Exception):
+    """The settings are unusable; `problems` holds one user-facing line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot reads from its environment (see .env.example)."""
+
+    discord_token: str = field(repr=False)
+    riffusion_model: str = DEFAULT_MODEL
+    riffusion_device: str = "auto"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    guild_id: int | None = None
+    api_base: str | None = None
+    gateway_url: str | None = None
+    sync_commands: bool = False
+    max_jobs_per_user: int = 3
+    max_queue_size: int = 100
+    max_batch_size: int = 4
+    job_timeout_s: float = 600.0
+    shutdown_grace_s: float = 60.0
+    progress_interval_s: float = 3.0
+    default_steps: int = 50
+    max_steps: int = 100
+    max_duration_s: float = 30.0
+    log_level: str = "INFO"
+    # Server administration and voice (issue 6): bot-wide defaults, /admin refines per guild.
+    max_jobs_per_day: int = 0  # per user per UTC day; 0 = no daily limit
+    voice_idle_s: float = 120.0
+    radio_buffer_clips: int = 3
+    max_upload_mb: float = 25.0  # remix uploads: refused before download when larger
+    max_remix_input_s: float = 60.0  # longer uploads: the first part is remixed
+    decode_timeout_s: float = 20.0  # reading one upload may take at most this long
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or an SQLite file in DATA_DIR when it is empty."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'riffusion.db').resolve()}"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Strings that must never reach a log line."""
+        return (self.discord_token,) if self.discord_token else ()
+
+
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int | None,
+    problems: list[str],
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be a whole number, not {raw!r}.")
+        return default
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        problems.append(f"{name} must be {bounds} (got {value}).")
+        return default
+    return value
+
+
+def _float(
+    env: Mapping[str, str], name: str, default: float, problems: list[str], *, minimum: float
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number of seconds, not {raw!r}.")
+        return default
+    if value < minimum:
+        problems.append(f"{name} must be at least {minimum:g} (got {value:g}).")
+        return default
+    return value
+
+
+def _url(
+    env: Mapping[str, str], name: str, schemes: tuple[str, ...], problems: list[str]
+) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(schemes):
+        problems.append(f"{name} must start with {' or '.join(schemes)} (got {raw!r}).")
+        return None
+    return raw.rstrip("/")
+
+
+def _token(env: Mapping[str, str], problems: list[str]) -> str:
+    token = env.get("DISCORD_TOKEN", "").strip().strip('"').strip("'")
+    if not token:
+        problems.append(MISSING_TOKEN_MESSAGE)
+    elif token.lower().startswith("bot "):
+        problems.append("DISCORD_TOKEN must be the token alone, without the 'Bot ' prefix.")
+    elif any(ch.isspace() for ch in token):
+        problems.append(
+            "DISCORD_TOKEN contains spaces: paste the token exactly as the "
+            "Developer Portal shows it."
+        )
+    return token
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> Settings:
+    """Read settings from `environ` (default os.environ) over the values in `dotenv_path`.
+
+    The process environment wins over `.env`, so a deployment can override one value without
+    editing the file. Raises SettingsError listing every problem at once.
+    """
+    env: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    problems: list[str] = []
+    token = _token(env, problems)
+    steps_max = _int(env, "MAX_STEPS", 100, problems, minimum=2, maximum=200)
+    settings = Settings(
+        discord_token=token,
+        riffusion_model=env.get("RIFFUSION_MODEL", "").strip() or DEFAULT_MODEL,
+        riffusion_device=env.get("RIFFUSION_DEVICE", "").strip() or "auto",
+        data_dir=Path(env.get("DATA_DIR", "").strip() or "data"),
+        database_url=env.get("DATABASE_URL", "").strip() or None,
+        guild_id=_int(env, "DISCORD_GUILD_ID", None, problems, minimum=1),
+        api_base=_url(env, "DISCORD_API_BASE", ("http://", "https://"), problems),
+        gateway_url=_url(env, "DISCORD_GATEWAY_URL", ("ws://", "wss://"), problems),
+        sync_commands=env.get("SYNC_COMMANDS", "").strip().lower() in {"1", "true", "yes"},
+        max_jobs_per_user=_int(env, "MAX_JOBS_PER_USER", 3, problems, minimum=1),
+        max_queue_size=_int(env, "MAX_QUEUE_SIZE", 100, problems, minimum=1),
+        max_batch_size=_int(env, "MAX_BATCH_SIZE", 4, problems, minimum=1, maximum=64),
+        job_timeout_s=_float(env, "JOB_TIMEOUT_S", 600.0, problems, minimum=1.0),
+        shutdown_grace_s=_float(env, "SHUTDOWN_GRACE_S", 60.0, problems, minimum=0.0),
+        progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 3.0, problems, minimum=0.2),
+        default_steps=_int(
+            env, "DEFAULT_STEPS", min(50, steps_max or 100), problems, minimum=2, maximum=steps_max
+        ),
+        max_steps=steps_max or 100,
+        max_duration_s=_float(env, "MAX_DURATION_S", 30.0, problems, minimum=1.0),
+        log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+        max_jobs_per_day=_int(env, "MAX_JOBS_PER_DAY", 0, problems, minimum=0),
+        voice_idle_s=_float(env, "VOICE_IDLE_S", 120.0, problems, minimum=0.1),
+        radio_buffer_clips=_int(env, "RADIO_BUFFER_CLIPS", 3, problems, minimum=1, maximum=10),
+        max_upload_mb=_float(env, "MAX_UPLOAD_MB", 25.0, problems, minimum=0.01),
+        max_remix_input_s=_float(env, "MAX_REMIX_INPUT_S", 60.0, problems, minimum=1.0),
+        decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
+    )
+    if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        problems.append(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {settings.log_level!r})."
+        )
+    if settings.database_url and "+" not in settings.database_url.split("://", 1)[0]:
+        problems.append(
+            "DATABASE_URL needs an async driver, e.g. postgresql+asyncpg://... or "
+            "sqlite+aiosqlite:///path.db"
+        )
+    if problems:
+        raise SettingsError(problems)
+    return settings

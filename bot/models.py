@@ -1,0 +1,156 @@
+"""The bot's tables (SQLAlchemy 2 typed ORM).
+
+Buttons carry only a row id in their custom_id, so everything a button needs after a restart is
+here: every generation parameter, where the result was posted, and which local files belong to
+it. Attachment CDN URLs are never stored: they are signed and expire.
+
+Schema changes go through Alembic (bot/migrations); never edit a released migration.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so migrations can alter them on SQLite (batch mode) and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        dict[str, Any]: JSON,
+        datetime: DateTime(timezone=True),
+    }
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Generation(Base):
+    """One posted result: its parameters, its lineage, where it lives in Discord and on disk."""
+
+    __tablename__ = "generations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # riff, reroll, variation, extend, ...
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("generations.id", ondelete="SET NULL"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # replies: remix
+    image_attachment_id: Mapped[int | None] = mapped_column(BigInteger)
+    audio_attachment_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str | None] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    seed_image: Mapped[str | None] = mapped_column(String(200))  # bundled name; never a path
+    steps: Mapped[int] = mapped_column(Integer)
+    guidance: Mapped[float] = mapped_column(Float)
+    denoising: Mapped[float] = mapped_column(Float)
+    width: Mapped[int] = mapped_column(Integer, default=512)
+    duration_s: Mapped[float] = mapped_column(Float)  # requested length
+    # Parameters other commands add (blend ends, remix strength...) without a migration each.
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    model: Mapped[str] = mapped_column(String(200))
+    audio_duration_s: Mapped[float | None] = mapped_column(Float)
+    mp3_bitrate_kbps: Mapped[int | None] = mapped_column(Integer)
+    elapsed_s: Mapped[float | None] = mapped_column(Float)
+    # Paths relative to DATA_DIR, named by id; set to None when the file is pruned.
+    image_file: Mapped[str | None] = mapped_column(String(200))
+    audio_file: Mapped[str | None] = mapped_column(String(200))
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column()
+
+    parent: Mapped[Generation | None] = relationship(remote_side=[id], lazy="raise")
+
+    def jump_url(self) -> str | None:
+        """The Discord link to the posted message, when it was posted."""
+        if self.message_id is None or self.channel_id is None:
+            return None
+        where = self.guild_id if self.guild_id is not None else "@me"
+        return f"https://discord.com/channels/{where}/{self.channel_id}/{self.message_id}"
+
+
+class Favourite(Base):
+    __tablename__ = "favourites"
+    __table_args__ = (UniqueConstraint("user_id", "generation_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    generation_id: Mapped[int] = mapped_column(
+        ForeignKey("generations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    """A request in the queue, written when enqueued so a restart can account for it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    parent_generation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("generations.id", ondelete="SET NULL")
+    )
+    generation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("generations.id", ondelete="SET NULL")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class CommandSync(Base):
+    """The hash of the command definitions last synced to a scope ("global" or "guild:<id>")."""
+
+    __tablename__ = "command_sync"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)

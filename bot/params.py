@@ -1,0 +1,61 @@
+"""What a user asked for, as one JSON-able dataclass shared by commands, buttons and the DB."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+CLIP_SECONDS = 5.11  # one 512-px clip: 441 * 511 samples at 44.1 kHz
+MAX_SEED = 2**31 - 1
+VARIATION_STRENGTH = 0.35
+
+
+def random_seed() -> int:
+    return random.randint(0, MAX_SEED)
+
+
+@dataclass(frozen=True)
+class RiffParams:
+    """The /riff options after defaults are applied (what Info shows and Reroll reuses)."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    seed: int = 42
+    seed_image: str | None = None  # a bundled seed image name, never a path from a user
+    steps: int = 50
+    guidance: float = 7.0
+    denoising: float = 0.75
+    duration_s: float = CLIP_SECONDS
+    width: int = 512
+
+    @property
+    def single_clip(self) -> bool:
+        return self.duration_s <= CLIP_SECONDS + 1e-6
+
+    def with_seed(self, seed: int) -> RiffParams:
+        return replace(self, seed=seed)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RiffParams:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def command(self) -> str:
+        """A copy-paste /riff command that reproduces this result."""
+        parts = [f"/riff prompt:{self.prompt}"]
+        if self.negative_prompt:
+            parts.append(f"negative_prompt:{self.negative_prompt}")
+        parts.append(f"seed:{self.seed}")
+        if self.seed_image:
+            parts.append(f"seed_image:{self.seed_image}")
+        parts += [
+            f"steps:{self.steps}",
+            f"guidance:{self.guidance:g}",
+            f"denoising:{self.denoising:g}",
+            f"duration:{self.duration_s:g}",
+        ]
+        return " ".join(parts)

@@ -1,0 +1,274 @@
+"""Who may generate what, where and how much: one check every request passes through.
+
+RiffService.start calls `ServerPolicy.check` before queueing anything, so /riff, every button and
+later commands (blend, remix) obey the same rules. Rules come from the guild's /admin settings
+(bot/server_models.GuildSettings) over the bot-wide defaults of Settings; in DMs only the bot-wide
+defaults apply. Every refusal names the rule and the limit, so nobody is left guessing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import discord
+from sqlalchemy import func, select
+
+from bot.models import Job, JobState
+from bot.params import CLIP_SECONDS, RiffParams
+from bot.prompt_filter import FilterTimeout, PromptFilter, describe
+from bot.server_models import GuildSettings, UserSettings
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.db import Database
+    from bot.queue import GenerationQueue
+
+log = logging.getLogger(__name__)
+
+COUNTED_STATES = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.DONE.value)
+FILTER_TIMEOUT_TEXT = ("The server's prompt filter could not finish checking this prompt in "
+                       "time; try a shorter prompt, or ask an admin to simplify the blocked "
+                       "patterns.")
+
+
+@dataclass(frozen=True)
+class GuildRules:
+    """A guild's settings as the policy reads them (immutable; rebuilt on every change)."""
+
+    guild_id: int
+    allowed_channels: tuple[int, ...] = ()
+    max_queued_per_user: int | None = None
+    max_jobs_per_day: int | None = None
+    max_duration_s: float | None = None
+    max_clips: int | None = None
+    max_steps: int | None = None
+    paused: bool = False
+    paused_by: int | None = None
+    filter: PromptFilter = field(default_factory=PromptFilter)
+
+    @classmethod
+    def from_row(cls, row: GuildSettings) -> GuildRules:
+        return cls(
+            guild_id=row.guild_id, allowed_channels=tuple(row.allowed_channels or ()),
+            max_queued_per_user=row.max_queued_per_user, max_jobs_per_day=row.max_jobs_per_day,
+            max_duration_s=row.max_duration_s, max_clips=row.max_clips, max_steps=row.max_steps,
+            paused=bool(row.paused), paused_by=row.paused_by,
+            filter=PromptFilter.build(row.blocked_words or (), row.blocked_patterns or ()))
+
+
+def clips_of(params: RiffParams, task: Any) -> int:
+    """How many clips a request renders (Extend adds one to its parent's chain)."""
+    extend = getattr(task, "extend", None)
+    if extend is not None:
+        return int(extend.clips) + 1
+    own = getattr(task, "clips", None)
+    if isinstance(own, int) and own > 0:
+        return own
+    return max(1, math.ceil(params.duration_s / CLIP_SECONDS - 1e-6))
+
+
+def prompt_texts(params: RiffParams, task: Any = None, extra: dict | None = None
+                 ) -> dict[str, str | None]:
+    """Every prompt a request carries, by a name users recognise: the prompt, the negative
+    prompt, and any other prompt a command adds (a blend's end prompt lives on its task or in
+    `extra`, e.g. `end_prompt`, `{"blend": {"prompt_b": ...}}`)."""
+    texts: dict[str, str | None] = {"prompt": params.prompt,
+                                    "negative prompt": params.negative_prompt}
+
+    def add(name: str, value: Any) -> None:
+        if isinstance(value, str) and "prompt" in name and value not in texts.values():
+            texts[name.replace("_", " ")] = value
+        elif isinstance(value, dict):
+            for key, inner in value.items():
+                add(str(key), inner)
+
+    if task is not None and dataclasses.is_dataclass(task):
+        for f in dataclasses.fields(task):
+            add(f.name, getattr(task, f.name, None))
+    add("extra", extra or {})
+    return texts
+
+
+def next_utc_midnight(now: datetime | None = None) -> datetime:
+    now = now or datetime.now(timezone.utc)
+    return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=timezone.utc)
+
+
+class ServerPolicy:
+    """Reads and caches guild rules and user settings; answers "may this request run?"."""
+
+    def __init__(self, settings: Settings, db: Database,
+                 queue: GenerationQueue | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.queue = queue
+        self._rules: dict[int, GuildRules] = {}
+        self._lock = asyncio.Lock()
+
+    # ---- reading and changing settings ---------------------------------------------------------
+
+    async def rules(self, guild_id: int) -> GuildRules:
+        cached = self._rules.get(guild_id)
+        if cached is not None:
+            return cached
+        async with self.db.session() as session:
+            row = await session.get(GuildSettings, guild_id)
+        rules = GuildRules.from_row(row) if row is not None else GuildRules(guild_id)
+        self._rules[guild_id] = rules
+        return rules
+
+    async def update(self, guild_id: int, **values: Any) -> GuildRules:
+        """Change some of a guild's settings (whole values: lists are replaced, not mutated)."""
+        async with self._lock, self.db.session() as session:
+            row = await session.get(GuildSettings, guild_id)
+            if row is None:
+                row = GuildSettings(guild_id=guild_id, allowed_channels=[], blocked_words=[],
+                                    blocked_patterns=[], paused=False)
+                session.add(row)
+            for name, value in values.items():
+                setattr(row, name, value)
+            await session.flush()
+            rules = GuildRules.from_row(row)
+        self._rules[guild_id] = rules
+        if self.queue is not None and "paused" in values:
+            (self.queue.pause if rules.paused else self.queue.resume)(guild_id)
+        return rules
+
+    async def settings_row(self, guild_id: int) -> dict[str, Any]:
+        """The stored lists as plain values (for edits that add or remove one entry)."""
+        async with self.db.session() as session:
+            row = await session.get(GuildSettings, guild_id)
+            if row is None:
+                return {"allowed_channels": [], "blocked_words": [], "blocked_patterns": []}
+            return {"allowed_channels": list(row.allowed_channels or []),
+                    "blocked_words": list(row.blocked_words or []),
+                    "blocked_patterns": list(row.blocked_patterns or [])}
+
+    async def restore_pauses(self) -> list[int]:
+        """Hold the queue for guilds paused before a restart."""
+        async with self.db.session() as session:
+            paused = list(await session.scalars(
+                select(GuildSettings.guild_id).where(GuildSettings.paused.is_(True))))
+        if self.queue is not None:
+            for guild_id in paused:
+                self.queue.pause(guild_id)
+        return paused
+
+    async def results_by_dm(self, user_id: int) -> bool:
+        async with self.db.session() as session:
+            row = await session.get(UserSettings, user_id)
+            return bool(row and row.results_by_dm)
+
+    async def set_results_by_dm(self, user_id: int, enabled: bool) -> None:
+        async with self.db.session() as session:
+            row = await session.get(UserSettings, user_id)
+            if row is None:
+                session.add(UserSettings(user_id=user_id, results_by_dm=enabled, extra={}))
+            else:
+                row.results_by_dm = enabled
+
+    # ---- counting --------------------------------------------------------------------------
+
+    async def jobs_today(self, user_id: int, guild_id: int | None) -> int:
+        """The user's requests since UTC midnight (in this guild; in DMs: everywhere).
+
+        Queued and running requests count as well as finished ones, so a burst cannot slip past
+        the limit; failed and cancelled ones do not count against the user.
+        """
+        midnight = next_utc_midnight() - timedelta(days=1)
+        query = select(func.count()).select_from(Job).where(
+            Job.user_id == user_id, Job.created_at >= midnight, Job.state.in_(COUNTED_STATES))
+        if guild_id is not None:
+            query = query.where(Job.guild_id == guild_id)
+        async with self.db.session() as session:
+            return int(await session.scalar(query) or 0)
+
+    # ---- the check -------------------------------------------------------------------------
+
+    async def check(self, interaction: discord.Interaction, params: RiffParams, *,
+                    task: Any = None, kind: str = "riff", active_jobs: int = 0,
+                    extra: dict | None = None, daily: bool = True) -> str | None:
+        """None when the request may be queued; otherwise the refusal, naming rule and limit.
+
+        `active_jobs`: the user's requests already queued or running (RiffService knows them);
+        `daily=False` for things that are not counted per day (the radio).
+        """
+        guild_id = interaction.guild_id
+        rules = await self.rules(guild_id) if guild_id is not None else None
+        texts = prompt_texts(params, task, extra)
+        if rules is not None:
+            refusal = self._guild_rules(interaction, rules, params, task)
+            if refusal:
+                return refusal
+            if rules.filter:
+                try:
+                    blocked = await asyncio.to_thread(rules.filter.find, texts)
+                except FilterTimeout:
+                    return FILTER_TIMEOUT_TEXT
+                if blocked is not None:
+                    return describe(blocked)
+            if rules.max_queued_per_user is not None and \
+                    active_jobs >= rules.max_queued_per_user:
+                noun = "request" if rules.max_queued_per_user == 1 else "requests"
+                return (f"You already have {active_jobs} request(s) queued or running; this "
+                        f"server allows {rules.max_queued_per_user} {noun} at a time per member "
+                        "(admin setting: queued jobs per user). Wait for one to finish or "
+                        "cancel one.")
+        limit = rules.max_jobs_per_day if rules and rules.max_jobs_per_day is not None \
+            else (self.settings.max_jobs_per_day or None)
+        if daily and limit is not None:
+            used = await self.jobs_today(interaction.user.id, guild_id)
+            if used >= limit:
+                where = "on this server" if guild_id is not None else "with this bot"
+                source = "admin setting" if rules and rules.max_jobs_per_day is not None \
+                    else "the bot's setting"
+                reset = int(next_utc_midnight().timestamp())
+                return (f"You have used all {limit} of your requests for today {where} "
+                        f"({source}: jobs per day); the count resets <t:{reset}:R>.")
+        return None
+
+    def _guild_rules(self, interaction: discord.Interaction, rules: GuildRules,
+                     params: RiffParams, task: Any) -> str | None:
+        if rules.paused:
+            return ("Generation is paused on this server by its admins, so your request was "
+                    "not queued; please try again after they resume it.")
+        if rules.allowed_channels:
+            channel = interaction.channel
+            ids = {interaction.channel_id, getattr(channel, "parent_id", None)}
+            if not ids & set(rules.allowed_channels):
+                where = ", ".join(f"<#{c}>" for c in rules.allowed_channels)
+                return (f"Music is made only in {where} on this server (admin setting: allowed "
+                        "channels).")
+        if rules.max_steps is not None and params.steps > rules.max_steps:
+            return (f"This server allows at most {rules.max_steps} steps and this request "
+                    f"would use {params.steps} (admin setting: maximum steps); choose "
+                    f"steps:{rules.max_steps} or fewer.")
+        if rules.max_duration_s is not None and params.duration_s > rules.max_duration_s + 1e-6:
+            return (f"This server allows tracks of up to {rules.max_duration_s:g} s (this one "
+                    f"would be {params.duration_s:g} s; admin setting: maximum duration).")
+        clips = clips_of(params, task)
+        if rules.max_clips is not None and clips > rules.max_clips:
+            return (f"This server allows at most {rules.max_clips} clip(s) per track (this one "
+                    f"needs {clips}; admin setting: maximum clips).")
+        return None
+
+    async def destinations(self, client: discord.Client, user_id: int,
+                           channel: discord.abc.Messageable | None
+                           ) -> list[discord.abc.Messageable | None]:
+        """Where to post a result, in order: the user's DMs first when they asked for that."""
+        if isinstance(channel, discord.DMChannel) or not await self.results_by_dm(user_id):
+            return [channel]
+        try:
+            user = client.get_user(user_id) or await client.fetch_user(user_id)
+            dm = user.dm_channel or await user.create_dm()
+        except discord.HTTPException as exc:
+            log.info("Could not open a DM with user %s (%s); posting in the channel",
+                     user_id, exc)
+            return [channel]
+        return [dm, channel]

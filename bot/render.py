@@ -1,0 +1,181 @@
+"""Message text, embeds and attachments: what people see in Discord.
+
+Kept apart from the Discord calls so wording and limits (2000-character content, 6000-character
+embeds, the upload limit) are checked in one place.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+from PIL import Image
+
+from bot.models import Generation
+from bot.params import RiffParams
+from riffusion_core.audio import encode_mp3_within
+
+if TYPE_CHECKING:
+    from pydub import AudioSegment
+
+CONTENT_LIMIT = 2000
+REQUEST_LIMIT = 25 * 1024 * 1024
+KIND_LABELS = {"riff": "Riff", "reroll": "Reroll", "variation": "Variation", "extend": "Extend"}
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quote(prompt: str, limit: int = 200) -> str:
+    """A prompt safe to show in bold: no markdown or mentions can break out of it."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(clip(prompt, limit)))
+
+
+def position_text(position: int | None) -> str:
+    if position is None:
+        return "finishing"
+    if position == 0:
+        return "generating"
+    return "next in line" if position == 1 else f"#{position} in the queue"
+
+
+def status_text(
+    params: RiffParams,
+    *,
+    kind: str,
+    position: int | None,
+    progress: tuple[int, int] | None,
+    eta_unix: int | None,
+) -> str:
+    """The live status while a job waits or runs."""
+    label = KIND_LABELS.get(kind, kind.title())
+    line = f"🎵 {label}: **{quote(params.prompt)}**: {position_text(position)}"
+    if position == 0 and progress is not None:
+        step, total = progress
+        line += f", step {step}/{total} ({100 * step // max(total, 1)}%)"
+    if eta_unix is not None:
+        line += f", ready <t:{eta_unix}:R>"
+    return clip(line + ".", CONTENT_LIMIT)
+
+
+def done_text(params: RiffParams, url: str | None) -> str:
+    where = f": {url}" if url else "."
+    return clip(f"✅ **{quote(params.prompt)}** is ready{where}", CONTENT_LIMIT)
+
+
+def failed_text(params: RiffParams, reason: str) -> str:
+    return clip(f"⚠️ **{quote(params.prompt)}** could not be generated: {reason}", CONTENT_LIMIT)
+
+
+def cancelled_text(params: RiffParams, reason: str = "Cancelled.") -> str:
+    return clip(f"✖️ **{quote(params.prompt)}**: {reason}", CONTENT_LIMIT)
+
+
+def result_content(generation: Generation, parent_url: str | None) -> str:
+    """The result message: mentions the owner (a new message notifies; an edit does not)."""
+    params = params_of(generation)
+    label = KIND_LABELS.get(generation.kind, generation.kind.title())
+    text = f"<@{generation.user_id}> {label}: **{quote(params.prompt, 300)}**"
+    if parent_url:
+        text += f" (from {parent_url})"
+    return clip(text, CONTENT_LIMIT)
+
+
+def params_of(generation: Generation) -> RiffParams:
+    return RiffParams(
+        prompt=generation.prompt,
+        negative_prompt=generation.negative_prompt,
+        seed=generation.seed,
+        seed_image=generation.seed_image,
+        steps=generation.steps,
+        guidance=generation.guidance,
+        denoising=generation.denoising,
+        duration_s=generation.duration_s,
+        width=generation.width,
+    )
+
+
+def result_embed(generation: Generation, image_name: str) -> discord.Embed:
+    """Key parameters at a glance, with the spectrogram shown inline."""
+    p = params_of(generation)
+    embed = discord.Embed(colour=discord.Colour.blurple())
+    embed.add_field(name="Seed", value=str(p.seed))
+    embed.add_field(name="Steps", value=str(p.steps))
+    embed.add_field(name="Guidance", value=f"{p.guidance:g}")
+    embed.add_field(name="Denoising", value=f"{p.denoising:g}")
+    length = generation.audio_duration_s or p.duration_s
+    embed.add_field(name="Length", value=f"{length:.1f} s")
+    embed.add_field(name="Seed image", value=p.seed_image or "none (text to audio)")
+    if p.negative_prompt:
+        embed.add_field(
+            name="Negative prompt", value=clip(quote(p.negative_prompt, 900), 1024), inline=False
+        )
+    embed.set_image(url=f"attachment://{image_name}")
+    embed.set_footer(text=f"#{generation.id}")
+    return embed
+
+
+def info_text(generation: Generation, favourites: int, parent_url: str | None) -> str:
+    """Every parameter and a copy-paste command (ephemeral reply to Info)."""
+    p = params_of(generation)
+    lines = [
+        f"**{KIND_LABELS.get(generation.kind, generation.kind)} #{generation.id}** by "
+        f"<@{generation.user_id}>",
+        f"Prompt: {quote(p.prompt, 500)}",
+        f"Negative prompt: {quote(p.negative_prompt, 300) if p.negative_prompt else 'none'}",
+        f"Seed: {p.seed} · Steps: {p.steps} · Guidance: {p.guidance:g} · "
+        f"Denoising: {p.denoising:g}",
+        f"Seed image: {p.seed_image or 'none (text to audio)'} · Width: {p.width} px · "
+        f"Length: {(generation.audio_duration_s or p.duration_s):.2f} s",
+        f"Model: {generation.model}",
+    ]
+    if generation.mp3_bitrate_kbps:
+        lines.append(f"MP3: {generation.mp3_bitrate_kbps} kbps")
+    if generation.elapsed_s is not None:
+        lines.append(f"Rendered in {generation.elapsed_s:.1f} s")
+    if parent_url:
+        lines.append(f"Made from: {parent_url}")
+    variation_of = generation.extra.get("variation_of")
+    if variation_of:
+        lines.append(
+            f"Variation of #{variation_of} (img2img at denoising {p.denoising:g}), "
+            "so the command below gives a related but different result."
+        )
+    if generation.extra.get("clips", 1) > 1:
+        lines.append(f"Clips: {generation.extra['clips']}")
+    lines.append(f"Favourites: {favourites}")
+    lines.append(f"```\n{p.command()}\n```")
+    return clip("\n".join(lines), CONTENT_LIMIT)
+
+
+@dataclass
+class Attachments:
+    png: bytes
+    mp3: bytes
+    bitrate_kbps: int
+
+    def files(self, generation_id: int) -> list[discord.File]:
+        return [
+            discord.File(io.BytesIO(self.png), filename=f"riff-{generation_id}.png"),
+            discord.File(io.BytesIO(self.mp3), filename=f"riff-{generation_id}.mp3"),
+        ]
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", exif=image.getexif())
+    return buffer.getvalue()
+
+
+def build_attachments(image: Image.Image, audio: AudioSegment, filesize_limit: int) -> Attachments:
+    """PNG + MP3 that fit the upload limit (the MP3 bitrate drops until it fits).
+
+    Raises RiffusionError from encode_mp3_within when even the lowest bitrate is too big.
+    """
+    png = png_bytes(image)
+    budget = min(filesize_limit, REQUEST_LIMIT - len(png) - 64 * 1024)
+    mp3, bitrate = encode_mp3_within(audio, budget)
+    return Attachments(png=png, mp3=mp3, bitrate_kbps=bitrate)

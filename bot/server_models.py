@@ -1,0 +1,45 @@
+"""Tables for running a real server: per-guild admin settings and per-user preferences.
+
+Kept apart from bot/models.py (the core tables) so server administration can change without
+touching the generation records; both share one metadata, so Alembic sees every table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.models import Base, utcnow
+
+
+class GuildSettings(Base):
+    """What a server's admins chose with /admin. None or empty means "no rule of our own"."""
+
+    __tablename__ = "guild_settings"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    allowed_channels: Mapped[list[int]] = mapped_column(JSON, default=list)
+    max_queued_per_user: Mapped[int | None] = mapped_column(Integer)
+    max_jobs_per_day: Mapped[int | None] = mapped_column(Integer)
+    max_duration_s: Mapped[float | None] = mapped_column(Float)
+    max_clips: Mapped[int | None] = mapped_column(Integer)
+    max_steps: Mapped[int | None] = mapped_column(Integer)
+    blocked_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    blocked_patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class UserSettings(Base):
+    """One user's preferences (results by DM); other issues may add columns."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    results_by_dm: Mapped[bool] = mapped_column(Boolean, default=False)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

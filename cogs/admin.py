@@ -1,0 +1,315 @@
+"""/admin: a server's own rules for the bot (Manage Server only), and /preferences for users.
+
+Discord hides /admin from members without Manage Server (default_permissions), but server admins
+can re-grant it to anyone under Server Settings -> Integrations, so every subcommand checks the
+caller's permissions again at run time. Settings are stored per guild (bot/server_models.py) and
+enforced for every request by bot/policy.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.policy import GuildRules, ServerPolicy
+from bot.prompt_filter import MAX_RULES, FilterRuleError, compile_pattern, normalise_word
+
+if TYPE_CHECKING:
+    from bot.client import RiffusionBot
+
+NOT_ALLOWED = "You need the Manage Server permission to change the bot's settings here."
+
+
+def describe_rules(rules: GuildRules) -> str:
+    """Every setting of a guild, one line each (what /admin show prints)."""
+
+    def limit(value: object, unit: str = "") -> str:
+        return "no limit of this server's own" if value is None else f"{value:g}{unit}" \
+            if isinstance(value, float) else f"{value}{unit}"
+
+    channels = ", ".join(f"<#{c}>" for c in rules.allowed_channels) or "all channels"
+    return "\n".join([
+        f"**Generation:** {'⏸️ paused' if rules.paused else '▶️ running'}",
+        f"**Allowed channels:** {channels}",
+        f"**Queued jobs per user:** {limit(rules.max_queued_per_user)}",
+        f"**Jobs per user per day:** {limit(rules.max_jobs_per_day)}",
+        f"**Maximum duration:** {limit(rules.max_duration_s, ' s')}",
+        f"**Maximum clips:** {limit(rules.max_clips)}",
+        f"**Maximum steps:** {limit(rules.max_steps)}",
+        f"**Blocked words:** {len(rules.filter.words)}",
+        f"**Blocked patterns:** {len(rules.filter.patterns)}",
+    ])
+
+
+def numbered(items: tuple[str, ...] | list[str], empty: str) -> str:
+    if not items:
+        return empty
+    return "\n".join(f"{i}. `{item}`" for i, item in enumerate(items, 1))[:1900]
+
+
+class Admin(commands.Cog):
+    """The /admin command group."""
+
+    admin = app_commands.Group(
+        name="admin", description="Server settings for the music bot (Manage Server).",
+        default_permissions=discord.Permissions(manage_guild=True), guild_only=True)
+    channels = app_commands.Group(name="channels", parent=admin,
+                                  description="Channels where the bot makes music.")
+    words = app_commands.Group(name="words", parent=admin,
+                               description="Words that may not appear in prompts.")
+    patterns = app_commands.Group(name="patterns", parent=admin,
+                                  description="Regular expressions prompts may not match.")
+
+    def __init__(self, bot: RiffusionBot, policy: ServerPolicy) -> None:
+        self.bot = bot
+        self.policy = policy
+
+    async def _allowed(self, interaction: discord.Interaction) -> bool:
+        """The run-time permission check (answers the refusal itself)."""
+        if interaction.guild_id is None:
+            await self._say(interaction, "Server settings can only be changed in a server.")
+            return False
+        if not interaction.permissions.manage_guild:
+            await self._say(interaction, NOT_ALLOWED)
+            return False
+        return True
+
+    @staticmethod
+    async def _say(interaction: discord.Interaction, text: str) -> None:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(
+                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+
+    # ---- overview, pause, sync -------------------------------------------------------------
+
+    @admin.command(name="show", description="Show this server's settings for the bot.")
+    async def show(self, interaction: discord.Interaction) -> None:
+        if await self._allowed(interaction):
+            rules = await self.policy.rules(interaction.guild_id)
+            await self._say(interaction, describe_rules(rules))
+
+    @admin.command(name="pause", description="Pause generation here: queued requests wait, "
+                   "new ones are refused.")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        if await self._allowed(interaction):
+            await self.policy.update(interaction.guild_id, paused=True,
+                                     paused_by=interaction.user.id)
+            await self._say(interaction, "⏸️ Generation is paused on this server. Queued requests "
+                            "wait; new ones are told the bot is paused. `/admin resume` resumes.")
+
+    @admin.command(name="resume", description="Resume generation on this server.")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        if await self._allowed(interaction):
+            await self.policy.update(interaction.guild_id, paused=False, paused_by=None)
+            await self._say(interaction, "▶️ Generation resumed; queued requests go on.")
+
+    @admin.command(name="sync", description="Re-sync the bot's slash commands with Discord.")
+    async def sync(self, interaction: discord.Interaction) -> None:
+        if not await self._allowed(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            await self.bot.sync_commands_if_changed(force=True)
+        except discord.HTTPException as exc:
+            await self._say(interaction, f"Discord refused the sync ({exc.status}: {exc.text}); "
+                            "try again later (command creates are capped per day).")
+            return
+        count = len(self.bot.tree.get_commands(
+            guild=discord.Object(self.bot.settings.guild_id) if self.bot.settings.guild_id
+            else None))
+        await self._say(interaction, f"Synced {count} commands with Discord.")
+
+    # ---- limits ----------------------------------------------------------------------------
+
+    @admin.command(name="limits", description="Set per-user limits and maximums (0 removes a "
+                   "limit); no options shows them.")
+    @app_commands.describe(
+        queued_per_user="Requests one member may have queued or running at once",
+        jobs_per_day="Requests one member may make per UTC day",
+        max_duration="Longest track, in seconds",
+        max_clips="Most clips (5.1 s each) in one track",
+        max_steps="Most diffusion steps per request")
+    async def limits(
+        self, interaction: discord.Interaction,
+        queued_per_user: app_commands.Range[int, 0, 100] | None = None,
+        jobs_per_day: app_commands.Range[int, 0, 10000] | None = None,
+        max_duration: app_commands.Range[float, 0.0, 600.0] | None = None,
+        max_clips: app_commands.Range[int, 0, 100] | None = None,
+        max_steps: app_commands.Range[int, 0, 200] | None = None,
+    ) -> None:
+        if not await self._allowed(interaction):
+            return
+        given = {"max_queued_per_user": queued_per_user, "max_jobs_per_day": jobs_per_day,
+                 "max_duration_s": max_duration, "max_clips": max_clips, "max_steps": max_steps}
+        changes = {k: (v or None) for k, v in given.items() if v is not None}
+        if changes.get("max_steps") is not None and changes["max_steps"] < 2:
+            await self._say(interaction, "Steps must be at least 2 (0 removes the limit).")
+            return
+        if changes.get("max_duration_s") is not None and changes["max_duration_s"] < 1:
+            await self._say(interaction, "The maximum duration must be at least 1 s "
+                            "(0 removes the limit).")
+            return
+        rules = await (self.policy.update(interaction.guild_id, **changes) if changes
+                       else self.policy.rules(interaction.guild_id))
+        head = "Limits updated." if changes else "Current limits:"
+        await self._say(interaction, f"{head}\n{describe_rules(rules)}")
+
+    # ---- channels --------------------------------------------------------------------------
+
+    @channels.command(name="add", description="Allow the bot to make music in a channel.")
+    async def channels_add(self, interaction: discord.Interaction,
+                           channel: discord.TextChannel) -> None:
+        if not await self._allowed(interaction):
+            return
+        current = (await self.policy.settings_row(interaction.guild_id))["allowed_channels"]
+        if channel.id not in current:
+            current.append(channel.id)
+        await self.policy.update(interaction.guild_id, allowed_channels=current)
+        await self._say(interaction, "The bot now makes music only in: "
+                        + ", ".join(f"<#{c}>" for c in current))
+
+    @channels.command(name="remove", description="Stop allowing a channel.")
+    async def channels_remove(self, interaction: discord.Interaction,
+                              channel: discord.TextChannel) -> None:
+        if not await self._allowed(interaction):
+            return
+        current = (await self.policy.settings_row(interaction.guild_id))["allowed_channels"]
+        if channel.id not in current:
+            await self._say(interaction, f"<#{channel.id}> is not in the list.")
+            return
+        current.remove(channel.id)
+        await self.policy.update(interaction.guild_id, allowed_channels=current)
+        where = ", ".join(f"<#{c}>" for c in current) or "every channel (the list is empty)"
+        await self._say(interaction, f"Removed. The bot makes music in: {where}")
+
+    @channels.command(name="list", description="Where the bot may make music.")
+    async def channels_list(self, interaction: discord.Interaction) -> None:
+        if await self._allowed(interaction):
+            rules = await self.policy.rules(interaction.guild_id)
+            where = ", ".join(f"<#{c}>" for c in rules.allowed_channels)
+            await self._say(interaction, f"Allowed channels: {where}" if where else
+                            "No list: the bot makes music in every channel it can post in.")
+
+    # ---- blocked words and patterns --------------------------------------------------------
+
+    @words.command(name="add", description="Block a word or phrase in prompts (whole words, "
+                   "any case).")
+    async def words_add(self, interaction: discord.Interaction,
+                        word: app_commands.Range[str, 1, 100]) -> None:
+        if not await self._allowed(interaction):
+            return
+        try:
+            word = normalise_word(word)
+        except FilterRuleError as exc:
+            await self._say(interaction, str(exc))
+            return
+        current = (await self.policy.settings_row(interaction.guild_id))["blocked_words"]
+        if word not in current:
+            if len(current) >= MAX_RULES:
+                await self._say(interaction, f"There are already {MAX_RULES} blocked words; "
+                                "remove one first.")
+                return
+            current.append(word)
+        await self.policy.update(interaction.guild_id, blocked_words=current)
+        await self._say(interaction, f"Blocked “{word}” in prompts and negative prompts "
+                        f"({len(current)} blocked word(s)).")
+
+    @words.command(name="remove", description="Unblock a word or phrase.")
+    async def words_remove(self, interaction: discord.Interaction,
+                           word: app_commands.Range[str, 1, 100]) -> None:
+        if not await self._allowed(interaction):
+            return
+        current = (await self.policy.settings_row(interaction.guild_id))["blocked_words"]
+        key = " ".join(word.split()).casefold()
+        if key not in current:
+            await self._say(interaction, f"“{key}” is not blocked.")
+            return
+        current.remove(key)
+        await self.policy.update(interaction.guild_id, blocked_words=current)
+        await self._say(interaction, f"Unblocked “{key}”.")
+
+    @words.command(name="list", description="The blocked words.")
+    async def words_list(self, interaction: discord.Interaction) -> None:
+        if await self._allowed(interaction):
+            rules = await self.policy.rules(interaction.guild_id)
+            await self._say(interaction, numbered(rules.filter.words, "No blocked words."))
+
+    @patterns.command(name="add", description="Block prompts matching a regular expression "
+                      "(case-insensitive).")
+    async def patterns_add(self, interaction: discord.Interaction,
+                           pattern: app_commands.Range[str, 1, 200]) -> None:
+        if not await self._allowed(interaction):
+            return
+        try:
+            compile_pattern(pattern)
+        except FilterRuleError as exc:
+            await self._say(interaction, f"Not added: {exc}")
+            return
+        current = (await self.policy.settings_row(interaction.guild_id))["blocked_patterns"]
+        if pattern not in current:
+            if len(current) >= MAX_RULES:
+                await self._say(interaction, f"There are already {MAX_RULES} blocked patterns; "
+                                "remove one first.")
+                return
+            current.append(pattern)
+        await self.policy.update(interaction.guild_id, blocked_patterns=current)
+        await self._say(interaction, f"Blocked pattern #{current.index(pattern) + 1}: "
+                        f"`{pattern}`")
+
+    @patterns.command(name="remove", description="Unblock a pattern by its number in the list.")
+    async def patterns_remove(self, interaction: discord.Interaction,
+                              number: app_commands.Range[int, 1, 100]) -> None:
+        if not await self._allowed(interaction):
+            return
+        current = (await self.policy.settings_row(interaction.guild_id))["blocked_patterns"]
+        if number > len(current):
+            await self._say(interaction, f"There is no pattern #{number} "
+                            f"({len(current)} in the list).")
+            return
+        removed = current.pop(number - 1)
+        await self.policy.update(interaction.guild_id, blocked_patterns=current)
+        await self._say(interaction, f"Removed pattern `{removed}`.")
+
+    @patterns.command(name="list", description="The blocked patterns, numbered.")
+    async def patterns_list(self, interaction: discord.Interaction) -> None:
+        if await self._allowed(interaction):
+            rules = await self.policy.rules(interaction.guild_id)
+            await self._say(interaction, numbered(rules.filter.patterns, "No blocked patterns."))
+
+
+class Preferences(commands.Cog):
+    """/preferences: per-user settings (results by DM)."""
+
+    def __init__(self, policy: ServerPolicy) -> None:
+        self.policy = policy
+
+    @app_commands.command(name="preferences", description="Your settings, e.g. getting your "
+                          "results by DM.")
+    @app_commands.describe(results_by_dm="Send your finished music to your DMs instead of the "
+                           "channel")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def preferences(self, interaction: discord.Interaction,
+                          results_by_dm: bool | None = None) -> None:
+        if results_by_dm is not None:
+            await self.policy.set_results_by_dm(interaction.user.id, results_by_dm)
+        enabled = await self.policy.results_by_dm(interaction.user.id)
+        text = ("Your results are sent to you by DM (if your DMs are closed they are posted in "
+                "the channel)." if enabled else "Your results are posted in the channel where "
+                "you asked.")
+        await interaction.response.send_message(
+            ("Saved. " if results_by_dm is not None else "") + text, ephemeral=True)
+
+
+async def setup(bot: RiffusionBot) -> None:
+    """Creates the bot's ServerPolicy (used by RiffService.start) and restores paused guilds."""
+    assert bot.db is not None
+    policy = ServerPolicy(bot.settings, bot.db, bot.queue)
+    await policy.restore_pauses()
+    bot.policy = policy  # type: ignore[attr-defined]
+    await bot.add_cog(Admin(bot, policy))
+    await bot.add_cog(Preferences(policy))

@@ -1,0 +1,84 @@
+"""/riff: a prompt in, a spectrogram and an MP3 out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
+from riffusion_core.seed_images import list_seed_images
+
+if TYPE_CHECKING:
+    from bot.client import RiffusionBot
+
+SEED_IMAGE_CHOICES = [
+    app_commands.Choice(name=name, value=name) for name in list_seed_images()[:25]
+]
+# Discord rejects an empty choice list; without bundled seed images the option is free text
+# checked against the list at run time.
+with_seed_image_choices = (
+    app_commands.choices(seed_image=SEED_IMAGE_CHOICES) if SEED_IMAGE_CHOICES else lambda f: f
+)
+
+
+class Riff(commands.Cog):
+    def __init__(self, bot: RiffusionBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="riff", description="Make a short piece of music from a prompt.")
+    @app_commands.describe(
+        prompt="What it should sound like, e.g. 'jazz saxophone, smooth'",
+        negative_prompt="What to steer away from, e.g. 'vocals, noise'",
+        seed="The same seed and options give the same music (random if left out)",
+        seed_image="A beat loop to start from (gives a steady rhythm); none: from scratch",
+        steps="More steps: more detail, slower",
+        guidance="How closely to follow the prompt (7 is a good start)",
+        denoising="With a seed image: how far to move away from it (0.75 is typical)",
+        duration="Length in seconds (5.1 s is one clip; longer ones are joined)",
+    )
+    @with_seed_image_choices
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def riff(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 500],
+        negative_prompt: app_commands.Range[str, 1, 500] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        seed_image: str | None = None,
+        steps: app_commands.Range[int, 2, 200] | None = None,
+        guidance: app_commands.Range[float, 0.0, 30.0] = 7.0,
+        denoising: app_commands.Range[float, 0.05, 1.0] = 0.75,
+        duration: app_commands.Range[float, 1.0, 120.0] = CLIP_SECONDS,
+    ) -> None:
+        settings = self.bot.settings
+        problem = None
+        if steps is not None and steps > settings.max_steps:
+            problem = f"This bot allows at most {settings.max_steps} steps."
+        elif duration > settings.max_duration_s:
+            problem = f"This bot makes tracks of up to {settings.max_duration_s:g} seconds."
+        elif seed_image is not None and seed_image not in list_seed_images():
+            problem = f"There is no seed image called {seed_image!r}; pick one from the list."
+        elif not prompt.strip():
+            problem = "Please describe the music you want in the prompt."
+        if problem:
+            await interaction.response.send_message(problem, ephemeral=True)
+            return
+        params = RiffParams(
+            prompt=prompt.strip(),
+            negative_prompt=(negative_prompt or "").strip() or None,
+            seed=random_seed() if seed is None else seed,
+            seed_image=seed_image,
+            steps=steps or settings.default_steps,
+            guidance=guidance,
+            denoising=denoising,
+            duration_s=round(duration, 2),
+        )
+        assert self.bot.riffs is not None
+        await self.bot.riffs.start(interaction, params)
+
+
+async def setup(bot: RiffusionBot) -> None:
+    await bot.add_cog(Riff(bot))

@@ -1,0 +1,342 @@
+"""The riff / blend / remix subcommands of the `riffusion` CLI.
+
+Each run writes three files named after the prompt and seed: the spectrogram PNG (EXIF
+parameters attached), the MP3, and a JSON record. The JSON holds everything needed to make the
+same PNG again (model, scheduler, device, seeds, steps, library versions) including `argv`, the
+exact arguments to pass back to `riffusion` (add `--out DIR`).
+
+`SUBCOMMANDS` plugs them into `riffusion_core.cli` (listed in its SUBCOMMAND_MODULES); each
+`run_*` returns the exit status and raises RiffusionError for bad input, which the CLI prints as
+one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import unicodedata
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from riffusion_core.cli import Subcommand
+from riffusion_core.errors import RiffusionError
+
+DEVICE_ENV_VAR = "RIFFUSION_DEVICE"
+SCHEDULERS = ("pndm", "dpmsolver++")
+SLUG_LENGTH = 40
+
+
+# ----------------------------------------------------------------------------- argument types
+
+
+def _number(kind: type, check: Callable[[float], bool], what: str) -> Callable[[str], Any]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if (isinstance(value, float) and not math.isfinite(value)) or not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "a whole number above 0")
+seed_int = _number(int, lambda v: 0 <= v < 2**63, "a seed (a whole number, 0 or more)")
+positive_float = _number(float, lambda v: v > 0, "a number above 0")
+non_negative_float = _number(float, lambda v: v >= 0, "a number, 0 or more")
+fraction = _number(float, lambda v: 0 < v <= 1, "a number above 0 and at most 1")
+clip_count = _number(int, lambda v: 2 <= v <= 64, "a number of clips from 2 to 64")
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = True) -> None:
+    """Options shared by riff, blend and remix."""
+    parser.add_argument("--out", type=Path, required=True, help="folder for the PNG, MP3, JSON")
+    parser.add_argument("--negative-prompt", default=None, help="what the music should avoid")
+    parser.add_argument("--steps", type=positive_int, default=steps,
+                        help=f"diffusion steps (default {steps})")
+    parser.add_argument("--guidance", type=non_negative_float, default=7.0,
+                        help="how closely to follow the prompt (default 7)")
+    if denoising:
+        parser.add_argument("--seed-image", default=None,
+                            help="bundled seed image name or PNG path to start from (a beat "
+                                 "loop; default: none, text to audio)")
+        parser.add_argument("--denoising", type=fraction, default=0.75,
+                            help="with a seed image: how much to repaint it (default 0.75)")
+    parser.add_argument("--model", default=None,
+                        help="Hugging Face id or local folder (default: $RIFFUSION_MODEL, else "
+                             "riffusion/riffusion-model-v1)")
+    parser.add_argument("--device", default=None,
+                        help="auto, cpu, cuda, cuda:N or mps (default: $RIFFUSION_DEVICE, else "
+                             "auto)")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default="pndm",
+                        help="pndm (the checkpoint's own) or dpmsolver++ (good at ~20-30 steps)")
+    parser.add_argument("--batch-size", type=positive_int, default=4,
+                        help="clips rendered at once (default 4)")
+
+
+def configure_riff(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt")
+    parser.add_argument("--seed", type=seed_int, default=42)
+    parser.add_argument("--duration", type=positive_float, default=None,
+                        help="seconds; longer than one clip (5.11 s) chains clips seed s -> s+1 "
+                             "as the Riffusion web app does (default: one clip)")
+    _common(parser, steps=50)
+
+
+def configure_blend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt_a")
+    parser.add_argument("prompt_b")
+    parser.add_argument("--clips", type=clip_count, default=5, help="clips A -> B (default 5)")
+    parser.add_argument("--seed-a", type=seed_int, default=42)
+    parser.add_argument("--seed-b", type=seed_int, default=None, help="default: seed A + 1")
+    _common(parser, steps=50)
+
+
+def configure_remix(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("audio", type=Path)
+    parser.add_argument("prompt")
+    parser.add_argument("--strength", type=fraction, default=0.55,
+                        help="how much to change the input (default 0.55)")
+    parser.add_argument("--seed", type=seed_int, default=42)
+    parser.add_argument("--max-input", type=positive_float, default=60.0,
+                        help="use at most this many seconds of the input (default 60)")
+    parser.add_argument("--start", type=non_negative_float, default=0.0,
+                        help="start this many seconds into the input (default 0)")
+    _common(parser, steps=25, denoising=False)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def slug(text: str, limit: int = SLUG_LENGTH) -> str:
+    """A safe file-name fragment: ASCII letters, digits and dashes (never empty)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return cleaned[:limit].rstrip("-") or "riff"
+
+
+def versions() -> dict[str, str]:
+    """Library versions that decide the output pixels."""
+    out = {}
+    for name in ("torch", "diffusers", "transformers"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    import riffusion_core
+
+    out["riffusion_core"] = riffusion_core.__version__
+    return out
+
+
+def _model_and_device(args: argparse.Namespace) -> tuple[str, str]:
+    from riffusion_core.model import default_model, resolve_device
+
+    model = args.model or default_model()
+    device = args.device or os.environ.get(DEVICE_ENV_VAR, "").strip() or "auto"
+    return model, str(resolve_device(device))
+
+
+def _check_seed_image(name: str | None) -> None:
+    """Fail before the (slow) model load when the seed image does not exist."""
+    if name is not None:
+        from riffusion_core.seed_images import resolve_seed_image
+
+        resolve_seed_image(name)
+
+
+def _seed_image_arg(name: str) -> str:
+    """A bundled name as is; a user's file as an absolute path, so the record works anywhere."""
+    from riffusion_core.seed_images import SEED_IMAGE_DIR, resolve_seed_image
+
+    path = resolve_seed_image(name)
+    return name if path.parent == SEED_IMAGE_DIR and path.stem == name else str(path.resolve())
+
+
+def _load(args: argparse.Namespace):
+    from riffusion_core.model import load_pipeline
+
+    pipe = load_pipeline(args.model, device=args.device, show_progress=True)
+    pipe.set_scheduler(args.scheduler)
+    return pipe
+
+
+class _Progress:
+    """A tqdm bar on stderr fed by the pipeline's on_step(done, total)."""
+
+    def __init__(self, label: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=label, unit="step", file=sys.stderr, disable=None, leave=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _common_argv(args: argparse.Namespace, *, denoising: bool = True) -> list[str]:
+    argv = ["--steps", str(args.steps), "--guidance", repr(args.guidance)]
+    if args.negative_prompt is not None:
+        argv += ["--negative-prompt", args.negative_prompt]
+    if denoising:
+        if args.seed_image is not None:
+            argv += ["--seed-image", _seed_image_arg(args.seed_image)]
+        argv += ["--denoising", repr(args.denoising)]
+    argv += ["--model", args.model, "--device", args.device,
+             "--scheduler", args.scheduler, "--batch-size", str(args.batch_size)]
+    return argv
+
+
+def _write(args: argparse.Namespace, stem: str, result, argv: list[str],
+           extra: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write <stem>.png/.mp3/.json into args.out and print their paths."""
+    from riffusion_core.audio import export_audio
+    from riffusion_core.image import save_image
+
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RiffusionError(f"Cannot create the output folder {str(args.out)!r}: "
+                             f"{exc.strerror or exc}.") from None
+    paths = {ext: args.out / f"{stem}.{ext}" for ext in ("png", "mp3", "json")}
+    save_image(result.image, paths["png"])
+    export_audio(result.audio, paths["mp3"])
+    record = {
+        "command": argv[0],
+        "argv": argv,
+        "model": args.model,
+        "device": args.device,
+        "scheduler": args.scheduler,
+        "versions": versions(),
+        **(extra or {}),
+        "result": result.to_dict(),
+        "files": {ext: path.name for ext, path in paths.items()},
+    }
+    paths["json"].write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                             encoding="utf-8")
+    for path in paths.values():
+        print(path)
+    return paths
+
+
+def _prompt(text: str, seed: int, args: argparse.Namespace):
+    from riffusion_core.generation import PromptInput
+
+    if not text.strip():
+        raise RiffusionError("The prompt is empty: describe the music you want.")
+    fields = {"prompt": text, "seed": seed, "negative_prompt": args.negative_prompt,
+              "guidance": args.guidance}
+    if hasattr(args, "denoising"):
+        fields["denoising"] = args.denoising
+    return PromptInput(**fields)
+
+
+def _run(args: argparse.Namespace, label: str, work: Callable[[Any, _Progress], Any]):
+    args.model, args.device = _model_and_device(args)
+    pipe = _load(args)
+    progress = _Progress(label)
+    try:
+        return work(pipe, progress)
+    finally:
+        progress.close()
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def run_riff(args: argparse.Namespace) -> int:
+    from riffusion_core.generation import GenerationRequest
+    from riffusion_core.tasks import clip_ms, riff_long
+
+    start = _prompt(args.prompt, args.seed, args)
+    _check_seed_image(args.seed_image)
+    duration = args.duration if args.duration is not None else clip_ms() / 1000
+    request = GenerationRequest(start=start, num_inference_steps=args.steps,
+                                seed_image=args.seed_image)
+    result = _run(args, "riff", lambda pipe, progress: riff_long(
+        pipe, request, duration, batch_size=args.batch_size, on_step=progress))
+    argv = ["riff", args.prompt, "--seed", str(args.seed), *_common_argv(args)]
+    if args.duration is not None:
+        argv += ["--duration", repr(args.duration)]
+    _write(args, f"{slug(args.prompt)}_seed{args.seed}", result, argv)
+    return 0
+
+
+def run_blend(args: argparse.Namespace) -> int:
+    from riffusion_core.generation import GenerationRequest
+    from riffusion_core.tasks import blend
+
+    seed_b = args.seed_a + 1 if args.seed_b is None else args.seed_b
+    start = _prompt(args.prompt_a, args.seed_a, args)
+    end = _prompt(args.prompt_b, seed_b, args)
+    # Validates steps, seed image and strength now, before the slow model load.
+    GenerationRequest(start=start, end=end, num_inference_steps=args.steps,
+                      seed_image=args.seed_image)
+    result = _run(args, "blend", lambda pipe, progress: blend(
+        pipe, start, end, args.clips, num_inference_steps=args.steps,
+        seed_image=args.seed_image, batch_size=args.batch_size, on_step=progress))
+    argv = ["blend", args.prompt_a, args.prompt_b, "--clips", str(args.clips),
+            "--seed-a", str(args.seed_a), "--seed-b", str(seed_b), *_common_argv(args)]
+    stem = f"{slug(args.prompt_a, 24)}_to_{slug(args.prompt_b, 24)}_seed{args.seed_a}-{seed_b}"
+    _write(args, stem, result, argv)
+    return 0
+
+
+def run_remix(args: argparse.Namespace) -> int:
+    from riffusion_core.audio import decode_audio
+    from riffusion_core.tasks import remix
+
+    prompt = _prompt(args.prompt, args.seed, args)
+    data = _read_input(args.audio)
+    decoded = decode_audio(data, max_duration_s=args.start + args.max_input + 1.0)
+    result = _run(args, "remix", lambda pipe, progress: remix(
+        pipe, decoded.segment, prompt, args.strength, args.steps, args.max_input,
+        start_s=args.start, source_duration_s=decoded.source_duration_s,
+        batch_size=args.batch_size, on_step=progress))
+    argv = ["remix", str(args.audio.resolve()), args.prompt, "--strength", repr(args.strength),
+            "--seed", str(args.seed), "--max-input", repr(args.max_input),
+            "--start", repr(args.start), *_common_argv(args, denoising=False)]
+    digest = hashlib.sha256(data).hexdigest()
+    extra = {"input": {"path": str(args.audio.resolve()), "sha256": digest}}
+    stem = f"remix_{slug(args.audio.stem, 24)}_{slug(args.prompt, 24)}_seed{args.seed}"
+    _write(args, stem, result, argv, extra)
+    return 0
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise RiffusionError(f"There is no audio file at {str(path)!r}.") from None
+    except IsADirectoryError:
+        raise RiffusionError(f"{str(path)!r} is a folder, not an audio file.") from None
+    except OSError as exc:
+        raise RiffusionError(f"Cannot read {str(path)!r}: {exc.strerror or exc}.") from None
+
+
+SUBCOMMANDS = [
+    Subcommand("riff", "Generate music from a text prompt (PNG, MP3 and JSON).",
+               configure_riff, run_riff),
+    Subcommand("blend", "Morph from PROMPT_A to PROMPT_B over several crossfaded clips.",
+               configure_blend, run_blend),
+    Subcommand("remix", "Repaint an audio file in the style of a prompt, window by window.",
+               configure_remix, run_remix),
+]

@@ -1,0 +1,302 @@
+"""/admin over the wire-level fake Discord: permissions, channels, limits, filters, pause, DMs.
+
+The renderer is the tone generator of tests/fixtures/bot.py: these tests are about the rules a
+request passes through (bot/policy.py, called once from RiffService.start), not about sound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.prompt_filter import FilterRuleError, PromptFilter, compile_pattern
+from tests.fakediscord import FakeDiscord, Message, Perm, User
+from tests.fixtures.bot import BotHarness, FakeRenderer
+
+
+def is_result(message: Message) -> bool:
+    return any(a.filename.endswith(".mp3") for a in message.attachments)
+
+
+async def reply_to(fake: FakeDiscord, user: User, command: str, options=None, **kw) -> Message:
+    interaction = await fake.slash(user, command, options or {}, **kw)
+    return await fake.response_message(interaction)
+
+
+def moderator(fake: FakeDiscord) -> User:
+    user = fake.add_user("mod")
+    fake.add_member(fake.guild, user, permissions=Perm.MANAGE_GUILD | Perm.VIEW_CHANNEL
+                    | Perm.SEND_MESSAGES | Perm.USE_APPLICATION_COMMANDS)
+    return user
+
+
+async def test_non_admins_are_refused_by_discord_and_by_the_bot(fake_discord: FakeDiscord,
+                                                                bot_harness: BotHarness):
+    fake = fake_discord
+    async with bot_harness.running(FakeRenderer()):
+        definition = fake.commands(fake.guild)["admin"]
+        assert int(definition["default_member_permissions"]) == Perm.MANAGE_GUILD
+        with pytest.raises(PermissionError):
+            await fake.slash(fake.member, "admin pause")
+        # A server admin re-grants /admin to everyone in Integrations: the bot still checks.
+        command = fake.state.find_command("admin", 1, fake.guild)
+        command.definition["default_member_permissions"] = None
+        refused = await reply_to(fake, fake.member, "admin pause")
+        assert refused.ephemeral and "Manage Server" in refused.content
+        _, status = await riff(fake, fake.member, "still running")
+        assert "jazz" not in status.content and not status.ephemeral  # not paused
+        shown = await reply_to(fake, moderator(fake), "admin show")
+        assert "running" in shown.content and "all channels" in shown.content
+
+
+async def riff(fake: FakeDiscord, user: User, prompt: str, *, channel=None, **options):
+    interaction = await fake.slash(user, "riff", {"prompt": prompt, **options}, channel=channel)
+    return interaction, await fake.response_message(interaction)
+
+
+async def test_blocked_words_and_patterns_apply_to_prompt_and_negative(
+        fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake = fake_discord
+    async with bot_harness.running(FakeRenderer()):
+        added = await reply_to(fake, fake.admin, "admin words add", {"word": "Drill"})
+        assert "Blocked “drill”" in added.content
+        bad = await reply_to(fake, fake.admin, "admin patterns add", {"pattern": "(a|aa)+b"})
+        assert "Not added" in bad.content and "too slow" in bad.content
+        invalid = await reply_to(fake, fake.admin, "admin patterns add", {"pattern": "(oops"})
+        assert "not a valid regular expression" in invalid.content
+        ok = await reply_to(fake, fake.admin, "admin patterns add", {"pattern": r"gang\s*sta"})
+        assert "#1" in ok.content
+
+        _, refused = await riff(fake, fake.member, "UK DRILL beat")
+        assert refused.ephemeral and "“drill”" in refused.content and "prompt" in \
+            refused.content and "blocked words" in refused.content
+        _, refused = await riff(fake, fake.member, "piano", negative_prompt="Gang sta")
+        assert refused.ephemeral and "negative prompt" in refused.content
+        assert "pattern #1" in refused.content
+        _, fine = await riff(fake, fake.member, "drilling rain on a tin roof")  # whole words
+        assert not fine.ephemeral
+        await fake.wait_for_message(is_result, timeout=15)
+
+        listed = await reply_to(fake, fake.admin, "admin patterns list")
+        assert "1. `gang\\s*sta`" in listed.content
+        await reply_to(fake, fake.admin, "admin patterns remove", {"number": 1})
+        await reply_to(fake, fake.admin, "admin words remove", {"word": "drill"})
+        _, allowed = await riff(fake, fake.member, "uk drill", negative_prompt="gangsta")
+        assert not allowed.ephemeral
+
+
+async def test_allowed_channels(fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake = fake_discord
+    music = fake.add_channel(fake.guild, "music")
+    async with bot_harness.running(FakeRenderer()):
+        added = await reply_to(fake, fake.admin, "admin channels add", {"channel": music})
+        assert f"<#{music.id}>" in added.content
+        _, refused = await riff(fake, fake.member, "jazz")
+        assert refused.ephemeral and f"<#{music.id}>" in refused.content
+        assert "allowed channels" in refused.content
+        _, status = await riff(fake, fake.member, "jazz", channel=music)
+        assert not status.ephemeral
+        result = await fake.wait_for_message(is_result, timeout=15)
+        assert result.channel_id == music.id
+        # A button under an old result in another channel obeys the same rule.
+        await reply_to(fake, fake.admin, "admin channels remove", {"channel": music})
+        listed = await reply_to(fake, fake.admin, "admin channels list")
+        assert "every channel" in listed.content
+
+
+async def test_limits_steps_duration_clips_queued_and_daily(fake_discord: FakeDiscord,
+                                                            bot_harness: BotHarness):
+    fake = fake_discord
+    renderer = FakeRenderer()
+    async with bot_harness.running(renderer):
+        shown = await reply_to(fake, fake.admin, "admin limits",
+                               {"max_steps": 10, "max_duration": 8.0, "max_clips": 1,
+                                "queued_per_user": 1, "jobs_per_day": 2})
+        assert "Limits updated" in shown.content and "**Maximum steps:** 10" in shown.content
+        _, refused = await riff(fake, fake.member, "a", steps=20)
+        assert "at most 10 steps" in refused.content and "would use 20" in refused.content
+        _, refused = await riff(fake, fake.member, "a", duration=10.0)
+        assert "up to 8 s" in refused.content and "maximum duration" in refused.content
+        _, refused = await riff(fake, fake.member, "a", duration=7.0)
+        assert "at most 1 clip" in refused.content and "needs 2" in refused.content
+
+        renderer.gate.clear()
+        _, first = await riff(fake, fake.member, "one")
+        assert not first.ephemeral
+        _, refused = await riff(fake, fake.member, "two")
+        assert "allows 1 request at a time" in refused.content
+        assert "queued jobs per user" in refused.content
+        renderer.gate.set()
+        await fake.wait_for_message(is_result, timeout=15)
+        await fake.wait_until(lambda: "is ready" in first.content, what="first done")
+        _, second = await riff(fake, fake.member, "two")
+        assert not second.ephemeral
+        await fake.wait_until(lambda: "is ready" in second.content, timeout=15, what="done")
+        _, refused = await riff(fake, fake.member, "three")
+        assert "all 2 of your requests for today" in refused.content
+        assert "jobs per day" in refused.content and "<t:" in refused.content
+        # Someone else still has their own allowance.
+        _, other = await riff(fake, fake.admin, "admin's")
+        assert not other.ephemeral
+        await fake.wait_until(lambda: "is ready" in other.content, timeout=15, what="done")
+        cleared = await reply_to(fake, fake.admin, "admin limits", {"jobs_per_day": 0})
+        assert "**Jobs per user per day:** no limit" in cleared.content
+        _, again = await riff(fake, fake.member, "three")
+        assert not again.ephemeral
+        await fake.wait_until(lambda: "is ready" in again.content, timeout=15, what="done")
+
+
+async def test_pause_holds_queued_jobs_and_refuses_new_ones(fake_discord: FakeDiscord,
+                                                            bot_harness: BotHarness):
+    fake = fake_discord
+    renderer = FakeRenderer()
+    renderer.gate.clear()
+    async with bot_harness.running(renderer, MAX_BATCH_SIZE="1") as bot:
+        _, running = await riff(fake, fake.member, "running one")
+        await asyncio.to_thread(renderer.started.wait, 10)
+        _, queued = await riff(fake, fake.member, "queued one")
+        paused = await reply_to(fake, fake.admin, "admin pause")
+        assert "paused" in paused.content
+        _, refused = await riff(fake, fake.admin, "new one")
+        assert refused.ephemeral and "paused" in refused.content
+        renderer.gate.set()
+        await fake.wait_until(lambda: "is ready" in running.content, timeout=15, what="runs on")
+        await asyncio.sleep(0.5)
+        assert "is ready" not in queued.content  # held while paused
+        assert [b[0] for b in renderer.batches] == ["running one"]
+        assert bot.queue.is_paused(fake.guild.id)
+        await reply_to(fake, fake.admin, "admin resume")
+        await fake.wait_until(lambda: "is ready" in queued.content, timeout=15, what="resumed")
+    # The pause survives a restart (stored), and resume clears it.
+    async with bot_harness.running(FakeRenderer()) as bot:
+        assert not bot.queue.is_paused(fake.guild.id)
+        await reply_to(fake, fake.admin, "admin pause")
+    async with bot_harness.running(FakeRenderer()) as bot:
+        assert bot.queue.is_paused(fake.guild.id)
+        _, refused = await riff(fake, fake.member, "after restart")
+        assert "paused" in refused.content
+
+
+async def test_resync_forces_a_sync(fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake = fake_discord
+    async with bot_harness.running(FakeRenderer()):
+        before = len(fake.command_syncs)
+        done = await reply_to(fake, fake.admin, "admin sync")
+        assert "Synced" in done.content
+        assert len(fake.command_syncs) == before + 1
+
+
+async def test_commands_work_in_dms_with_the_same_limits(fake_discord: FakeDiscord,
+                                                         bot_harness: BotHarness):
+    fake = fake_discord
+    async with bot_harness.running(FakeRenderer(), DISCORD_GUILD_ID="", MAX_JOBS_PER_DAY="1"):
+        assert "riff" in fake.commands()  # global commands reach DMs
+        with pytest.raises(PermissionError):
+            await fake.slash(fake.admin, "admin show", dm=True)
+        interaction = await fake.slash(fake.member, "riff", {"prompt": "dm jazz"}, dm=True)
+        status = await fake.response_message(interaction)
+        dm = fake.dm_channel(fake.member)
+        result = await fake.wait_for_message(is_result, channel=dm, timeout=15)
+        assert "dm jazz" in result.content
+        await fake.wait_until(lambda: "is ready" in status.content, what="done")
+        again = await fake.slash(fake.member, "riff", {"prompt": "more"}, dm=True)
+        refused = await fake.response_message(again)
+        assert "all 1 of your requests for today" in refused.content
+        assert "the bot's setting" in refused.content
+
+
+async def test_results_by_dm(fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake = fake_discord
+    async with bot_harness.running(FakeRenderer()):
+        saved = await reply_to(fake, fake.member, "preferences", {"results_by_dm": True})
+        assert "Saved" in saved.content and "by DM" in saved.content
+        await riff(fake, fake.member, "private jazz")
+        dm = fake.dm_channel(fake.member)
+        result = await fake.wait_for_message(is_result, channel=dm, timeout=15)
+        assert "private jazz" in result.content
+        assert not [m for m in fake.messages_in(fake.general) if is_result(m)]
+        # DMs closed: the result falls back to the channel.
+        fake.close_dms(fake.member)
+        await riff(fake, fake.member, "closed dms")
+        fallback = await fake.wait_for_message(
+            lambda m: is_result(m) and "closed dms" in m.content, timeout=15)
+        assert fallback.channel_id == fake.general.id
+
+
+def test_filter_rules_are_vetted_and_matched_within_a_budget():
+    with pytest.raises(FilterRuleError, match="empty prompt"):
+        compile_pattern("x*")
+    with pytest.raises(FilterRuleError, match="at most"):
+        compile_pattern("a" * 201)
+    rules = PromptFilter.build(["ass"], [r"^bad\b"])
+    assert rules.find({"prompt": "bass and drums"}) is None
+    assert rules.find({"prompt": "ASS"}).rule == "word"
+    assert rules.find({"prompt": "Bad thing"}).detail == r"^bad\b"
+    # A stored pattern that backtracks on real input is cut off by the budget (fail closed).
+    slow = PromptFilter.build([], [r"(a|aa)+b"])
+    from bot.prompt_filter import FilterTimeout
+
+    started = time.monotonic()
+    with pytest.raises(FilterTimeout):
+        slow.find({"prompt": "a" * 80 + "!"}, budget_s=0.05)
+    assert time.monotonic() - started < 1.0
+
+
+def test_every_prompt_of_a_request_is_checked_and_clips_counted():
+    """Blend-like tasks carry a second prompt and their own clip count; both are seen."""
+    from dataclasses import dataclass
+
+    from bot.params import RiffParams
+    from bot.policy import clips_of, prompt_texts
+    from bot.renderer import ExtendSource, RenderTask
+
+    @dataclass(frozen=True)
+    class TwoPromptTask(RenderTask):
+        end_prompt: str = ""
+        clips: int = 4
+
+    params = RiffParams(prompt="calm piano", negative_prompt="noise", duration_s=12.0)
+    task = TwoPromptTask(params=params, end_prompt="uk drill")
+    texts = prompt_texts(params, task, {"blend": {"prompt_b": "uk drill", "seed_b": 3}})
+    assert texts == {"prompt": "calm piano", "negative prompt": "noise",
+                     "end prompt": "uk drill"}
+    assert PromptFilter.build(["drill"], []).find(texts).field == "end prompt"
+    assert clips_of(params, task) == 4
+    assert clips_of(params, RenderTask(params=params)) == 3  # 12 s = 3 clips of 5.11 s
+    extend = ExtendSource(master_path=None, image_path=None, clips=2)
+    assert clips_of(params, RenderTask(params=params, extend=extend)) == 3
+
+
+async def test_queue_pause_holds_only_that_group():
+    """The queue skips a paused guild's jobs (they keep their place) and runs everyone else's."""
+    import threading
+
+    from bot.queue import GenerationQueue
+
+    ran: list[str] = []
+    gate = threading.Event()
+
+    def render(payloads, on_step, should_cancel):
+        gate.wait(10)
+        ran.extend(payloads)
+        return list(payloads)
+
+    queue = GenerationQueue(render, max_batch_size=1)
+    queue.start()
+    try:
+        queue.pause(1)
+        held = queue.submit(10, "guild 1", group=1)
+        other = queue.submit(11, "guild 2", group=2)
+        dm = queue.submit(12, "dm", group=None)
+        gate.set()
+        assert await asyncio.wait_for(other.wait(), 5) == "guild 2"
+        assert await asyncio.wait_for(dm.wait(), 5) == "dm"
+        await asyncio.sleep(0.1)
+        assert not held.done and queue.position(held) == 1
+        queue.resume(1)
+        assert await asyncio.wait_for(held.wait(), 5) == "guild 1"
+        assert ran == ["guild 2", "dm", "guild 1"]
+    finally:
+        await queue.shutdown(1)

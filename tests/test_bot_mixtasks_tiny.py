@@ -1,0 +1,58 @@
+"""Blend, blend-clip and remix tasks on the real pipeline (tiny random model), through the
+bot's PipelineRenderer: what the fake-pipe bot tests stand in for.
+
+Few steps, two clips and one remix window keep it to a handful of spectrogram-to-audio
+conversions (the slow part on a CPU).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.mixtasks import BlendClipTask, BlendTask, RemixTask, blend_length_s
+from bot.params import RiffParams
+from bot.renderer import PipelineRenderer
+from riffusion_core.tasks import clip_ms
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def renderer(tiny_pipeline, tmp_path) -> PipelineRenderer:
+    return PipelineRenderer("tiny", "cpu", tmp_path, loader=lambda *a, **k: tiny_pipeline)
+
+
+def test_blend_and_remix_render_on_the_real_pipeline(renderer, sine_segment):
+    steps: list[tuple[int, int]] = []
+
+    def on_step(step: int, total: int) -> None:
+        steps.append((step, total))
+
+    params = RiffParams(prompt="rock", seed=1, steps=2, duration_s=blend_length_s(2))
+    blend = BlendTask(params=params, end_prompt="church bells", end_seed=2, clips=2)
+    [out] = renderer([blend], on_step, lambda: False)
+    assert out.image.size == (1024, 512) and out.clips == 2
+    assert out.duration_s == pytest.approx(blend_length_s(2), abs=0.02)
+    step, total = steps[-1]  # progress over the whole blend (both clips share a UNet batch)
+    assert step == total and len(steps) == total
+
+    remix_params = RiffParams(prompt="jazz", seed=3, steps=2, denoising=1.0, duration_s=1.0)
+    remix = RemixTask(params=remix_params, audio=sine_segment(1.0), source_duration_s=1.0)
+    [out] = renderer([remix], on_step, lambda: False)
+    assert out.image.size == (512, 512) and out.clips == 1
+    assert out.duration_s == pytest.approx(1.0, abs=0.01)  # as long as the input part used
+
+
+def test_a_picked_clip_is_that_alpha_of_the_blend(renderer, tiny_pipeline):
+    params = RiffParams(prompt="rock", seed=1, steps=2)
+    task = BlendClipTask(params=params, end_prompt="church bells", end_seed=2, alpha=0.0)
+    [picked] = renderer([task], lambda *_: None, lambda: False)
+    assert picked.duration_s == pytest.approx(clip_ms() / 1000, abs=0.01)
+    # alpha 0 is prompt A alone: the same picture a plain clip of A renders.
+    from riffusion_core.generation import GenerationRequest, PromptInput
+
+    [plain] = tiny_pipeline.generate(
+        [GenerationRequest(start=PromptInput("rock", seed=1), num_inference_steps=2)],
+        with_audio=False,
+    )
+    assert list(picked.image.getdata()) == list(plain.image.getdata())
