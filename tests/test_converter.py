@@ -163,6 +163,21 @@ def test_inverse_mel_is_non_negative_and_consistent(short_segment) -> None:
     assert float(torch.linalg.norm(rebuilt - mel) / torch.linalg.norm(mel)) < 0.05
 
 
+def test_banded_products_and_pseudo_inverse_equal_the_dense_ones() -> None:
+    inverse = get_converter(MONO).maths.inverse_mel
+    dense = get_converter(MONO).maths.mel_scale.fb.double()[inverse.lo : inverse.hi].T
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(2, dense.shape[1], 7, generator=generator, dtype=torch.float64)
+    y = torch.rand(2, dense.shape[0], 7, generator=generator, dtype=torch.float64)
+
+    def close(ours: torch.Tensor, reference: torch.Tensor) -> bool:
+        return float(torch.linalg.norm(ours.double() - reference) / reference.norm()) < 1e-5
+
+    assert close(inverse.forward.matmul(x.float()), dense @ x)
+    assert close(inverse.forward.rmatmul(y.float()), dense.T @ y)
+    assert close(inverse.pseudo_inverse(y.float()), torch.linalg.pinv(dense) @ y)
+
+
 @pytest.mark.parametrize(
     ("image", "message"),
     [
