@@ -41,8 +41,8 @@ class FastPhaseSettings:
     """Iteration budget of the fast method (defaults tuned with bench/converter.py).
 
     With the peak-locked PGHI start, 30 window-size iterations + 1 full-size one beat the
-    reference's spectral convergence on the three reference clips by 27-36 % (10 iterations
-    still beat it, by 4-30 %; 100 iterations were needed with time-only phase integration).
+    reference's spectral convergence on the three reference clips by 28-36 % (10 iterations
+    still beat it, by 4-29 %; 100 iterations were needed with time-only phase integration).
     """
 
     coarse_iterations: int = 30
