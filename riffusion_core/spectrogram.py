@@ -14,9 +14,10 @@ from typing import Literal
 import torch
 import torchaudio
 
+from riffusion_core.banded import BandedMatrix
 from riffusion_core.errors import AudioDecodeError
 from riffusion_core.params import SpectrogramParams
-from riffusion_core.phase import FastPhaseSettings, fast_phase_reconstruction
+from riffusion_core.phase import FastPhase, FastPhaseSettings
 
 Method = Literal["fast", "griffinlim"]
 METHODS: tuple[Method, ...] = ("fast", "griffinlim")
@@ -29,8 +30,10 @@ class NonNegativeInverseMel:
     """Linear magnitudes from mel magnitudes, non-negative, with a precomputed inverse.
 
     The mel system is underdetermined (n_mels equations, one unknown per STFT bin) and the
-    filterbank is full rank, so its pseudo-inverse gives the minimum-norm solution in one matrix
-    product. Clamping that at 0 breaks the equations slightly; a few alternating projections
+    filterbank A is full rank, so its pseudo-inverse A.T (A A.T)^-1 gives the minimum-norm
+    solution. A is banded (each triangle covers a short run of bins) and A A.T is a small
+    (n_mels x n_mels) matrix, so both products are cheap, unlike the dense (n_bins x n_mels)
+    pseudo-inverse. Clamping at 0 breaks the equations slightly; a few alternating projections
     (onto {x : A x = mel} with the same pseudo-inverse, then onto x >= 0) restore them. Only the
     bins inside the mel range carry weight; the others stay 0.
     """
@@ -44,22 +47,26 @@ class NonNegativeInverseMel:
         self.lo = int(active.min())
         self.hi = int(active.max()) + 1
         forward = fb[self.lo : self.hi].T.contiguous()  # (n_mels, n_active)
-        # Solved on the CPU in float64 once: no cuSOLVER needed, and no per-call solve.
-        self.forward = forward.to(device, torch.float32)
-        self.pinv = torch.linalg.pinv(forward).to(device, torch.float32)
+        self.forward = BandedMatrix(forward, device)
+        # Inverted on the CPU in float64 once: no cuSOLVER needed, and no per-call solve.
+        self.gram_inverse = torch.linalg.inv(forward @ forward.T).to(device, torch.float32)
         self.projections = projections
 
     def active(self, mel: torch.Tensor) -> torch.Tensor:
         """(..., n_active, T) magnitudes of the bins the filterbank covers."""
-        solution = torch.matmul(self.pinv, mel).clamp_(min=0)
+        solution = self.pseudo_inverse(mel).clamp_(min=0)
         for _ in range(self.projections):
             solution = self.project(solution, mel)
         return solution
 
+    def pseudo_inverse(self, mel: torch.Tensor) -> torch.Tensor:
+        """Minimum-norm (..., n_active, T) magnitudes x with A x = `mel` (may be negative)."""
+        return self.forward.rmatmul(torch.matmul(self.gram_inverse, mel))
+
     def project(self, magnitudes: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         """Nearest magnitudes (active bins) whose mel equals `mel`, then clamped at 0."""
-        residual = mel - torch.matmul(self.forward, magnitudes)
-        return magnitudes.add_(torch.matmul(self.pinv, residual)).clamp_(min=0)
+        residual = mel - self.forward.matmul(magnitudes)
+        return magnitudes.add_(self.pseudo_inverse(residual)).clamp_(min=0)
 
     def embed(self, active: torch.Tensor) -> torch.Tensor:
         """Full (..., n_freqs, T) magnitudes from active-bin magnitudes (zeros elsewhere)."""
@@ -97,6 +104,7 @@ class SpectrogramConverter:
         ).to(self.device)
         self.inverse_mel = NonNegativeInverseMel(self.mel_scale.fb, self.device)
         self.window = torch.hann_window(params.win_length, periodic=True, device=self.device)
+        self.fast_phase = FastPhase(params, self.window, self.inverse_mel)
 
     def mel_from_samples(self, samples: torch.Tensor) -> torch.Tensor:
         """(C, n_mels, 1 + N // hop) magnitudes of (C, N) float samples in int16 units."""
@@ -134,11 +142,8 @@ class SpectrogramConverter:
             if method == "griffinlim":
                 samples = self._griffin_lim(mel, seed=seed, length=padded_length)
             else:
-                samples = fast_phase_reconstruction(
+                samples = self.fast_phase(
                     mel,
-                    self.inverse_mel,
-                    self.params,
-                    self.window,
                     length=padded_length,
                     seed=seed,
                     settings=fast_settings or FastPhaseSettings(),

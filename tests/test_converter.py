@@ -19,6 +19,8 @@ from riffusion_core.converter import (
 from riffusion_core.errors import SpectrogramImageError
 from riffusion_core.image import image_to_png_bytes, spectrogram_from_image
 from riffusion_core.params import SpectrogramParams
+from riffusion_core.phase import reduced_grid
+from riffusion_core.stft import FrameTransform
 from tests.fixtures.conversion import REFERENCE_CLIPS, reference_wav
 
 MONO = SpectrogramParams()
@@ -161,6 +163,44 @@ def test_inverse_mel_is_non_negative_and_consistent(short_segment) -> None:
     assert not linear[:, 4001:].any()  # above 10 kHz nothing carries weight
     rebuilt = converter.maths.mel_scale(linear)
     assert float(torch.linalg.norm(rebuilt - mel) / torch.linalg.norm(mel)) < 0.05
+
+
+def test_banded_products_and_pseudo_inverse_equal_the_dense_ones() -> None:
+    inverse = get_converter(MONO).maths.inverse_mel
+    dense = get_converter(MONO).maths.mel_scale.fb.double()[inverse.lo : inverse.hi].T
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(2, dense.shape[1], 7, generator=generator, dtype=torch.float64)
+    y = torch.rand(2, dense.shape[0], 7, generator=generator, dtype=torch.float64)
+
+    def close(ours: torch.Tensor, reference: torch.Tensor) -> bool:
+        return float(torch.linalg.norm(ours.double() - reference) / reference.norm()) < 1e-5
+
+    assert close(inverse.forward.matmul(x.float()), dense @ x)
+    assert close(inverse.forward.rmatmul(y.float()), dense.T @ y)
+    assert close(inverse.pseudo_inverse(y.float()), torch.linalg.pinv(dense) @ y)
+
+
+def test_coarse_iterations_at_the_reduced_rate_match_the_full_rate() -> None:
+    """One Griffin-Lim projection of a 10 kHz band-limited STFT at 21 kHz equals the 44.1 kHz one.
+
+    Interior frames only: at the edges the reflect padding mirrors about the first / last
+    sample, whose time differs between the two rates.
+    """
+    assert reduced_grid(441, 4410, top_bin=1000) == (210, 2100)
+    generator = torch.Generator().manual_seed(0)
+    frames, bins = 60, 1001
+    spec = torch.polar(
+        torch.rand(1, frames, bins, generator=generator),
+        2 * torch.pi * torch.rand(1, frames, bins, generator=generator),
+    )
+    results = []
+    for hop, win in ((441, 4410), (210, 2100)):
+        transform = FrameTransform(torch.hann_window(win), hop=hop, n_fft=win)
+        results.append(
+            transform.forward(transform.inverse(spec, hop * (frames - 1)), bins)[:, 8:-8]
+        )
+    full, reduced = results
+    assert float(torch.linalg.norm(full - reduced) / torch.linalg.norm(full)) < 1e-5
 
 
 @pytest.mark.parametrize(
