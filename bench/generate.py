@@ -119,8 +119,7 @@ def make_scheduler(name: str):
     return DPMSolverMultistepScheduler(**SCHEDULER, algorithm_type="dpmsolver++")
 
 
-def build(device: torch.device, dtype: torch.dtype, channels_last: bool,
-          compile_mode: str | None):
+def build(device: torch.device, dtype: torch.dtype, channels_last: bool, compile_mode: str | None):
     """Random-weight SD 1.5 modules on `device` (fixed seed, so runs are comparable)."""
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**SD15_UNET).to(device, dtype).eval()
@@ -215,10 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler", choices=["pndm", "dpmsolver++"], default="pndm")
     parser.add_argument("--width", type=int, default=512, help="image width (512 = 5.11 s)")
     parser.add_argument("--fp32", action="store_true", help="CUDA: keep fp32 (default fp16)")
-    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
-                        help="torch.compile the UNet (optional mode, e.g. max-autotune)")
-    parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=None,
-                        help="run an untimed first pass (default: on CUDA only)")
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="MODE",
+        help="torch.compile the UNet (optional mode, e.g. max-autotune)",
+    )
+    parser.add_argument(
+        "--warmup",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run an untimed first pass (default: on CUDA only)",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -254,18 +263,23 @@ def main(argv: list[str] | None = None) -> int:
         "| MP3 s | end to end s | CPU s | audio s | real-time factor |"
     )
     print()
-    print(f"device {device} ({platform.processor() or platform.machine()}), dtype {dtype}, "
-          f"scheduler {args.scheduler}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, compile {args.compile}")
+    print(
+        f"device {device} ({platform.processor() or platform.machine()}), dtype {dtype}, "
+        f"scheduler {args.scheduler}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, compile {args.compile}"
+    )
     print(header)
     print("|" + "---|" * 13)
     for r in rows:
-        print(f"| {r.batch} | {r.steps} | {r.unet_passes} | {r.unet_step_s:.3f} | {r.text_s:.3f} | "
-              f"{r.denoise_s:.2f} | {r.vae_decode_s:.2f} | {r.to_audio_s:.2f} | {r.mp3_s:.3f} | "
-              f"{r.end_to_end_s:.2f} | {r.cpu_s:.1f} | {r.audio_s:.2f} | {r.realtime_factor:.3f} |")
+        print(
+            f"| {r.batch} | {r.steps} | {r.unet_passes} | {r.unet_step_s:.3f} | {r.text_s:.3f} | "
+            f"{r.denoise_s:.2f} | {r.vae_decode_s:.2f} | {r.to_audio_s:.2f} | {r.mp3_s:.3f} | "
+            f"{r.end_to_end_s:.2f} | {r.cpu_s:.1f} | {r.audio_s:.2f} | {r.realtime_factor:.3f} |"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"build_s": build_s, "rows": [asdict(r) for r in rows]},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"build_s": build_s, "rows": [asdict(r) for r in rows]}, indent=2)
+        )
     return 0
 
 

@@ -42,8 +42,19 @@ MP3_BITRATES_KBPS = (192, 160, 128, 96, 64)
 # Demuxers an upload may be read with (FFmpeg names, matched like FFmpeg's format_whitelist).
 # Leaving out everything else keeps playlists (hls, concat), image sequences and exotic parsers
 # away from user data.
-ALLOWED_DEMUXERS = ("mp3", "wav", "w64", "ogg", "flac", "mov", "matroska", "aac", "aiff", "caf",
-                    "asf")
+ALLOWED_DEMUXERS = (
+    "mp3",
+    "wav",
+    "w64",
+    "ogg",
+    "flac",
+    "mov",
+    "matroska",
+    "aac",
+    "aiff",
+    "caf",
+    "asf",
+)
 
 _SUPPORTED = "Try an MP3, WAV, OGG, FLAC or M4A file."
 _MSG_EMPTY = f"That file is empty. {_SUPPORTED}"
@@ -52,14 +63,23 @@ _MSG_IMAGE = f"That file is an image, not audio. {_SUPPORTED}"
 _MSG_NO_AUDIO_STREAM = f"That file has no audio track. {_SUPPORTED}"
 _MSG_UNKNOWN_CODEC = f"That file's audio is in a format we can't decode. {_SUPPORTED}"
 _MSG_NO_SAMPLES = "That file contains no sound (it is 0 seconds long). Try another file."
-_MSG_DAMAGED = ("That audio file seems damaged or cut off. Try uploading it again, or export it "
-                "again as MP3 or WAV.")
+_MSG_DAMAGED = (
+    "That audio file seems damaged or cut off. Try uploading it again, or export it "
+    "again as MP3 or WAV."
+)
 _HEAD_BYTES = 64 * 1024  # enough to find a WAV data chunk behind the usual metadata chunks
 _MIN_INPUT_RATE, _MAX_INPUT_RATE = 2000, 768_000
 _MAX_PACKET_ERRORS = 8  # a few bad packets are skipped, as ffmpeg does; more means damaged
 
-_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00",
-                b"MM\x00*")
+_IMAGE_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
 
 
 def ffmpeg_executable() -> str:
@@ -155,8 +175,9 @@ def _looks_like_image(head: bytes) -> bool:
     return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def _declared_duration(container: av.container.InputContainer, stream: av.AudioStream,
-                       mp3_has_length: bool) -> float | None:
+def _declared_duration(
+    container: av.container.InputContainer, stream: av.AudioStream, mp3_has_length: bool
+) -> float | None:
     """What the file's headers say its length is, in seconds; None when they don't say.
 
     FFmpeg guesses the length of raw MP3 without a Xing/Info/VBRI header and of raw AAC from
@@ -183,8 +204,10 @@ class _Deadline:
             raise AudioDecodeError(self.message())
 
     def message(self) -> str:
-        return (f"Reading that file took too long (over {self.timeout_s:g} s). "
-                "Try a shorter file, or convert it to MP3 or WAV.")
+        return (
+            f"Reading that file took too long (over {self.timeout_s:g} s). "
+            "Try a shorter file, or convert it to MP3 or WAV."
+        )
 
 
 class _Collector:
@@ -214,7 +237,8 @@ class _Collector:
         if not _MIN_INPUT_RATE <= frame.sample_rate <= _MAX_INPUT_RATE:
             # 1 Hz would turn each input sample into 44100 output samples: a decompression bomb
             raise AudioDecodeError(
-                f"That file has an unusable sample rate ({frame.sample_rate} Hz). {_SUPPORTED}")
+                f"That file has an unusable sample rate ({frame.sample_rate} Hz). {_SUPPORTED}"
+            )
         if (frame.format.name, frame.layout.name, frame.sample_rate) != self.input_key:
             self._new_resampler(frame)
         self._store(self.resampler.resample(frame))
@@ -241,8 +265,9 @@ class _Collector:
             self.frames += len(data)
 
 
-def decode_audio(source: str | Path | bytes, *, max_duration_s: float | None = None,
-                 timeout_s: float = 30.0) -> DecodedAudio:
+def decode_audio(
+    source: str | Path | bytes, *, max_duration_s: float | None = None, timeout_s: float = 30.0
+) -> DecodedAudio:
     """Decode an upload to a 44.1 kHz 16-bit AudioSegment (mono stays mono, more -> stereo).
 
     Decoding stops after `max_duration_s` (and never goes past MAX_DECODE_SECONDS) of audio,
@@ -252,8 +277,9 @@ def decode_audio(source: str | Path | bytes, *, max_duration_s: float | None = N
     """
     if max_duration_s is not None and max_duration_s <= 0:
         raise ValueError("max_duration_s must be positive")
-    cap_s = MAX_DECODE_SECONDS if max_duration_s is None else min(max_duration_s,
-                                                                  MAX_DECODE_SECONDS)
+    cap_s = (
+        MAX_DECODE_SECONDS if max_duration_s is None else min(max_duration_s, MAX_DECODE_SECONDS)
+    )
     deadline = _Deadline(timeout_s)
     fileobj = _open_source(source)
     with fileobj:
@@ -271,8 +297,10 @@ def decode_audio(source: str | Path | bytes, *, max_duration_s: float | None = N
             stream = container.streams.audio[0]
             if stream.codec_context is None:  # FFmpeg has no decoder for this codec
                 raise AudioDecodeError(_MSG_UNKNOWN_CODEC)
-            declared = _max_or_none(_declared_duration(container, stream, mp3_has_length),
-                                    _wav_claimed_duration(head, file_size))
+            declared = _max_or_none(
+                _declared_duration(container, stream, mp3_has_length),
+                _wav_claimed_duration(head, file_size),
+            )
             collector = _Collector(limit_frames=math.ceil(cap_s * SAMPLE_RATE))
             _decode_stream(container, stream, collector, deadline)
             data = collector.finish()
@@ -289,12 +317,18 @@ def decode_audio(source: str | Path | bytes, *, max_duration_s: float | None = N
             raise AudioDecodeError(
                 f"That audio file seems damaged or cut off: it says it lasts {_fmt_s(declared)} "
                 f"but only {_fmt_s(decoded_s)} could be read. Try uploading it again, or export "
-                "it again as MP3 or WAV.")
+                "it again as MP3 or WAV."
+            )
         source_s = decoded_s
-    segment = AudioSegment(data=data, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE,
-                           channels=channels)
-    return DecodedAudio(segment=segment, source_duration_s=source_s, truncated=collector.full,
-                        format_name=format_name)
+    segment = AudioSegment(
+        data=data, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=channels
+    )
+    return DecodedAudio(
+        segment=segment,
+        source_duration_s=source_s,
+        truncated=collector.full,
+        format_name=format_name,
+    )
 
 
 def _max_or_none(*values: float | None) -> float | None:
@@ -314,16 +348,22 @@ def _mp3_has_length_header(fileobj: _UnnamedFile, head: bytes) -> bool:
             size = (size << 7) | (byte & 0x7F)
         start = 10 + size + (10 if head[5] & 0x10 else 0)
     if start + 4096 <= len(head):
-        frame_area = head[start:start + 4096]
+        frame_area = head[start : start + 4096]
     else:
         fileobj.seek(start)
         frame_area = fileobj.read(4096)
         fileobj.seek(0)
-    sync = next((i for i in range(len(frame_area) - 1)
-                 if frame_area[i] == 0xFF and frame_area[i + 1] & 0xE0 == 0xE0), None)
+    sync = next(
+        (
+            i
+            for i in range(len(frame_area) - 1)
+            if frame_area[i] == 0xFF and frame_area[i + 1] & 0xE0 == 0xE0
+        ),
+        None,
+    )
     if sync is None:
         return False
-    first_frame = frame_area[sync:sync + 200]
+    first_frame = frame_area[sync : sync + 200]
     return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
 
 
@@ -336,7 +376,7 @@ def _wav_claimed_duration(head: bytes, file_size: int) -> float | None:
         return None
     pos, byte_rate = 12, 0
     while pos + 8 <= len(head):
-        chunk_id = head[pos:pos + 4]
+        chunk_id = head[pos : pos + 4]
         (size,) = struct.unpack_from("<I", head, pos + 4)
         if chunk_id == b"fmt " and pos + 16 <= len(head):
             (byte_rate,) = struct.unpack_from("<I", head, pos + 16)
@@ -351,9 +391,12 @@ def _wav_claimed_duration(head: bytes, file_size: int) -> float | None:
 def _open_container(fileobj: _UnnamedFile, timeout_s: float) -> av.container.InputContainer:
     try:
         return av.open(
-            fileobj, mode="r",
+            fileobj,
+            mode="r",
             container_options={"format_whitelist": ",".join(ALLOWED_DEMUXERS)},
-            metadata_errors="replace", timeout=timeout_s, io_open=_refuse_nested_open,
+            metadata_errors="replace",
+            timeout=timeout_s,
+            io_open=_refuse_nested_open,
         )
     except av.error.ExitError:
         raise AudioDecodeError(_Deadline(timeout_s).message()) from None
@@ -361,8 +404,12 @@ def _open_container(fileobj: _UnnamedFile, timeout_s: float) -> av.container.Inp
         raise AudioDecodeError(_MSG_NOT_AUDIO) from None
 
 
-def _decode_stream(container: av.container.InputContainer, stream: av.AudioStream,
-                   collector: _Collector, deadline: _Deadline) -> None:
+def _decode_stream(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    collector: _Collector,
+    deadline: _Deadline,
+) -> None:
     errors = 0
     packets = container.demux(stream)
     while not collector.full:
@@ -436,8 +483,9 @@ def estimate_mp3_bytes(segment: AudioSegment, bitrate_kbps: int) -> int:
     return math.ceil(segment.frame_count() / segment.frame_rate * bitrate_kbps * 125) + 1024
 
 
-def encode_mp3_within(segment: AudioSegment, max_bytes: int,
-                      bitrates: Sequence[int] = MP3_BITRATES_KBPS) -> tuple[bytes, int]:
+def encode_mp3_within(
+    segment: AudioSegment, max_bytes: int, bitrates: Sequence[int] = MP3_BITRATES_KBPS
+) -> tuple[bytes, int]:
     """The best-quality MP3 (first of `bitrates` that fits) no larger than `max_bytes`.
 
     Returns (data, bitrate_kbps); raises AudioExportError when even the last bitrate is too big.
@@ -455,7 +503,8 @@ def encode_mp3_within(segment: AudioSegment, max_bytes: int,
         size = len(data)
     raise AudioExportError(
         f"The audio is too long to upload: even at {bitrates[-1]} kbps it would be "
-        f"{size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit. Try a shorter clip.")
+        f"{size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit. Try a shorter clip."
+    )
 
 
 def export_audio(segment: AudioSegment, path: str | Path) -> Path:
@@ -505,8 +554,9 @@ def stitch(segments: Sequence[AudioSegment], crossfade_ms: int) -> AudioSegment:
         return parts[0]._spawn(b"".join(s.raw_data for s in parts))
     for i, part in enumerate(parts):
         if len(part) < crossfade_ms:
-            raise ValueError(f"segment {i} ({len(part)} ms) is shorter than the "
-                             f"{crossfade_ms} ms crossfade")
+            raise ValueError(
+                f"segment {i} ({len(part)} ms) is shorter than the {crossfade_ms} ms crossfade"
+            )
     out = parts[0]
     for part in parts[1:]:
         out = out.append(part, crossfade=crossfade_ms)
@@ -551,8 +601,9 @@ def segment_to_samples(segment: AudioSegment) -> np.ndarray:
     return np.ascontiguousarray(interleaved.reshape(-1, segment.channels).T, dtype=np.float32)
 
 
-def samples_to_segment(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
-                       normalize: bool = True) -> AudioSegment:
+def samples_to_segment(
+    samples: np.ndarray, sample_rate: int = SAMPLE_RATE, normalize: bool = True
+) -> AudioSegment:
     """16-bit AudioSegment from (channels, frames) samples in int16 units (1-D means mono).
 
     With `normalize` the peak is scaled to NORMALIZE_PEAK_DBFS (silence stays silence);
@@ -569,5 +620,9 @@ def samples_to_segment(samples: np.ndarray, sample_rate: int = SAMPLE_RATE,
         if peak > 0:
             x = x * (32768.0 * 10 ** (NORMALIZE_PEAK_DBFS / 20) / peak)
     pcm = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
-    return AudioSegment(data=np.ascontiguousarray(pcm.T).tobytes(), sample_width=SAMPLE_WIDTH,
-                        frame_rate=int(sample_rate), channels=pcm.shape[0])
+    return AudioSegment(
+        data=np.ascontiguousarray(pcm.T).tobytes(),
+        sample_width=SAMPLE_WIDTH,
+        frame_rate=int(sample_rate),
+        channels=pcm.shape[0],
+    )

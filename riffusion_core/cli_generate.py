@@ -65,34 +65,60 @@ def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = Tr
     """Options shared by riff, blend and remix."""
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG, MP3, JSON")
     parser.add_argument("--negative-prompt", default=None, help="what the music should avoid")
-    parser.add_argument("--steps", type=positive_int, default=steps,
-                        help=f"diffusion steps (default {steps})")
-    parser.add_argument("--guidance", type=non_negative_float, default=7.0,
-                        help="how closely to follow the prompt (default 7)")
+    parser.add_argument(
+        "--steps", type=positive_int, default=steps, help=f"diffusion steps (default {steps})"
+    )
+    parser.add_argument(
+        "--guidance",
+        type=non_negative_float,
+        default=7.0,
+        help="how closely to follow the prompt (default 7)",
+    )
     if denoising:
-        parser.add_argument("--seed-image", default=None,
-                            help="bundled seed image name or PNG path to start from (a beat "
-                                 "loop; default: none, text to audio)")
-        parser.add_argument("--denoising", type=fraction, default=0.75,
-                            help="with a seed image: how much to repaint it (default 0.75)")
-    parser.add_argument("--model", default=None,
-                        help="Hugging Face id or local folder (default: $RIFFUSION_MODEL, else "
-                             "riffusion/riffusion-model-v1)")
-    parser.add_argument("--device", default=None,
-                        help="auto, cpu, cuda, cuda:N or mps (default: $RIFFUSION_DEVICE, else "
-                             "auto)")
-    parser.add_argument("--scheduler", choices=SCHEDULERS, default="pndm",
-                        help="pndm (the checkpoint's own) or dpmsolver++ (good at ~20-30 steps)")
-    parser.add_argument("--batch-size", type=positive_int, default=4,
-                        help="clips rendered at once (default 4)")
+        parser.add_argument(
+            "--seed-image",
+            default=None,
+            help="bundled seed image name or PNG path to start from (a beat "
+            "loop; default: none, text to audio)",
+        )
+        parser.add_argument(
+            "--denoising",
+            type=fraction,
+            default=0.75,
+            help="with a seed image: how much to repaint it (default 0.75)",
+        )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="Hugging Face id or local folder (default: $RIFFUSION_MODEL, else "
+        "riffusion/riffusion-model-v1)",
+    )
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="auto, cpu, cuda, cuda:N or mps (default: $RIFFUSION_DEVICE, else auto)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        choices=SCHEDULERS,
+        default="pndm",
+        help="pndm (the checkpoint's own) or dpmsolver++ (good at ~20-30 steps)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=4, help="clips rendered at once (default 4)"
+    )
 
 
 def configure_riff(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt")
     parser.add_argument("--seed", type=seed_int, default=42)
-    parser.add_argument("--duration", type=positive_float, default=None,
-                        help="seconds; longer than one clip (5.11 s) chains clips seed s -> s+1 "
-                             "as the Riffusion web app does (default: one clip)")
+    parser.add_argument(
+        "--duration",
+        type=positive_float,
+        default=None,
+        help="seconds; longer than one clip (5.11 s) chains clips seed s -> s+1 "
+        "as the Riffusion web app does (default: one clip)",
+    )
     _common(parser, steps=50)
 
 
@@ -108,13 +134,25 @@ def configure_blend(parser: argparse.ArgumentParser) -> None:
 def configure_remix(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("audio", type=Path)
     parser.add_argument("prompt")
-    parser.add_argument("--strength", type=fraction, default=0.55,
-                        help="how much to change the input (default 0.55)")
+    parser.add_argument(
+        "--strength",
+        type=fraction,
+        default=0.55,
+        help="how much to change the input (default 0.55)",
+    )
     parser.add_argument("--seed", type=seed_int, default=42)
-    parser.add_argument("--max-input", type=positive_float, default=60.0,
-                        help="use at most this many seconds of the input (default 60)")
-    parser.add_argument("--start", type=non_negative_float, default=0.0,
-                        help="start this many seconds into the input (default 0)")
+    parser.add_argument(
+        "--max-input",
+        type=positive_float,
+        default=60.0,
+        help="use at most this many seconds of the input (default 60)",
+    )
+    parser.add_argument(
+        "--start",
+        type=non_negative_float,
+        default=0.0,
+        help="start this many seconds into the input (default 0)",
+    )
     _common(parser, steps=25, denoising=False)
 
 
@@ -200,13 +238,26 @@ def _common_argv(args: argparse.Namespace, *, denoising: bool = True) -> list[st
         if args.seed_image is not None:
             argv += ["--seed-image", _seed_image_arg(args.seed_image)]
         argv += ["--denoising", repr(args.denoising)]
-    argv += ["--model", args.model, "--device", args.device,
-             "--scheduler", args.scheduler, "--batch-size", str(args.batch_size)]
+    argv += [
+        "--model",
+        args.model,
+        "--device",
+        args.device,
+        "--scheduler",
+        args.scheduler,
+        "--batch-size",
+        str(args.batch_size),
+    ]
     return argv
 
 
-def _write(args: argparse.Namespace, stem: str, result, argv: list[str],
-           extra: dict[str, Any] | None = None) -> dict[str, Path]:
+def _write(
+    args: argparse.Namespace,
+    stem: str,
+    result,
+    argv: list[str],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Path]:
     """Write <stem>.png/.mp3/.json into args.out and print their paths."""
     from riffusion_core.audio import export_audio
     from riffusion_core.image import save_image
@@ -214,8 +265,9 @@ def _write(args: argparse.Namespace, stem: str, result, argv: list[str],
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RiffusionError(f"Cannot create the output folder {str(args.out)!r}: "
-                             f"{exc.strerror or exc}.") from None
+        raise RiffusionError(
+            f"Cannot create the output folder {str(args.out)!r}: {exc.strerror or exc}."
+        ) from None
     paths = {ext: args.out / f"{stem}.{ext}" for ext in ("png", "mp3", "json")}
     save_image(result.image, paths["png"])
     export_audio(result.audio, paths["mp3"])
@@ -230,8 +282,9 @@ def _write(args: argparse.Namespace, stem: str, result, argv: list[str],
         "result": result.to_dict(),
         "files": {ext: path.name for ext, path in paths.items()},
     }
-    paths["json"].write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
+    paths["json"].write_text(
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     for path in paths.values():
         print(path)
     return paths
@@ -242,8 +295,12 @@ def _prompt(text: str, seed: int, args: argparse.Namespace):
 
     if not text.strip():
         raise RiffusionError("The prompt is empty: describe the music you want.")
-    fields = {"prompt": text, "seed": seed, "negative_prompt": args.negative_prompt,
-              "guidance": args.guidance}
+    fields = {
+        "prompt": text,
+        "seed": seed,
+        "negative_prompt": args.negative_prompt,
+        "guidance": args.guidance,
+    }
     if hasattr(args, "denoising"):
         fields["denoising"] = args.denoising
     return PromptInput(**fields)
@@ -269,10 +326,16 @@ def run_riff(args: argparse.Namespace) -> int:
     start = _prompt(args.prompt, args.seed, args)
     _check_seed_image(args.seed_image)
     duration = args.duration if args.duration is not None else clip_ms() / 1000
-    request = GenerationRequest(start=start, num_inference_steps=args.steps,
-                                seed_image=args.seed_image)
-    result = _run(args, "riff", lambda pipe, progress: riff_long(
-        pipe, request, duration, batch_size=args.batch_size, on_step=progress))
+    request = GenerationRequest(
+        start=start, num_inference_steps=args.steps, seed_image=args.seed_image
+    )
+    result = _run(
+        args,
+        "riff",
+        lambda pipe, progress: riff_long(
+            pipe, request, duration, batch_size=args.batch_size, on_step=progress
+        ),
+    )
     argv = ["riff", args.prompt, "--seed", str(args.seed), *_common_argv(args)]
     if args.duration is not None:
         argv += ["--duration", repr(args.duration)]
@@ -288,13 +351,35 @@ def run_blend(args: argparse.Namespace) -> int:
     start = _prompt(args.prompt_a, args.seed_a, args)
     end = _prompt(args.prompt_b, seed_b, args)
     # Validates steps, seed image and strength now, before the slow model load.
-    GenerationRequest(start=start, end=end, num_inference_steps=args.steps,
-                      seed_image=args.seed_image)
-    result = _run(args, "blend", lambda pipe, progress: blend(
-        pipe, start, end, args.clips, num_inference_steps=args.steps,
-        seed_image=args.seed_image, batch_size=args.batch_size, on_step=progress))
-    argv = ["blend", args.prompt_a, args.prompt_b, "--clips", str(args.clips),
-            "--seed-a", str(args.seed_a), "--seed-b", str(seed_b), *_common_argv(args)]
+    GenerationRequest(
+        start=start, end=end, num_inference_steps=args.steps, seed_image=args.seed_image
+    )
+    result = _run(
+        args,
+        "blend",
+        lambda pipe, progress: blend(
+            pipe,
+            start,
+            end,
+            args.clips,
+            num_inference_steps=args.steps,
+            seed_image=args.seed_image,
+            batch_size=args.batch_size,
+            on_step=progress,
+        ),
+    )
+    argv = [
+        "blend",
+        args.prompt_a,
+        args.prompt_b,
+        "--clips",
+        str(args.clips),
+        "--seed-a",
+        str(args.seed_a),
+        "--seed-b",
+        str(seed_b),
+        *_common_argv(args),
+    ]
     stem = f"{slug(args.prompt_a, 24)}_to_{slug(args.prompt_b, 24)}_seed{args.seed_a}-{seed_b}"
     _write(args, stem, result, argv)
     return 0
@@ -307,13 +392,36 @@ def run_remix(args: argparse.Namespace) -> int:
     prompt = _prompt(args.prompt, args.seed, args)
     data = _read_input(args.audio)
     decoded = decode_audio(data, max_duration_s=args.start + args.max_input + 1.0)
-    result = _run(args, "remix", lambda pipe, progress: remix(
-        pipe, decoded.segment, prompt, args.strength, args.steps, args.max_input,
-        start_s=args.start, source_duration_s=decoded.source_duration_s,
-        batch_size=args.batch_size, on_step=progress))
-    argv = ["remix", str(args.audio.resolve()), args.prompt, "--strength", repr(args.strength),
-            "--seed", str(args.seed), "--max-input", repr(args.max_input),
-            "--start", repr(args.start), *_common_argv(args, denoising=False)]
+    result = _run(
+        args,
+        "remix",
+        lambda pipe, progress: remix(
+            pipe,
+            decoded.segment,
+            prompt,
+            args.strength,
+            args.steps,
+            args.max_input,
+            start_s=args.start,
+            source_duration_s=decoded.source_duration_s,
+            batch_size=args.batch_size,
+            on_step=progress,
+        ),
+    )
+    argv = [
+        "remix",
+        str(args.audio.resolve()),
+        args.prompt,
+        "--strength",
+        repr(args.strength),
+        "--seed",
+        str(args.seed),
+        "--max-input",
+        repr(args.max_input),
+        "--start",
+        repr(args.start),
+        *_common_argv(args, denoising=False),
+    ]
     digest = hashlib.sha256(data).hexdigest()
     extra = {"input": {"path": str(args.audio.resolve()), "sha256": digest}}
     stem = f"remix_{slug(args.audio.stem, 24)}_{slug(args.prompt, 24)}_seed{args.seed}"
@@ -333,10 +441,19 @@ def _read_input(path: Path) -> bytes:
 
 
 SUBCOMMANDS = [
-    Subcommand("riff", "Generate music from a text prompt (PNG, MP3 and JSON).",
-               configure_riff, run_riff),
-    Subcommand("blend", "Morph from PROMPT_A to PROMPT_B over several crossfaded clips.",
-               configure_blend, run_blend),
-    Subcommand("remix", "Repaint an audio file in the style of a prompt, window by window.",
-               configure_remix, run_remix),
+    Subcommand(
+        "riff", "Generate music from a text prompt (PNG, MP3 and JSON).", configure_riff, run_riff
+    ),
+    Subcommand(
+        "blend",
+        "Morph from PROMPT_A to PROMPT_B over several crossfaded clips.",
+        configure_blend,
+        run_blend,
+    ),
+    Subcommand(
+        "remix",
+        "Repaint an audio file in the style of a prompt, window by window.",
+        configure_remix,
+        run_remix,
+    ),
 ]

@@ -193,4 +193,3 @@ def _check_number(name: str, value: object, low: float, high: float) -> None:
 
 def _lerp(a: float, b: float, t: float) -> float:
     return float(a * (1 - t) + b * t)
-

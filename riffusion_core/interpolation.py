@@ -11,8 +11,9 @@ import torch
 PARALLEL_THRESHOLD = 0.9995
 
 
-def slerp(t: float, v0: torch.Tensor, v1: torch.Tensor, dot_threshold: float = PARALLEL_THRESHOLD
-          ) -> torch.Tensor:
+def slerp(
+    t: float, v0: torch.Tensor, v1: torch.Tensor, dot_threshold: float = PARALLEL_THRESHOLD
+) -> torch.Tensor:
     """Spherical interpolation from v0 (t=0) to v1 (t=1); lerp when the two are nearly parallel.
 
     The endpoints are returned exactly, so alpha 0 or 1 renders the same as a single prompt.

@@ -28,7 +28,7 @@ def default_model() -> str:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """"auto" picks CUDA, then Apple MPS, then CPU; explicit names are checked, not trusted."""
+    """ "auto" picks CUDA, then Apple MPS, then CPU; explicit names are checked, not trusted."""
     name = (name or "auto").strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
@@ -82,12 +82,21 @@ def _progress_bars(show: bool) -> Iterator[None]:
     from transformers.utils import logging as transformers_logging
 
     toggles = [
-        (hub_utils.are_progress_bars_disabled(), hub_utils.enable_progress_bars,
-         hub_utils.disable_progress_bars),
-        (not diffusers_logging.is_progress_bar_enabled(), diffusers_logging.enable_progress_bar,
-         diffusers_logging.disable_progress_bar),
-        (not transformers_logging.is_progress_bar_enabled(),
-         transformers_logging.enable_progress_bar, transformers_logging.disable_progress_bar),
+        (
+            hub_utils.are_progress_bars_disabled(),
+            hub_utils.enable_progress_bars,
+            hub_utils.disable_progress_bars,
+        ),
+        (
+            not diffusers_logging.is_progress_bar_enabled(),
+            diffusers_logging.enable_progress_bar,
+            diffusers_logging.disable_progress_bar,
+        ),
+        (
+            not transformers_logging.is_progress_bar_enabled(),
+            transformers_logging.enable_progress_bar,
+            transformers_logging.disable_progress_bar,
+        ),
     ]
     for _, enable, disable in toggles:
         (enable if show else disable)()
@@ -131,9 +140,7 @@ def _offline_help(model: str) -> str:
     )
 
 
-def load_pipeline(
-    model: str | None = None, device: str = "auto", show_progress: bool = True
-):
+def load_pipeline(model: str | None = None, device: str = "auto", show_progress: bool = True):
     """Load a hub id or a local diffusers folder as a RiffusionPipeline on `device`.
 
     `model=None` means $RIFFUSION_MODEL or DEFAULT_MODEL. Any failure raises ModelLoadError

@@ -219,7 +219,8 @@ class RiffusionPipeline(DiffusionPipeline):
                     request=item.request,
                     image=image,
                     audio=audio,
-                    duration_s=audio.frame_count() / audio.frame_rate if audio is not None
+                    duration_s=audio.frame_count() / audio.frame_rate
+                    if audio is not None
                     else item.request.duration_s,
                     elapsed_s=0.0,
                     seeds=item.seeds,
@@ -237,8 +238,9 @@ class RiffusionPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ preparation
 
     def _prepare(self, index: int, request: GenerationRequest) -> _Item:
-        seeds = (request.start.seed,) if request.end is None else (
-            request.start.seed, request.end.seed)
+        seeds = (
+            (request.start.seed,) if request.end is None else (request.start.seed, request.end.seed)
+        )
         kind = "txt2img" if request.seed_image is None else "img2img"
         return _Item(index, request, seeds, self._conditioning(request), kind)
 
@@ -373,8 +375,12 @@ class RiffusionPipeline(DiffusionPipeline):
             noise = slerp(float(item.request.alpha), noise, end_noise)
         return noise, start_gen
 
-    def _init_latents(self, request: GenerationRequest, generator: torch.Generator,
-                      cache: dict[tuple[str, int], Any]) -> torch.Tensor:
+    def _init_latents(
+        self,
+        request: GenerationRequest,
+        generator: torch.Generator,
+        cache: dict[tuple[str, int], Any],
+    ) -> torch.Tensor:
         """VAE latents of the seed image (sampled with the start seed, as the reference does)."""
         key = (str(request.seed_image), request.width)
         if key not in cache:
@@ -402,8 +408,9 @@ class RiffusionPipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ the loop
 
-    def _denoise(self, group: _Group, progress: _Progress,
-                 should_cancel: ShouldCancel | None) -> torch.Tensor:
+    def _denoise(
+        self, group: _Group, progress: _Progress, should_cancel: ShouldCancel | None
+    ) -> torch.Tensor:
         device, dtype = self.device, self.unet.dtype
         scheduler, timesteps = group.scheduler, group.timesteps
         noises, inits, keeps = [], [], []
@@ -413,8 +420,11 @@ class RiffusionPipeline(DiffusionPipeline):
             noises.append(noise)
             if item.kind == "img2img":
                 inits.append(self._init_latents(item.request, generator, encoded))
-                keeps.append(self._keep_mask(item.request) if item.request.mask_image
-                             else torch.zeros((1, 1, 1, 1)))
+                keeps.append(
+                    self._keep_mask(item.request)
+                    if item.request.mask_image
+                    else torch.zeros((1, 1, 1, 1))
+                )
         noise = torch.cat(noises).to(device, dtype)
         if inits:
             original = torch.cat(inits).to(device, dtype)
@@ -424,8 +434,11 @@ class RiffusionPipeline(DiffusionPipeline):
             original = None
             latents = noise * scheduler.init_noise_sigma
         masked = any(item.request.mask_image for item in group.items)
-        keep = torch.cat([k.expand(1, 1, *latents.shape[2:]) for k in keeps]).to(device, dtype) \
-            if masked else None
+        keep = (
+            torch.cat([k.expand(1, 1, *latents.shape[2:]) for k in keeps]).to(device, dtype)
+            if masked
+            else None
+        )
 
         embeddings = torch.cat(
             [item.conditioning.uncond for item in group.items]
@@ -453,8 +466,9 @@ class RiffusionPipeline(DiffusionPipeline):
             progress.advance()
         return latents
 
-    def _decode(self, latents: torch.Tensor, should_cancel: ShouldCancel | None
-                ) -> list[Image.Image]:
+    def _decode(
+        self, latents: torch.Tensor, should_cancel: ShouldCancel | None
+    ) -> list[Image.Image]:
         """Latents -> RGB spectrogram images, one VAE pass per item (identical in any batch)."""
         images = []
         for row in latents.split(1):
@@ -512,9 +526,7 @@ def _tensor_to_image(pixels: torch.Tensor) -> Image.Image:
 def _name_of(scheduler: Any) -> str:
     for name, (cls, overrides) in SCHEDULERS.items():
         if type(scheduler) is cls and all(
-            scheduler.config.get(k) == v for k, v in overrides.items()
-            if k == "algorithm_type"
+            scheduler.config.get(k) == v for k, v in overrides.items() if k == "algorithm_type"
         ):
             return name
     return type(scheduler).__name__
-

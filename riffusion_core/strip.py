@@ -51,7 +51,9 @@ def marked_strip(images: Sequence[Image.Image], labels: Sequence[str] | None = N
     draw = ImageDraw.Draw(strip)
     for i, x in enumerate(boundaries(images)):
         if i:
-            draw.rectangle((x - MARK_WIDTH // 2, 0, x + MARK_WIDTH // 2 - 1, strip.height - 1),
-                           fill=MARK_COLOUR)
+            draw.rectangle(
+                (x - MARK_WIDTH // 2, 0, x + MARK_WIDTH // 2 - 1, strip.height - 1),
+                fill=MARK_COLOUR,
+            )
         draw.text((x + 4, 2), labels[i], fill=MARK_COLOUR)
     return strip

@@ -134,8 +134,12 @@ def _generate_batched(
 ) -> list[GenerationResult]:
     """All clips in one generate() call: the pipeline batches compatible requests (at most
     `batch_size` per UNet batch) and reports progress over the whole task."""
-    return pipe.generate(list(requests), on_step=on_step, should_cancel=should_cancel,
-                         max_batch_size=max(1, batch_size))
+    return pipe.generate(
+        list(requests),
+        on_step=on_step,
+        should_cancel=should_cancel,
+        max_batch_size=max(1, batch_size),
+    )
 
 
 def _trim(segment: AudioSegment, samples: int) -> AudioSegment:
@@ -198,8 +202,7 @@ def riff_long(
         raise RiffusionError(f"That is too long: a riff can last at most {longest:.0f} seconds.")
     requests = chain_requests(request, count)
     clips = _generate_batched(pipe, requests, batch_size, on_step, should_cancel)
-    audio = _trim(stitch([c.audio for c in clips], crossfade_ms),
-                  round(duration_s * SAMPLE_RATE))
+    audio = _trim(stitch([c.audio for c in clips], crossfade_ms), round(duration_s * SAMPLE_RATE))
     params = {
         "request": asdict(request),
         "duration_s": duration_s,
@@ -243,9 +246,14 @@ def blend(
     started = time.perf_counter()
     alphas = blend_alphas(clips)
     requests = [
-        GenerationRequest(start=start, end=end, alpha=alpha,
-                          num_inference_steps=num_inference_steps, seed_image=seed_image,
-                          width=width)
+        GenerationRequest(
+            start=start,
+            end=end,
+            alpha=alpha,
+            num_inference_steps=num_inference_steps,
+            seed_image=seed_image,
+            width=width,
+        )
         for alpha in alphas
     ]
     results = _generate_batched(pipe, requests, batch_size, on_step, should_cancel)
@@ -345,9 +353,14 @@ def remix(
             image = converter.spectrogram_image_from_audio(piece)
             save_image(image, path)
             window_images.append(image)
-            requests.append(GenerationRequest(start=denoised,
-                                              num_inference_steps=num_inference_steps,
-                                              seed_image=str(path), width=width))
+            requests.append(
+                GenerationRequest(
+                    start=denoised,
+                    num_inference_steps=num_inference_steps,
+                    seed_image=str(path),
+                    width=width,
+                )
+            )
         results = _generate_batched(pipe, requests, batch_size, on_step, should_cancel)
     stitched = stitch([r.audio for r in results], overlap_ms)
     out = _trim(stitched, used_samples)

@@ -111,8 +111,9 @@ def pad(freqs_hz: tuple[float, ...], length_s: float) -> np.ndarray:
     """A soft chord that swells in and out over its whole length."""
     t = _time(length_s)
     env = np.sin(np.pi * t / length_s) ** 2
-    wave = sum(np.sin(2 * np.pi * f * t) + 0.3 * np.sin(2 * np.pi * 2.003 * f * t)
-               for f in freqs_hz)
+    wave = sum(
+        np.sin(2 * np.pi * f * t) + 0.3 * np.sin(2 * np.pi * 2.003 * f * t) for f in freqs_hz
+    )
     return wave * env / len(freqs_hz)
 
 
@@ -141,8 +142,16 @@ def og_beat(rng: np.random.Generator) -> np.ndarray:
     _place(out, hat(rng), range(0, 32, 2), gain=0.25)
     _bass_line(
         out,
-        [(0, 33, 3), (4, 33, 2), (8, 36, 3), (12, 38, 2), (16, 31, 3), (20, 31, 2), (24, 36, 3),
-         (28, 35, 3)],
+        [
+            (0, 33, 3),
+            (4, 33, 2),
+            (8, 36, 3),
+            (12, 38, 2),
+            (16, 31, 3),
+            (20, 31, 2),
+            (24, 36, 3),
+            (28, 35, 3),
+        ],
         gain=0.35,
         decay_s=0.4,
     )
@@ -155,8 +164,13 @@ def half_time(rng: np.random.Generator) -> np.ndarray:
     _place(out, kick(rng, decay_s=0.3, punch_hz=90), [0, 3, 10, 16, 19, 22, 27])
     _place(out, snare(rng, decay_s=0.16), [8, 24], gain=0.8)
     _place(out, hat(rng, decay_s=0.02), range(32), gain=0.16, swing=0.33)
-    _bass_line(out, [(0, 29, 6), (10, 32, 5), (16, 29, 6), (22, 27, 3), (27, 34, 4)], gain=0.4,
-               harmonics=3, decay_s=0.8)
+    _bass_line(
+        out,
+        [(0, 29, 6), (10, 32, 5), (16, 29, 6), (22, 27, 3), (27, 34, 4)],
+        gain=0.4,
+        harmonics=3,
+        decay_s=0.8,
+    )
     return out
 
 
@@ -167,8 +181,9 @@ def four_on_floor(rng: np.random.Generator) -> np.ndarray:
     _place(out, clap(rng), [4, 12, 20, 28], gain=0.55)
     _place(out, hat(rng, decay_s=0.09, length_s=0.2), range(2, 32, 4), gain=0.3)
     _place(out, hat(rng), [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31], gain=0.1)
-    _bass_line(out, [(s, 36 if s < 16 else 34, 1.6) for s in range(2, 32, 4)], gain=0.35,
-               decay_s=0.15)
+    _bass_line(
+        out, [(s, 36 if s < 16 else 34, 1.6) for s in range(2, 32, 4)], gain=0.35, decay_s=0.15
+    )
     return out
 
 
@@ -180,8 +195,11 @@ def ambient_pulse(rng: np.random.Generator) -> np.ndarray:
     bar_s = LOOP_SAMPLES / 2 / SAMPLE_RATE
     chords = ((57, 60, 64, 69), (53, 57, 60, 64))  # A minor, F major
     for bar, chord in enumerate(chords):
-        add_wrapped(out, pad(tuple(midi_hz(n) for n in chord), bar_s * 1.1) * 0.5,
-                    step_position(bar * 16 - 0.8))
+        add_wrapped(
+            out,
+            pad(tuple(midi_hz(n) for n in chord), bar_s * 1.1) * 0.5,
+            step_position(bar * 16 - 0.8),
+        )
     _bass_line(out, [(0, 33, 14), (16, 29, 14)], gain=0.3, harmonics=2, decay_s=2.0)
     return out
 
