@@ -18,6 +18,7 @@ from discord.ext import commands
 
 import cogs
 from bot.buttons import DYNAMIC_ITEMS
+from bot.commandtree import RiffusionTree
 from bot.config import Settings
 from bot.db import Database, open_database
 from bot.models import CommandSync, utcnow
@@ -44,8 +45,11 @@ class RiffusionBot(commands.Bot):
         self, settings: Settings, *, renderer: PipelineRenderer | None = None, **options: object
     ) -> None:
         intents = discord.Intents.default()
+        # Messages echo what users typed: nothing pings unless a send names whom it pings.
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options
+            command_prefix=commands.when_mentioned, intents=intents, help_command=None,
+            tree_cls=RiffusionTree, **options,
         )
         self.settings = settings
         self.renderer = renderer or PipelineRenderer(

@@ -105,6 +105,7 @@ class RiffService:
         self.active: dict[int, ActiveJob] = {}
         self._job_ids: dict[int, int] = {}  # the queue's job id -> the jobs row id
         self._tasks: set[asyncio.Task] = set()
+        self._starting: set[asyncio.Task] = set()  # start() calls between queueing and follow
         queue.on_start = self._started
 
     # ---- starting ----------------------------------------------------------------------------
@@ -120,6 +121,25 @@ class RiffService:
         extra: dict | None = None,
     ) -> None:
         """Queue the request and acknowledge the interaction with its status message."""
+        current = asyncio.current_task()
+        if current is not None:  # a stop waits for this to hand the job to _follow
+            self._starting.add(current)
+        try:
+            await self._start(interaction, params, kind=kind, task=task, parent=parent,
+                              extra=extra)
+        finally:
+            self._starting.discard(current)  # type: ignore[arg-type]
+
+    async def _start(
+        self,
+        interaction: discord.Interaction,
+        params: RiffParams,
+        *,
+        kind: str,
+        task: RenderTask | None,
+        parent: Generation | None,
+        extra: dict | None,
+    ) -> None:
         task = task or RenderTask(params=params)
         policy = getattr(self.client, "policy", None)  # server rules: bot/policy.py (/admin)
         if policy is not None:
@@ -520,6 +540,9 @@ class RiffService:
         kept = await self.queue.shutdown(grace_s)
         if kept:
             log.info("%d queued job(s) are kept for the next start", len(kept))
+        starting = self._starting - {asyncio.current_task()}
+        if starting:  # acknowledged as the queue closed: let them hand their job to _follow
+            await asyncio.wait(starting, timeout=30)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=30)
 

@@ -15,7 +15,7 @@ from bot import buttons, records
 from bot import voice as voice_io
 from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
 from bot.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
-from bot.render import files_pruned
+from bot.render import files_pruned, quote
 from bot.voice import VoiceSessions, radio_renderer
 from riffusion_core.seed_images import list_seed_images
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NOT_IN_VOICE = "Join a voice channel first, then try again: the bot plays where you are."
+NO_PROMPT = "Please describe the music for the radio in the prompt."
 RADIO_SEED_IMAGE = "og_beat"
 
 
@@ -158,8 +159,8 @@ class Voice(commands.Cog):
             return
         self.sessions.play(interaction.guild_id, voice_io.file_source(str(path)),
                            f"#{generation.id} {generation.prompt}")
-        await self._say(interaction, f"🔊 Playing #{generation.id} **{generation.prompt}** in "
-                        f"<#{channel.id}>.")
+        await self._say(interaction, f"🔊 Playing #{generation.id} "
+                        f"**{quote(generation.prompt)}** in <#{channel.id}>.")
 
     # ---- the radio -------------------------------------------------------------------------
 
@@ -175,6 +176,10 @@ class Voice(commands.Cog):
         channel = caller_voice_channel(interaction)
         if channel is None or interaction.guild_id is None:
             await self._say(interaction, NOT_IN_VOICE)
+            return
+        prompt = prompt.strip()
+        if not prompt:
+            await self._say(interaction, NO_PROMPT)
             return
         steps = steps or self.bot.settings.default_steps
         refusal = await self._policy_refusal(interaction, prompt, steps)
@@ -192,7 +197,7 @@ class Voice(commands.Cog):
                 f"Estimated from recent requests at {steps} steps, so it does not start"))
             return
         await interaction.response.send_message(
-            f"📻 Tuning in to **{prompt}** in <#{channel.id}>… (rendering the first clips)")
+            f"📻 Tuning in to **{quote(prompt)}** in <#{channel.id}>… (rendering the first clips)")
         try:
             session = await self.sessions.join(interaction.guild_id, channel)
         except Exception as exc:
@@ -250,6 +255,10 @@ class Voice(commands.Cog):
             await self._say(interaction, "Only listeners can steer: join the radio's voice "
                             "channel first.")
             return
+        prompt = prompt.strip()
+        if not prompt:
+            await self._say(interaction, NO_PROMPT)
+            return
         refusal = await self._policy_refusal(interaction, prompt, 2)
         if refusal:
             await self._say(interaction, refusal)
@@ -257,7 +266,7 @@ class Voice(commands.Cog):
         place = station.steer(prompt)
         when = "the next transition" if place == 1 else f"transition #{place} from now"
         await self._say(interaction, f"🎛️ {interaction.user.mention} steers the radio: "
-                        f"**{prompt}** becomes the end of {when} (a few clips are already "
+                        f"**{quote(prompt)}** becomes the end of {when} (a few clips are already "
                         "rendered ahead, so give it a moment).", ephemeral=False)
 
     @radio.command(name="now", description="What the radio plays now and what comes next.")
@@ -268,8 +277,8 @@ class Voice(commands.Cog):
             await self._say(interaction, "The radio is off; start it with `/radio start`.")
             return
         playing = station.stream.now_playing
-        upcoming = ", ".join(f"**{p}**" for p in station.walk.pending) or "nothing queued"
-        lines = [f"📻 Now: {playing.label if playing else 'starting…'}",
+        upcoming = ", ".join(f"**{quote(p)}**" for p in station.walk.pending) or "nothing queued"
+        lines = [f"📻 Now: {quote(playing.label) if playing else 'starting…'}",
                  f"Buffered: {station.stream.buffered_s:.1f} s · steering queue: {upcoming}"]
         await self._say(interaction, "\n".join(lines))
 
