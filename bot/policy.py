@@ -37,6 +37,17 @@ FILTER_TIMEOUT_TEXT = ("The server's prompt filter could not finish checking thi
                        "patterns.")
 
 
+COMMAND_KINDS = frozenset({"riff", "blend", "remix"})  # requests typed as a command
+
+
+def steps_advice(kind: str, limit: int) -> str:
+    """How to get under a steps limit: a command takes an option; a button re-uses its result's
+    steps, so the way out is a new command."""
+    if kind in COMMAND_KINDS:
+        return f"; choose steps:{limit} or fewer."
+    return f"; this result was made with more, so start a new one with steps:{limit} or fewer."
+
+
 @dataclass(frozen=True)
 class GuildRules:
     """A guild's settings as the policy reads them (immutable; rebuilt on every change)."""
@@ -195,8 +206,13 @@ class ServerPolicy:
         guild_id = interaction.guild_id
         rules = await self.rules(guild_id) if guild_id is not None else None
         texts = prompt_texts(params, task, extra)
+        if params.steps > self.settings.max_steps:
+            # A button re-uses its result's steps, which may predate a lower MAX_STEPS.
+            return (f"This bot allows at most {self.settings.max_steps} steps and this request "
+                    f"would use {params.steps} (the bot's setting: MAX_STEPS)"
+                    + steps_advice(kind, self.settings.max_steps))
         if rules is not None:
-            refusal = self._guild_rules(interaction, rules, params, task)
+            refusal = self._guild_rules(interaction, rules, params, task, kind)
             if refusal:
                 return refusal
             if rules.filter:
@@ -227,7 +243,7 @@ class ServerPolicy:
         return None
 
     def _guild_rules(self, interaction: discord.Interaction, rules: GuildRules,
-                     params: RiffParams, task: Any) -> str | None:
+                     params: RiffParams, task: Any, kind: str) -> str | None:
         if rules.paused:
             return ("Generation is paused on this server by its admins, so your request was "
                     "not queued; please try again after they resume it.")
@@ -240,8 +256,8 @@ class ServerPolicy:
                         "channels).")
         if rules.max_steps is not None and params.steps > rules.max_steps:
             return (f"This server allows at most {rules.max_steps} steps and this request "
-                    f"would use {params.steps} (admin setting: maximum steps); choose "
-                    f"steps:{rules.max_steps} or fewer.")
+                    f"would use {params.steps} (admin setting: maximum steps)"
+                    + steps_advice(kind, rules.max_steps))
         if rules.max_duration_s is not None and params.duration_s > rules.max_duration_s + 1e-6:
             return (f"This server allows tracks of up to {rules.max_duration_s:g} s (this one "
                     f"would be {params.duration_s:g} s; admin setting: maximum duration).")

@@ -15,6 +15,7 @@ import pytest
 
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.mixing import is_result
 from tests.test_radio import fake_voice, put_in_voice
 
 pytestmark = pytest.mark.timeout(120)
@@ -155,3 +156,22 @@ async def _silent(clip: Any) -> Any:
 
 
 _ = discord  # the voice helpers build discord.py objects
+
+
+async def test_buttons_respect_a_lowered_bot_wide_steps_limit(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    """Reroll re-uses its result's steps: after the operator lowers MAX_STEPS, the button is
+    refused with the limit and a way forward instead of rendering past it."""
+    fake = fake_discord
+    async with bot_harness.running(FakeRenderer()):
+        await fake.slash(fake.member, "riff", {"prompt": "cello", "steps": 20})
+        result = await fake.wait_for_message(is_result, timeout=15)
+    async with bot_harness.running(FakeRenderer(), MAX_STEPS="10"):
+        reroll = next(c for c in result.custom_ids() if c.startswith("riff:reroll:"))
+        refused = await fake.response_message(await fake.click(result, reroll, fake.member))
+        assert refused.ephemeral
+        assert "at most 10 steps" in refused.content and "would use 20" in refused.content
+        assert "start a new one with steps:10 or fewer" in refused.content
+        await fake.slash(fake.member, "riff", {"prompt": "cello", "steps": 10})
+        await fake.wait_for_message(lambda m: is_result(m) and m.id != result.id, timeout=15)
