@@ -26,8 +26,10 @@ run: $(VENV)/.runtime .env
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
+# Fix what lint finds: ruff check --fix . && ruff format .
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -57,9 +57,7 @@ async def record_message(
         await records.remember_message(service.db, generation, message.id, message.channel.id)
 
 
-async def clicked_result(
-    interaction: discord.Interaction, generation_id: int
-) -> Generation | None:
+async def clicked_result(interaction: discord.Interaction, generation_id: int) -> Generation | None:
     """The result a button or menu under it belongs to, or None after telling the user it is
     gone. A click that beats the bot recording where it posted the result records it."""
     service = service_of(interaction)

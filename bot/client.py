@@ -48,8 +48,11 @@ class RiffusionBot(commands.Bot):
         # Messages echo what users typed: nothing pings unless a send names whom it pings.
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(
-            command_prefix=commands.when_mentioned, intents=intents, help_command=None,
-            tree_cls=RiffusionTree, **options,
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            tree_cls=RiffusionTree,
+            **options,
         )
         self.settings = settings
         self.renderer = renderer or PipelineRenderer(

@@ -19,18 +19,23 @@ from discord import app_commands
 
 log = logging.getLogger(__name__)
 
-RELOAD = ("Your Discord app has an old copy of this command; please reload Discord (Ctrl+R, "
-          "or restart the app) and try again.")
-FAILED = ("Sorry, something went wrong while running /{name}; please try again. If it keeps "
-          "happening, tell the bot's owner (the details are in the bot's log).")
+RELOAD = (
+    "Your Discord app has an old copy of this command; please reload Discord (Ctrl+R, "
+    "or restart the app) and try again."
+)
+FAILED = (
+    "Sorry, something went wrong while running /{name}; please try again. If it keeps "
+    "happening, tell the bot's owner (the details are in the bot's log)."
+)
 
 
 def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def option_problem(command: app_commands.Command[Any, ..., Any],
-                   options: dict[str, Any]) -> str | None:
+def option_problem(
+    command: app_commands.Command[Any, ..., Any], options: dict[str, Any]
+) -> str | None:
     """The first option that breaks the command's own declaration, as a line for the user."""
     params = {p.display_name: p for p in command.parameters}
     for name, value in options.items():
@@ -46,16 +51,21 @@ def option_problem(command: app_commands.Command[Any, ..., Any],
         low, high = param.min_value, param.max_value
         if isinstance(value, str):
             if high is not None and len(value) > high:
-                return (f"`{name}` can be at most {high} characters long (yours has "
-                        f"{len(value)}).")
+                return f"`{name}` can be at most {high} characters long (yours has {len(value)})."
             if low is not None and len(value) < low:
                 return f"`{name}` needs at least {low} character(s)."
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and (
-                (low is not None and value < low) or (high is not None and value > high)):
-            span = (f"between {_number(low)} and {_number(high)}"
-                    if low is not None and high is not None
-                    else f"at least {_number(low)}" if low is not None
-                    else f"at most {_number(high)}")
+        elif (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and ((low is not None and value < low) or (high is not None and value > high))
+        ):
+            span = (
+                f"between {_number(low)} and {_number(high)}"
+                if low is not None and high is not None
+                else f"at least {_number(low)}"
+                if low is not None
+                else f"at most {_number(high)}"
+            )
             return f"`{name}` must be {span} (you sent {_number(value)})."
     return None
 
@@ -81,13 +91,15 @@ class RiffusionTree(app_commands.CommandTree):
         problem = option_problem(command, dict(iter(interaction.namespace)))
         if problem is None:
             return True
-        log.info("Refused /%s from user %s: %s", command.qualified_name, interaction.user.id,
-                 problem)
+        log.info(
+            "Refused /%s from user %s: %s", command.qualified_name, interaction.user.id, problem
+        )
         await say(interaction, f"{problem} {RELOAD}")
         return False
 
-    async def on_error(self, interaction: discord.Interaction,
-                       error: app_commands.AppCommandError, /) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
         await super().on_error(interaction, error)  # logs it, with the traceback
         command = interaction.command
         name = command.qualified_name if command is not None else "this command"

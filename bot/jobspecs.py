@@ -67,11 +67,19 @@ def describe(task: RenderTask, data_dir: Path) -> dict[str, Any]:
             "max_input_s": task.max_input_s,
         }
     if isinstance(task, BlendClipTask):
-        return {"type": "blend-clip", "end_prompt": task.end_prompt, "end_seed": task.end_seed,
-                "alpha": task.alpha}
+        return {
+            "type": "blend-clip",
+            "end_prompt": task.end_prompt,
+            "end_seed": task.end_seed,
+            "alpha": task.alpha,
+        }
     if isinstance(task, BlendTask):
-        return {"type": "blend", "end_prompt": task.end_prompt, "end_seed": task.end_seed,
-                "clips": task.clips}
+        return {
+            "type": "blend",
+            "end_prompt": task.end_prompt,
+            "end_seed": task.end_seed,
+            "clips": task.clips,
+        }
     spec: dict[str, Any] = {"type": "clip"}
     if task.init_image is not None:
         spec["init_image"] = _relative(task.init_image, data_dir)
@@ -123,14 +131,23 @@ def rebuild(
     if kind_of_task in ("blend", "blend-clip") and "end_prompt" not in task:
         kind_of_task = "unknown"  # a blend row from before jobs.task: its end is not known
     if kind_of_task == "blend-clip":
-        return BlendClipTask(params=params, end_prompt=str(task["end_prompt"]),
-                             end_seed=int(task["end_seed"]), alpha=float(task["alpha"]))
+        return BlendClipTask(
+            params=params,
+            end_prompt=str(task["end_prompt"]),
+            end_seed=int(task["end_seed"]),
+            alpha=float(task["alpha"]),
+        )
     if kind_of_task == "blend":
-        return BlendTask(params=params, end_prompt=str(task["end_prompt"]),
-                         end_seed=int(task["end_seed"]), clips=int(task["clips"]))
+        return BlendTask(
+            params=params,
+            end_prompt=str(task["end_prompt"]),
+            end_seed=int(task["end_seed"]),
+            clips=int(task["clips"]),
+        )
     if kind_of_task != "clip":
-        raise JobNotRebuildable("the bot cannot redo this kind of request after a restart; "
-                                "please send it again.")
+        raise JobNotRebuildable(
+            "the bot cannot redo this kind of request after a restart; please send it again."
+        )
     init_image = extend = None
     if "init_image" in task or (not task and kind == "variation"):
         relative = task.get("init_image") or (parent.image_file if parent else None)
@@ -143,8 +160,9 @@ def rebuild(
         image = _existing(storage, source.get("image"))
         if master is None or image is None:
             raise JobNotRebuildable(_files_gone(parent))
-        extend = ExtendSource(master_path=master, image_path=image,
-                              clips=int(source.get("clips", 1)))
+        extend = ExtendSource(
+            master_path=master, image_path=image, clips=int(source.get("clips", 1))
+        )
     return RenderTask(params=params, init_image=init_image, extend=extend)
 
 
@@ -156,8 +174,11 @@ def _legacy_type(kind: str) -> str:
 def _extend_of(parent: Generation | None) -> dict[str, Any]:
     if parent is None:
         return {}
-    return {"master": parent.extra.get("master"), "image": parent.image_file,
-            "clips": parent.extra.get("clips", 1)}
+    return {
+        "master": parent.extra.get("master"),
+        "image": parent.image_file,
+        "clips": parent.extra.get("clips", 1),
+    }
 
 
 def _files_gone(parent: Generation | None) -> str:

@@ -55,13 +55,16 @@ def _query(kind: ListKind, user_id: int) -> Select:
     )
 
 
-async def load_page(db: Database, kind: ListKind, user_id: int, page: int,
-                    per_page: int = PER_PAGE) -> Page:
+async def load_page(
+    db: Database, kind: ListKind, user_id: int, page: int, per_page: int = PER_PAGE
+) -> Page:
     """The page asked for, or the last one when the list got shorter (entries removed)."""
     query = _query(kind, user_id)
     async with db.session() as session:
-        total = int(await session.scalar(
-            select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+        total = int(
+            await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+            or 0
+        )
         pages = max(1, math.ceil(total / per_page))
         page = min(max(page, 0), pages - 1)
         rows = await session.scalars(query.offset(page * per_page).limit(per_page))

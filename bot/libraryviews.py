@@ -36,8 +36,10 @@ MIX_KINDS = ("blend", "blend-clip", "remix")
 
 
 def files_gone_text(generation: Generation) -> str:
-    return (f"The files of #{generation.id} were cleaned up to save space, so it cannot be "
-            "posted again. Its settings are kept: use Info on the original, or make it anew.")
+    return (
+        f"The files of #{generation.id} were cleaned up to save space, so it cannot be "
+        "posted again. Its settings are kept: use Info on the original, or make it anew."
+    )
 
 
 def entry_line(number: int, generation: Generation, has_files: bool) -> str:
@@ -50,8 +52,11 @@ def entry_line(number: int, generation: Generation, has_files: bool) -> str:
     made = generation.created_at
     if made.tzinfo is None:  # SQLite returns naive UTC datetimes
         made = made.replace(tzinfo=timezone.utc)
-    parts = [f"**{number}.** #{generation.id} {label}: **{prompt}**", f"{length:.1f} s",
-             f"<t:{int(made.timestamp())}:R>"]
+    parts = [
+        f"**{number}.** #{generation.id} {label}: **{prompt}**",
+        f"{length:.1f} s",
+        f"<t:{int(made.timestamp())}:R>",
+    ]
     url = generation.jump_url()
     if url and generation.deleted_at is None:
         parts.append(f"[message]({url})")
@@ -61,14 +66,19 @@ def entry_line(number: int, generation: Generation, has_files: bool) -> str:
 
 
 def page_embed(page: Page, with_files: dict[int, bool]) -> discord.Embed:
-    lines = [entry_line(page.first_number + i, g, with_files.get(g.id, False))
-             for i, g in enumerate(page.entries)]
-    embed = discord.Embed(title=f"{TITLES[page.kind]} ({page.total})",
-                          description="\n".join(lines) or EMPTY[page.kind],
-                          colour=discord.Colour.gold() if page.kind == "fav"
-                          else discord.Colour.blurple())
-    embed.set_footer(text=f"Page {page.page + 1} of {page.pages} · Post puts a result in this "
-                     "channel again, with its files.")
+    lines = [
+        entry_line(page.first_number + i, g, with_files.get(g.id, False))
+        for i, g in enumerate(page.entries)
+    ]
+    embed = discord.Embed(
+        title=f"{TITLES[page.kind]} ({page.total})",
+        description="\n".join(lines) or EMPTY[page.kind],
+        colour=discord.Colour.gold() if page.kind == "fav" else discord.Colour.blurple(),
+    )
+    embed.set_footer(
+        text=f"Page {page.page + 1} of {page.pages} · Post puts a result in this "
+        "channel again, with its files."
+    )
     return embed
 
 
@@ -80,28 +90,38 @@ def page_view(page: Page, favourites: set[int]) -> discord.ui.View:
         action = "unfav" if page.kind == "fav" or generation.id in favourites else "fav"
         view.add_item(EntryButton(action, page.kind, page.user_id, page.page, generation.id))
     if page.pages > 1:
-        view.add_item(PageButton(page.kind, page.user_id, page.page - 1, back=True,
-                                 disabled=page.page == 0))
-        view.add_item(PageButton(page.kind, page.user_id, page.page + 1, back=False,
-                                 disabled=page.page >= page.pages - 1))
+        view.add_item(
+            PageButton(page.kind, page.user_id, page.page - 1, back=True, disabled=page.page == 0)
+        )
+        view.add_item(
+            PageButton(
+                page.kind,
+                page.user_id,
+                page.page + 1,
+                back=False,
+                disabled=page.page >= page.pages - 1,
+            )
+        )
     return view
 
 
-async def render(service: RiffService, kind: ListKind, user_id: int, page: int
-                 ) -> dict[str, Any]:
+async def render(service: RiffService, kind: ListKind, user_id: int, page: int) -> dict[str, Any]:
     """The embed and buttons of one page (kwargs for send_message / edit_message)."""
     loaded = await library.load_page(service.db, kind, user_id, page)
     ids = [g.id for g in loaded.entries]
-    favourites = (set(ids) if kind == "fav"
-                  else await library.favourite_ids(service.db, user_id, ids))
+    favourites = (
+        set(ids) if kind == "fav" else await library.favourite_ids(service.db, user_id, ids)
+    )
     with_files = {g.id: stored_files(service, g) is not None for g in loaded.entries}
     return {"embed": page_embed(loaded, with_files), "view": page_view(loaded, favourites)}
 
 
 def stored_files(service: RiffService, generation: Generation) -> tuple[Any, Any] | None:
     """(PNG path, MP3 path) when both are still in DATA_DIR."""
-    image, audio = (_stored(service, generation.image_file),
-                    _stored(service, generation.audio_file))
+    image, audio = (
+        _stored(service, generation.image_file),
+        _stored(service, generation.audio_file),
+    )
     return (image, audio) if image is not None and audio is not None else None
 
 
@@ -118,19 +138,23 @@ def repost_view(generation: Generation) -> discord.ui.View:
     return view
 
 
-async def repost(interaction: discord.Interaction, service: RiffService,
-                 generation: Generation, kind: ListKind) -> None:
+async def repost(
+    interaction: discord.Interaction, service: RiffService, generation: Generation, kind: ListKind
+) -> None:
     """Post the result in this channel again, with its files, and say where (ephemeral)."""
     paths = stored_files(service, generation)
     if paths is None:
         await service.reply(interaction, files_gone_text(generation))
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
-    png, mp3 = await asyncio.gather(asyncio.to_thread(paths[0].read_bytes),
-                                    asyncio.to_thread(paths[1].read_bytes))
+    png, mp3 = await asyncio.gather(
+        asyncio.to_thread(paths[0].read_bytes), asyncio.to_thread(paths[1].read_bytes)
+    )
     image_name = f"riff-{generation.id}.png"
-    files = [discord.File(io.BytesIO(png), filename=image_name),
-             discord.File(io.BytesIO(mp3), filename=f"riff-{generation.id}.mp3")]
+    files = [
+        discord.File(io.BytesIO(png), filename=image_name),
+        discord.File(io.BytesIO(mp3), filename=f"riff-{generation.id}.mp3"),
+    ]
     star = "⭐ " if kind == "fav" else ""
     text = f"{star}<@{interaction.user.id}> shared #{generation.id}: **{quote(generation.prompt)}**"
     if generation.user_id != interaction.user.id:
@@ -139,29 +163,40 @@ async def repost(interaction: discord.Interaction, service: RiffService,
     if url and generation.deleted_at is None:
         text += f" (first posted {url})"
     channel = interaction.channel or interaction.client.get_partial_messageable(
-        interaction.channel_id)  # type: ignore[arg-type]
+        interaction.channel_id
+    )  # type: ignore[arg-type]
     try:
         message = await channel.send(  # type: ignore[union-attr]
-            clip(text, CONTENT_LIMIT), files=files, embed=result_embed(generation, image_name),
-            view=repost_view(generation), allowed_mentions=discord.AllowedMentions.none())
+            clip(text, CONTENT_LIMIT),
+            files=files,
+            embed=result_embed(generation, image_name),
+            view=repost_view(generation),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
     except discord.Forbidden:
         await interaction.followup.send(
             "I may not post in this channel (I need Send Messages and Attach Files here); "
-            "try /favorites in another channel.", ephemeral=True)
+            "try /favorites in another channel.",
+            ephemeral=True,
+        )
         return
     except discord.HTTPException as exc:
-        reason = ("its files are larger than this channel's upload limit"
-                  if exc.code == 40005 or exc.status == 413 else f"Discord said: {exc.text}")
-        await interaction.followup.send(f"Could not post #{generation.id}: {reason}.",
-                                        ephemeral=True)
+        reason = (
+            "its files are larger than this channel's upload limit"
+            if exc.code == 40005 or exc.status == 413
+            else f"Discord said: {exc.text}"
+        )
+        await interaction.followup.send(
+            f"Could not post #{generation.id}: {reason}.", ephemeral=True
+        )
         return
-    await interaction.followup.send(f"Posted #{generation.id}: {message.jump_url}",
-                                    ephemeral=True)
+    await interaction.followup.send(f"Posted #{generation.id}: {message.jump_url}", ephemeral=True)
 
 
 def _not_yours(user_id: int) -> str:
-    return (f"These buttons belong to <@{user_id}>'s list; use /favorites or /history to "
-            "see your own.")
+    return (
+        f"These buttons belong to <@{user_id}>'s list; use /favorites or /history to see your own."
+    )
 
 
 class PageButton(
@@ -170,19 +205,27 @@ class PageButton(
 ):
     """Previous / Next under a page of /favorites or /history."""
 
-    def __init__(self, kind: ListKind, user_id: int, page: int, *, back: bool = False,
-                 disabled: bool = False) -> None:
-        super().__init__(discord.ui.Button(
-            label="Previous" if back else "Next", emoji="◀️" if back else "▶️",
-            style=discord.ButtonStyle.secondary, disabled=disabled, row=2,
-            custom_id=f"lib:page:{kind}:{user_id}:{page}"))
+    def __init__(
+        self, kind: ListKind, user_id: int, page: int, *, back: bool = False, disabled: bool = False
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Previous" if back else "Next",
+                emoji="◀️" if back else "▶️",
+                style=discord.ButtonStyle.secondary,
+                disabled=disabled,
+                row=2,
+                custom_id=f"lib:page:{kind}:{user_id}:{page}",
+            )
+        )
         self.kind: ListKind = kind
         self.user_id = user_id
         self.page = page
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: Any, /) -> PageButton:
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+    ) -> PageButton:
         return cls(match["kind"], int(match["uid"]), int(match["page"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -208,13 +251,19 @@ class EntryButton(
 ):
     """Post again, remove from favourites, or favourite: one entry of a page."""
 
-    def __init__(self, action: str, kind: ListKind, user_id: int, page: int,
-                 generation_id: int) -> None:
+    def __init__(
+        self, action: str, kind: ListKind, user_id: int, page: int, generation_id: int
+    ) -> None:
         prefix, emoji, style = ENTRY_LOOKS[action]
-        super().__init__(discord.ui.Button(
-            label=f"{prefix} #{generation_id}", emoji=emoji, style=style,
-            row=0 if action == "post" else 1,
-            custom_id=f"lib:{action}:{kind}:{user_id}:{page}:{generation_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label=f"{prefix} #{generation_id}",
+                emoji=emoji,
+                style=style,
+                row=0 if action == "post" else 1,
+                custom_id=f"lib:{action}:{kind}:{user_id}:{page}:{generation_id}",
+            )
+        )
         self.action = action
         self.kind: ListKind = kind
         self.user_id = user_id
@@ -222,10 +271,12 @@ class EntryButton(
         self.generation_id = generation_id
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
-                             match: Any, /) -> EntryButton:
-        return cls(match["action"], match["kind"], int(match["uid"]), int(match["page"]),
-                   int(match["id"]))
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+    ) -> EntryButton:
+        return cls(
+            match["action"], match["kind"], int(match["uid"]), int(match["page"]), int(match["id"])
+        )
 
     async def callback(self, interaction: discord.Interaction) -> None:
         service = service_of(interaction)
@@ -234,21 +285,27 @@ class EntryButton(
             return
         generation = await records.get_generation(service.db, self.generation_id)
         if generation is None:
-            await service.reply(interaction, f"#{self.generation_id} is no longer in the "
-                                "bot's records.")
+            await service.reply(
+                interaction, f"#{self.generation_id} is no longer in the bot's records."
+            )
             return
         if self.action == "post":
             await repost(interaction, service, generation, self.kind)
             return
         if self.action == "unfav":
             removed = await library.remove_favourite(service.db, self.user_id, generation.id)
-            note = (f"Removed #{generation.id} from your favourites." if removed
-                    else f"#{generation.id} was not in your favourites any more.")
+            note = (
+                f"Removed #{generation.id} from your favourites."
+                if removed
+                else f"#{generation.id} was not in your favourites any more."
+            )
         else:
-            added, _count = await records.toggle_favourite(
-                service.db, self.user_id, generation.id)
-            note = (f"⭐ Added #{generation.id} to your favourites." if added
-                    else f"Removed #{generation.id} from your favourites.")
+            added, _count = await records.toggle_favourite(service.db, self.user_id, generation.id)
+            note = (
+                f"⭐ Added #{generation.id} to your favourites."
+                if added
+                else f"Removed #{generation.id} from your favourites."
+            )
         shown = await render(service, self.kind, self.user_id, self.page)
         await interaction.response.edit_message(content=note, **shown)
 

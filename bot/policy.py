@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COUNTED_STATES = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.DONE.value)
-FILTER_TIMEOUT_TEXT = ("The server's prompt filter could not finish checking this prompt in "
-                       "time; try a shorter prompt, or ask an admin to simplify the blocked "
-                       "patterns.")
+FILTER_TIMEOUT_TEXT = (
+    "The server's prompt filter could not finish checking this prompt in "
+    "time; try a shorter prompt, or ask an admin to simplify the blocked "
+    "patterns."
+)
 
 
 COMMAND_KINDS = frozenset({"riff", "blend", "remix"})  # requests typed as a command
@@ -66,11 +68,17 @@ class GuildRules:
     @classmethod
     def from_row(cls, row: GuildSettings) -> GuildRules:
         return cls(
-            guild_id=row.guild_id, allowed_channels=tuple(row.allowed_channels or ()),
-            max_queued_per_user=row.max_queued_per_user, max_jobs_per_day=row.max_jobs_per_day,
-            max_duration_s=row.max_duration_s, max_clips=row.max_clips, max_steps=row.max_steps,
-            paused=bool(row.paused), paused_by=row.paused_by,
-            filter=PromptFilter.build(row.blocked_words or (), row.blocked_patterns or ()))
+            guild_id=row.guild_id,
+            allowed_channels=tuple(row.allowed_channels or ()),
+            max_queued_per_user=row.max_queued_per_user,
+            max_jobs_per_day=row.max_jobs_per_day,
+            max_duration_s=row.max_duration_s,
+            max_clips=row.max_clips,
+            max_steps=row.max_steps,
+            paused=bool(row.paused),
+            paused_by=row.paused_by,
+            filter=PromptFilter.build(row.blocked_words or (), row.blocked_patterns or ()),
+        )
 
 
 def clips_of(params: RiffParams, task: Any) -> int:
@@ -84,13 +92,16 @@ def clips_of(params: RiffParams, task: Any) -> int:
     return max(1, math.ceil(params.duration_s / CLIP_SECONDS - 1e-6))
 
 
-def prompt_texts(params: RiffParams, task: Any = None, extra: dict | None = None
-                 ) -> dict[str, str | None]:
+def prompt_texts(
+    params: RiffParams, task: Any = None, extra: dict | None = None
+) -> dict[str, str | None]:
     """Every prompt a request carries, by a name users recognise: the prompt, the negative
     prompt, and any other prompt a command adds (a blend's end prompt lives on its task or in
     `extra`, e.g. `end_prompt`, `{"blend": {"prompt_b": ...}}`)."""
-    texts: dict[str, str | None] = {"prompt": params.prompt,
-                                    "negative prompt": params.negative_prompt}
+    texts: dict[str, str | None] = {
+        "prompt": params.prompt,
+        "negative prompt": params.negative_prompt,
+    }
 
     def add(name: str, value: Any) -> None:
         if isinstance(value, str) and "prompt" in name and value not in texts.values():
@@ -114,8 +125,9 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
 class ServerPolicy:
     """Reads and caches guild rules and user settings; answers "may this request run?"."""
 
-    def __init__(self, settings: Settings, db: Database,
-                 queue: GenerationQueue | None = None) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, queue: GenerationQueue | None = None
+    ) -> None:
         self.settings = settings
         self.db = db
         self.queue = queue
@@ -139,8 +151,13 @@ class ServerPolicy:
         async with self._lock, self.db.session() as session:
             row = await session.get(GuildSettings, guild_id)
             if row is None:
-                row = GuildSettings(guild_id=guild_id, allowed_channels=[], blocked_words=[],
-                                    blocked_patterns=[], paused=False)
+                row = GuildSettings(
+                    guild_id=guild_id,
+                    allowed_channels=[],
+                    blocked_words=[],
+                    blocked_patterns=[],
+                    paused=False,
+                )
                 session.add(row)
             for name, value in values.items():
                 setattr(row, name, value)
@@ -157,15 +174,20 @@ class ServerPolicy:
             row = await session.get(GuildSettings, guild_id)
             if row is None:
                 return {"allowed_channels": [], "blocked_words": [], "blocked_patterns": []}
-            return {"allowed_channels": list(row.allowed_channels or []),
-                    "blocked_words": list(row.blocked_words or []),
-                    "blocked_patterns": list(row.blocked_patterns or [])}
+            return {
+                "allowed_channels": list(row.allowed_channels or []),
+                "blocked_words": list(row.blocked_words or []),
+                "blocked_patterns": list(row.blocked_patterns or []),
+            }
 
     async def restore_pauses(self) -> list[int]:
         """Hold the queue for guilds paused before a restart."""
         async with self.db.session() as session:
-            paused = list(await session.scalars(
-                select(GuildSettings.guild_id).where(GuildSettings.paused.is_(True))))
+            paused = list(
+                await session.scalars(
+                    select(GuildSettings.guild_id).where(GuildSettings.paused.is_(True))
+                )
+            )
         if self.queue is not None:
             for guild_id in paused:
                 self.queue.pause(guild_id)
@@ -186,8 +208,13 @@ class ServerPolicy:
         the limit; failed and cancelled ones do not count against the user.
         """
         midnight = next_utc_midnight() - timedelta(days=1)
-        query = select(func.count()).select_from(Job).where(
-            Job.user_id == user_id, Job.created_at >= midnight, Job.state.in_(COUNTED_STATES))
+        query = (
+            select(func.count())
+            .select_from(Job)
+            .where(
+                Job.user_id == user_id, Job.created_at >= midnight, Job.state.in_(COUNTED_STATES)
+            )
+        )
         if guild_id is not None:
             query = query.where(Job.guild_id == guild_id)
         async with self.db.session() as session:
@@ -195,9 +222,17 @@ class ServerPolicy:
 
     # ---- the check -------------------------------------------------------------------------
 
-    async def check(self, interaction: discord.Interaction, params: RiffParams, *,
-                    task: Any = None, kind: str = "riff", active_jobs: int = 0,
-                    extra: dict | None = None, daily: bool = True) -> str | None:
+    async def check(
+        self,
+        interaction: discord.Interaction,
+        params: RiffParams,
+        *,
+        task: Any = None,
+        kind: str = "riff",
+        active_jobs: int = 0,
+        extra: dict | None = None,
+        daily: bool = True,
+    ) -> str | None:
         """None when the request may be queued; otherwise the refusal, naming rule and limit.
 
         `active_jobs`: the user's requests already queued or running (RiffService knows them);
@@ -208,9 +243,11 @@ class ServerPolicy:
         texts = prompt_texts(params, task, extra)
         if params.steps > self.settings.max_steps:
             # A button re-uses its result's steps, which may predate a lower MAX_STEPS.
-            return (f"This bot allows at most {self.settings.max_steps} steps and this request "
-                    f"would use {params.steps} (the bot's setting: MAX_STEPS)"
-                    + steps_advice(kind, self.settings.max_steps))
+            return (
+                f"This bot allows at most {self.settings.max_steps} steps and this request "
+                f"would use {params.steps} (the bot's setting: MAX_STEPS)"
+                + steps_advice(kind, self.settings.max_steps)
+            )
         if rules is not None:
             refusal = self._guild_rules(interaction, rules, params, task, kind)
             if refusal:
@@ -222,54 +259,79 @@ class ServerPolicy:
                     return FILTER_TIMEOUT_TEXT
                 if blocked is not None:
                     return describe(blocked)
-            if rules.max_queued_per_user is not None and \
-                    active_jobs >= rules.max_queued_per_user:
+            if rules.max_queued_per_user is not None and active_jobs >= rules.max_queued_per_user:
                 noun = "request" if rules.max_queued_per_user == 1 else "requests"
-                return (f"You already have {active_jobs} request(s) queued or running; this "
-                        f"server allows {rules.max_queued_per_user} {noun} at a time per member "
-                        "(admin setting: queued jobs per user). Wait for one to finish or "
-                        "cancel one.")
-        limit = rules.max_jobs_per_day if rules and rules.max_jobs_per_day is not None \
+                return (
+                    f"You already have {active_jobs} request(s) queued or running; this "
+                    f"server allows {rules.max_queued_per_user} {noun} at a time per member "
+                    "(admin setting: queued jobs per user). Wait for one to finish or "
+                    "cancel one."
+                )
+        limit = (
+            rules.max_jobs_per_day
+            if rules and rules.max_jobs_per_day is not None
             else (self.settings.max_jobs_per_day or None)
+        )
         if daily and limit is not None:
             used = await self.jobs_today(interaction.user.id, guild_id)
             if used >= limit:
                 where = "on this server" if guild_id is not None else "with this bot"
-                source = "admin setting" if rules and rules.max_jobs_per_day is not None \
+                source = (
+                    "admin setting"
+                    if rules and rules.max_jobs_per_day is not None
                     else "the bot's setting"
+                )
                 reset = int(next_utc_midnight().timestamp())
-                return (f"You have used all {limit} of your requests for today {where} "
-                        f"({source}: jobs per day); the count resets <t:{reset}:R>.")
+                return (
+                    f"You have used all {limit} of your requests for today {where} "
+                    f"({source}: jobs per day); the count resets <t:{reset}:R>."
+                )
         return None
 
-    def _guild_rules(self, interaction: discord.Interaction, rules: GuildRules,
-                     params: RiffParams, task: Any, kind: str) -> str | None:
+    def _guild_rules(
+        self,
+        interaction: discord.Interaction,
+        rules: GuildRules,
+        params: RiffParams,
+        task: Any,
+        kind: str,
+    ) -> str | None:
         if rules.paused:
-            return ("Generation is paused on this server by its admins, so your request was "
-                    "not queued; please try again after they resume it.")
+            return (
+                "Generation is paused on this server by its admins, so your request was "
+                "not queued; please try again after they resume it."
+            )
         if rules.allowed_channels:
             channel = interaction.channel
             ids = {interaction.channel_id, getattr(channel, "parent_id", None)}
             if not ids & set(rules.allowed_channels):
                 where = ", ".join(f"<#{c}>" for c in rules.allowed_channels)
-                return (f"Music is made only in {where} on this server (admin setting: allowed "
-                        "channels).")
+                return (
+                    f"Music is made only in {where} on this server (admin setting: allowed "
+                    "channels)."
+                )
         if rules.max_steps is not None and params.steps > rules.max_steps:
-            return (f"This server allows at most {rules.max_steps} steps and this request "
-                    f"would use {params.steps} (admin setting: maximum steps)"
-                    + steps_advice(kind, rules.max_steps))
+            return (
+                f"This server allows at most {rules.max_steps} steps and this request "
+                f"would use {params.steps} (admin setting: maximum steps)"
+                + steps_advice(kind, rules.max_steps)
+            )
         if rules.max_duration_s is not None and params.duration_s > rules.max_duration_s + 1e-6:
-            return (f"This server allows tracks of up to {rules.max_duration_s:g} s (this one "
-                    f"would be {params.duration_s:g} s; admin setting: maximum duration).")
+            return (
+                f"This server allows tracks of up to {rules.max_duration_s:g} s (this one "
+                f"would be {params.duration_s:g} s; admin setting: maximum duration)."
+            )
         clips = clips_of(params, task)
         if rules.max_clips is not None and clips > rules.max_clips:
-            return (f"This server allows at most {rules.max_clips} clip(s) per track (this one "
-                    f"needs {clips}; admin setting: maximum clips).")
+            return (
+                f"This server allows at most {rules.max_clips} clip(s) per track (this one "
+                f"needs {clips}; admin setting: maximum clips)."
+            )
         return None
 
-    async def destinations(self, client: discord.Client, user_id: int,
-                           channel: discord.abc.Messageable | None
-                           ) -> list[discord.abc.Messageable | None]:
+    async def destinations(
+        self, client: discord.Client, user_id: int, channel: discord.abc.Messageable | None
+    ) -> list[discord.abc.Messageable | None]:
         """Where to post a result, in order: the user's DMs first when they asked for that."""
         if isinstance(channel, discord.DMChannel) or not await self.results_by_dm(user_id):
             return [channel]
@@ -277,7 +339,6 @@ class ServerPolicy:
             user = client.get_user(user_id) or await client.fetch_user(user_id)
             dm = user.dm_channel or await user.create_dm()
         except discord.HTTPException as exc:
-            log.info("Could not open a DM with user %s (%s); posting in the channel",
-                     user_id, exc)
+            log.info("Could not open a DM with user %s (%s); posting in the channel", user_id, exc)
             return [channel]
         return [dm, channel]

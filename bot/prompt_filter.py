@@ -22,8 +22,11 @@ PROBE_TIMEOUT_S = 0.05
 MATCH_BUDGET_S = 0.25
 FLAGS = regex.IGNORECASE | regex.V0
 # Inputs on which exponential patterns show themselves quickly.
-PROBES = (*(s * 60 + "!" for s in ("a", "ab", "aa", " ", "1", "a ", "x", ".")),
-          "a" * 500, " " * 500)
+PROBES = (
+    *(s * 60 + "!" for s in ("a", "ab", "aa", " ", "1", "a ", "x", ".")),
+    "a" * 500,
+    " " * 500,
+)
 
 
 class FilterRuleError(ValueError):
@@ -63,22 +66,21 @@ def compile_pattern(pattern: str) -> regex.Pattern:
     if not pattern.strip():
         raise FilterRuleError("A blocked pattern cannot be empty.")
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise FilterRuleError(f"A blocked pattern can be at most {MAX_PATTERN_LENGTH} "
-                              "characters.")
+        raise FilterRuleError(f"A blocked pattern can be at most {MAX_PATTERN_LENGTH} characters.")
     try:
         compiled = regex.compile(pattern, FLAGS)
     except regex.error as exc:
         raise FilterRuleError(f"That is not a valid regular expression: {exc}.") from None
     if compiled.search(""):
-        raise FilterRuleError("That pattern matches an empty prompt, so it would block "
-                              "everything.")
+        raise FilterRuleError("That pattern matches an empty prompt, so it would block everything.")
     for probe in PROBES:
         try:
             compiled.search(probe, timeout=PROBE_TIMEOUT_S)
         except TimeoutError:
             raise FilterRuleError(
                 "That pattern is too slow to match (it backtracks catastrophically, e.g. "
-                "nested repeats like (a+)+); please simplify it.") from None
+                "nested repeats like (a+)+); please simplify it."
+            ) from None
     return compiled
 
 
@@ -89,7 +91,8 @@ class PromptFilter:
     words: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     _compiled: tuple[tuple[str, int, str, regex.Pattern], ...] = field(
-        default=(), repr=False, compare=False)
+        default=(), repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, words: Sequence[str], patterns: Sequence[str]) -> PromptFilter:
@@ -104,8 +107,9 @@ class PromptFilter:
     def __bool__(self) -> bool:
         return bool(self._compiled)
 
-    def find(self, texts: dict[str, str | None], budget_s: float = MATCH_BUDGET_S
-             ) -> Blocked | None:
+    def find(
+        self, texts: dict[str, str | None], budget_s: float = MATCH_BUDGET_S
+    ) -> Blocked | None:
         """The first rule that matches one of `texts` (field name -> text), or None.
 
         Raises FilterTimeout when the rules cannot all be checked within `budget_s`.
@@ -129,7 +133,11 @@ class PromptFilter:
 def describe(blocked: Blocked) -> str:
     """The refusal a user reads: which field, which rule (words are named, patterns numbered)."""
     if blocked.rule == "word":
-        return (f"Your {blocked.field} contains “{blocked.detail}”, which is blocked on this "
-                "server (admin setting: blocked words).")
-    return (f"Your {blocked.field} matches blocked pattern #{blocked.index} on this server "
-            "(admin setting: blocked patterns).")
+        return (
+            f"Your {blocked.field} contains “{blocked.detail}”, which is blocked on this "
+            "server (admin setting: blocked words)."
+        )
+    return (
+        f"Your {blocked.field} matches blocked pattern #{blocked.index} on this server "
+        "(admin setting: blocked patterns)."
+    )

@@ -291,8 +291,9 @@ class GenerationQueue(Generic[P, R]):
 
     def _runnable_user_locked(self) -> int | None:
         """The first user in turn order whose next job is not held by a pause."""
-        return next((user for user in self._turns
-                     if not self.is_paused(self._by_user[user][0].group)), None)
+        return next(
+            (user for user in self._turns if not self.is_paused(self._by_user[user][0].group)), None
+        )
 
     def _runnable_front_locked(self) -> QueuedJob[P, R] | None:
         return next((job for job in self._front if not self.is_paused(job.group)), None)
@@ -379,8 +380,12 @@ class GenerationQueue(Generic[P, R]):
             self._front.remove(first)
             batch = [first]
             for job in list(self._front):
-                if (first.batch_key is not None and job.batch_key == first.batch_key
-                        and len(batch) < self.max_batch_size and not self.is_paused(job.group)):
+                if (
+                    first.batch_key is not None
+                    and job.batch_key == first.batch_key
+                    and len(batch) < self.max_batch_size
+                    and not self.is_paused(job.group)
+                ):
                     self._front.remove(job)
                     batch.append(job)
             return batch

@@ -85,8 +85,9 @@ class SeedWalk:
             self._transition = (self.prompt, self.seed, end, self.seed + 1)
         assert self._transition is not None
         start_prompt, start_seed, end_prompt, end_seed = self._transition
-        clip = RadioClip(self._index, start_prompt, start_seed, end_prompt, end_seed,
-                         ALPHAS[self._step])
+        clip = RadioClip(
+            self._index, start_prompt, start_seed, end_prompt, end_seed, ALPHAS[self._step]
+        )
         self._index += 1
         self._step += 1
         if self._step == len(ALPHAS):  # arrived: the end is where the next transition starts
@@ -135,8 +136,9 @@ class PcmStream:
         with self._resampling:
             if self.closed:
                 return 0
-            pcm = b"".join(bytes(f.to_ndarray()) for f in self._resampler.resample(
-                _to_frame(segment)))
+            pcm = b"".join(
+                bytes(f.to_ndarray()) for f in self._resampler.resample(_to_frame(segment))
+            )
             with self._lock:
                 self._data += pcm
                 self._written += len(pcm)
@@ -219,8 +221,16 @@ class TooSlow(Exception):
 class RadioStation:
     """Renders the walk ahead of playback into one PcmStream; steered; stops cleanly."""
 
-    def __init__(self, walk: SeedWalk, render: RenderClip, announce: Announce, *,
-                 buffer_clips: int = 3, prefill_clips: int = 2, slow_window: int = 3) -> None:
+    def __init__(
+        self,
+        walk: SeedWalk,
+        render: RenderClip,
+        announce: Announce,
+        *,
+        buffer_clips: int = 3,
+        prefill_clips: int = 2,
+        slow_window: int = 3,
+    ) -> None:
         self.walk = walk
         self.render = render
         self.announce = announce
@@ -261,12 +271,15 @@ class RadioStation:
                 await self._task
 
     @staticmethod
-    def too_slow_text(render_s: float, clip_s: float, outcome: str = "It stops here instead"
-                      ) -> str:
-        return (f"⚠️ This bot's device needs {render_s:.1f} s to render {clip_s:.1f} s of music, "
-                "not fast enough to stay ahead of playback, so the radio would stutter. "
-                f"{outcome}; /riff still works (it just takes a while); fewer steps or a GPU "
-                "make the radio possible.")
+    def too_slow_text(
+        render_s: float, clip_s: float, outcome: str = "It stops here instead"
+    ) -> str:
+        return (
+            f"⚠️ This bot's device needs {render_s:.1f} s to render {clip_s:.1f} s of music, "
+            "not fast enough to stay ahead of playback, so the radio would stutter. "
+            f"{outcome}; /riff still works (it just takes a while); fewer steps or a GPU "
+            "make the radio possible."
+        )
 
     async def _run(self, play: Callable[[RadioSource], None]) -> None:
         playing = False
@@ -297,8 +310,11 @@ class RadioStation:
         except Exception as exc:  # a render failure ends the radio with a message, not silence
             log.exception("The radio stopped after an error")
             self.stop_reason = "error"
-            reason = str(exc) if isinstance(exc, RiffusionError) else (
-                "something went wrong; the bot's log has the details.")
+            reason = (
+                str(exc)
+                if isinstance(exc, RiffusionError)
+                else ("something went wrong; the bot's log has the details.")
+            )
             with contextlib.suppress(Exception):
                 await self.announce(f"📻 The radio stopped: {reason}")
         finally:
@@ -310,5 +326,5 @@ class RadioStation:
         few (one slow clip, e.g. behind someone's /riff, is absorbed by the buffer)."""
         if not playing and len(self.rendered) == 0:
             return self.ratios[-1] > REALTIME_MARGIN
-        window = list(self.ratios)[-self.slow_window:]
+        window = list(self.ratios)[-self.slow_window :]
         return len(window) >= self.slow_window and sum(window) / len(window) > 1.0

@@ -58,8 +58,7 @@ def remove_orphan_job_files(data_dir: Path, keep: set[int]) -> int:
     removed = 0
     for path in folder.iterdir():
         stem = path.name.split(".", 1)[0]
-        if path.is_file() and not (stem.isdigit() and int(stem) in keep
-                                   and path.suffix == ".wav"):
+        if path.is_file() and not (stem.isdigit() and int(stem) in keep and path.suffix == ".wav"):
             path.unlink(missing_ok=True)
             removed += 1
     return removed

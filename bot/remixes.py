@@ -284,8 +284,7 @@ class RemixService:
             raise UploadError(
                 f"The strength must be between {MIN_STRENGTH:g} and 1 (got {strength:g})."
             )
-        own_steps = mine.steps if mine.steps is None or limits is None \
-            else limits.steps(mine.steps)
+        own_steps = mine.steps if mine.steps is None or limits is None else limits.steps(mine.steps)
         steps = pick(None, own_steps, self.settings.default_steps)
         problem = remix_steps_problem(steps, strength)
         if problem:

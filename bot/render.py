@@ -128,8 +128,11 @@ PRUNED_LINE = "Files: cleaned up (old results keep only their settings); Reroll 
 
 def files_pruned(generation: Generation) -> bool:
     """Its files were removed by the cleanup (a deleted result says so itself)."""
-    return (generation.deleted_at is None and generation.image_file is None
-            and generation.audio_file is None)
+    return (
+        generation.deleted_at is None
+        and generation.image_file is None
+        and generation.audio_file is None
+    )
 
 
 def info_text(generation: Generation, favourites: int, parent_url: str | None) -> str:

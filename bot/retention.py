@@ -89,8 +89,12 @@ class Retention:
             report = await prune(self.db, self.storage, self.cutoff())
             self.last = report
         if report.results:
-            log.info("Cleaned up the files of %d result(s): %d file(s), %d bytes",
-                     report.results, report.files, report.bytes)
+            log.info(
+                "Cleaned up the files of %d result(s): %d file(s), %d bytes",
+                report.results,
+                report.files,
+                report.bytes,
+            )
         return report
 
     async def usage(self) -> StorageUsage:
@@ -98,9 +102,11 @@ class Retention:
         favourite = exists().where(Favourite.generation_id == Generation.id)
         async with self.db.session() as session:
             with_files = await session.scalar(
-                select(func.count()).select_from(Generation).where(has_files()))
+                select(func.count()).select_from(Generation).where(has_files())
+            )
             favourites = await session.scalar(
-                select(func.count()).select_from(Generation).where(has_files(), favourite))
+                select(func.count()).select_from(Generation).where(has_files(), favourite)
+            )
         return StorageUsage(used, int(with_files or 0), int(favourites or 0))
 
 

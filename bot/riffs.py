@@ -125,8 +125,7 @@ class RiffService:
         if current is not None:  # a stop waits for this to hand the job to _follow
             self._starting.add(current)
         try:
-            await self._start(interaction, params, kind=kind, task=task, parent=parent,
-                              extra=extra)
+            await self._start(interaction, params, kind=kind, task=task, parent=parent, extra=extra)
         finally:
             self._starting.discard(current)  # type: ignore[arg-type]
 
@@ -143,10 +142,14 @@ class RiffService:
         task = task or RenderTask(params=params)
         policy = getattr(self.client, "policy", None)  # server rules: bot/policy.py (/admin)
         if policy is not None:
-            mine = sum(1 for a in self.active.values()
-                       if a.user_id == interaction.user.id and not a.queued.done)
-            refusal = await policy.check(interaction, params, task=task, kind=kind,
-                                         active_jobs=mine, extra=extra)
+            mine = sum(
+                1
+                for a in self.active.values()
+                if a.user_id == interaction.user.id and not a.queued.done
+            )
+            refusal = await policy.check(
+                interaction, params, task=task, kind=kind, active_jobs=mine, extra=extra
+            )
             if refusal:
                 await self.reply(interaction, refusal)
                 return
@@ -160,7 +163,8 @@ class RiffService:
             task=jobspecs.describe(task, self.settings.data_dir),
             extra=extra or {},
             filesize_limit=interaction.filesize_limit,
-            status_ephemeral=private if private is not None
+            status_ephemeral=private
+            if private is not None
             else bool(getattr(interaction, "status_is_ephemeral", False)),
         )
         # The row first: a job the queue holds always has one, so a crash cannot lose it.
@@ -182,7 +186,10 @@ class RiffService:
                 spec.task["audio"] = audio
                 await records.update_job(self.db, job_id, task=spec.to_json())
             queued = self.queue.submit(
-                interaction.user.id, task, batch_key=task.batch_key, cost=task.cost,
+                interaction.user.id,
+                task,
+                batch_key=task.batch_key,
+                cost=task.cost,
                 group=interaction.guild_id,  # a guild's pause holds its queued jobs
             )
         except BaseException as exc:
@@ -499,8 +506,8 @@ class RiffService:
         view: discord.ui.View | None = None,
     ) -> None:
         """Edit the status message: through the interaction while its token lives, else by id."""
-        view_kwargs: dict[str, Any] = {"view": view} if view is not None else (
-            {} if keep_view else {"view": None}
+        view_kwargs: dict[str, Any] = (
+            {"view": view} if view is not None else ({} if keep_view else {"view": None})
         )
         try:
             if active.token_alive:
@@ -565,11 +572,14 @@ class RiffService:
                         resumed.append(row.id)
                 except Exception:
                     log.exception("Could not resume job %s", row.id)
-                    await self._fail_stored(row, "the bot could not pick it up again after a "
-                                            "restart; please send it again.")
+                    await self._fail_stored(
+                        row,
+                        "the bot could not pick it up again after a restart; please send it again.",
+                    )
             log.info("Resumed %d of %d unfinished job(s)", len(resumed), len(rows))
-        await asyncio.to_thread(recovery.remove_orphan_job_files, self.settings.data_dir,
-                                set(self.active))
+        await asyncio.to_thread(
+            recovery.remove_orphan_job_files, self.settings.data_dir, set(self.active)
+        )
         return resumed
 
     async def _resume(self, row: Job) -> bool:
@@ -593,8 +603,13 @@ class RiffService:
         # Queued again before the queue can start it (its start is recorded as running).
         await records.update_job(self.db, row.id, state=JobState.QUEUED)
         queued = self.queue.submit(
-            row.user_id, task, batch_key=task.batch_key, cost=task.cost, group=row.guild_id,
-            resumed=True, first=row.state == JobState.RUNNING.value,
+            row.user_id,
+            task,
+            batch_key=task.batch_key,
+            cost=task.cost,
+            group=row.guild_id,
+            resumed=True,
+            first=row.state == JobState.RUNNING.value,
         )
         channel = self.client.get_partial_messageable(row.channel_id) if row.channel_id else None
         active = ActiveJob(

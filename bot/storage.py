@@ -59,8 +59,9 @@ class Storage:
         if relative:
             self.path(relative).unlink(missing_ok=True)
 
-    def files_of(self, image_file: str | None, audio_file: str | None,
-                 extra: dict | None) -> list[str]:
+    def files_of(
+        self, image_file: str | None, audio_file: str | None, extra: dict | None
+    ) -> list[str]:
         """The relative paths a generation row names (PNG, MP3, lossless master)."""
         master = (extra or {}).get("master")
         return [p for p in (image_file, audio_file, master) if p]

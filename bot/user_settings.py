@@ -72,8 +72,9 @@ class Limits:
         return max(MIN_BLEND_CLIPS, min(value, self.max_clips))
 
 
-async def limits_for(settings: Settings, policy: ServerPolicy | None,
-                     guild_id: int | None) -> Limits:
+async def limits_for(
+    settings: Settings, policy: ServerPolicy | None, guild_id: int | None
+) -> Limits:
     """The bot's maximum steps, lowered by the server's /admin limits in a guild."""
     limits = Limits(max_steps=settings.max_steps)
     if policy is None or guild_id is None:
@@ -119,24 +120,23 @@ def check(values: dict[str, Any], limits: Limits, seed_images: list[str]) -> str
         if not MIN_STEPS <= steps <= MAX_STEP_OPTION:
             return f"Steps must be between {MIN_STEPS} and {MAX_STEP_OPTION} (got {steps})."
         if steps > limits.max_steps:
-            where = ("This server allows" if limits.steps_source == "server"
-                     else "This bot allows")
+            where = "This server allows" if limits.steps_source == "server" else "This bot allows"
             return f"{where} at most {limits.max_steps} steps, so {steps} cannot be your default."
     guidance = values.get("guidance")
     if guidance is not None and not MIN_GUIDANCE <= guidance <= MAX_GUIDANCE:
-        return (f"Guidance must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g} "
-                f"(got {guidance:g}).")
+        return f"Guidance must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g} (got {guidance:g})."
     strength = values.get("remix_strength")
     if strength is not None and not MIN_STRENGTH <= strength <= 1.0:
         return f"The remix strength must be between {MIN_STRENGTH:g} and 1 (got {strength:g})."
     clips = values.get("blend_clips")
     if clips is not None:
         if not MIN_BLEND_CLIPS <= clips <= MAX_BLEND_CLIPS:
-            return (f"A blend takes {MIN_BLEND_CLIPS} to {MAX_BLEND_CLIPS} clips "
-                    f"(got {clips}).")
+            return f"A blend takes {MIN_BLEND_CLIPS} to {MAX_BLEND_CLIPS} clips (got {clips})."
         if limits.max_clips is not None and clips > limits.max_clips:
-            return (f"This server allows at most {limits.max_clips} clips per track, so "
-                    f"{clips} cannot be your default blend length.")
+            return (
+                f"This server allows at most {limits.max_clips} clips per track, so "
+                f"{clips} cannot be your default blend length."
+            )
     image = values.get("seed_image")
     if image is not None and image not in seed_images:
         names = ", ".join(seed_images) or "none are installed"
@@ -152,13 +152,14 @@ def check(values: dict[str, Any], limits: Limits, seed_images: list[str]) -> str
 def remix_steps_problem(steps: int, strength: float) -> str | None:
     """A remix runs steps x strength denoising passes: it needs at least one."""
     if int(steps * strength) < 1:
-        return (f"A remix strength of {strength:g} is too small for {steps} steps (it would "
-                "change nothing); raise the strength or the steps.")
+        return (
+            f"A remix strength of {strength:g} is too small for {steps} steps (it would "
+            "change nothing); raise the strength or the steps."
+        )
     return None
 
 
-async def for_request(bot: Any, user_id: int, guild_id: int | None
-                      ) -> tuple[UserDefaults, Limits]:
+async def for_request(bot: Any, user_id: int, guild_id: int | None) -> tuple[UserDefaults, Limits]:
     """A user's defaults and the limits where they ask (bot: a RiffusionBot)."""
     limits = await limits_for(bot.settings, getattr(bot, "policy", None), guild_id)
     return await load(bot.db, user_id), limits

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 class VoiceClientLike(Protocol):
     channel: Any
 
-    def play(self, source: discord.AudioSource, *, after: Callable[[Exception | None], Any]
-             | None = None) -> None: ...
+    def play(
+        self, source: discord.AudioSource, *, after: Callable[[Exception | None], Any] | None = None
+    ) -> None: ...
     def stop(self) -> None: ...
     def is_playing(self) -> bool: ...
     def is_connected(self) -> bool: ...
@@ -135,8 +136,9 @@ class VoiceSessions:
         if session is None or session.client.is_playing():
             return
         if session.idle_task is None:
-            session.idle_task = asyncio.create_task(self._leave_when_idle(guild_id),
-                                                    name=f"voice-idle-{guild_id}")
+            session.idle_task = asyncio.create_task(
+                self._leave_when_idle(guild_id), name=f"voice-idle-{guild_id}"
+            )
 
     async def _leave_when_idle(self, guild_id: int) -> None:
         await asyncio.sleep(self.idle_s)
@@ -191,20 +193,34 @@ class RadioTask:
         from riffusion_core.generation import GenerationRequest, PromptInput
 
         clip = self.clip
-        start = PromptInput(prompt=clip.start_prompt, seed=clip.start_seed,
-                            guidance=self.guidance, denoising=self.denoising)
-        end = PromptInput(prompt=clip.end_prompt, seed=clip.end_seed, guidance=self.guidance,
-                          denoising=self.denoising)
-        return GenerationRequest(start=start, end=end, alpha=clip.alpha,
-                                 num_inference_steps=self.steps, seed_image=self.seed_image)
+        start = PromptInput(
+            prompt=clip.start_prompt,
+            seed=clip.start_seed,
+            guidance=self.guidance,
+            denoising=self.denoising,
+        )
+        end = PromptInput(
+            prompt=clip.end_prompt,
+            seed=clip.end_seed,
+            guidance=self.guidance,
+            denoising=self.denoising,
+        )
+        return GenerationRequest(
+            start=start,
+            end=end,
+            alpha=clip.alpha,
+            num_inference_steps=self.steps,
+            seed_image=self.seed_image,
+        )
 
     def render_on(self, pipe: Any, on_step: Any, should_cancel: Any) -> AudioSegment:
         result = pipe.generate([self.request()], on_step=on_step, should_cancel=should_cancel)
         return result[0].audio
 
 
-def radio_renderer(queue: Any, *, lane: int, group: int | None, steps: int,
-                   seed_image: str | None) -> Callable[[RadioClip], Awaitable[AudioSegment]]:
+def radio_renderer(
+    queue: Any, *, lane: int, group: int | None, steps: int, seed_image: str | None
+) -> Callable[[RadioClip], Awaitable[AudioSegment]]:
     """Render radio clips on the shared GPU queue, one at a time, in their own fairness lane.
 
     `lane` is the queue's "user" for the radio (e.g. minus the voice channel id), so listeners'
@@ -215,8 +231,9 @@ def radio_renderer(queue: Any, *, lane: int, group: int | None, steps: int,
     async def render(clip: RadioClip) -> AudioSegment:
         if group is not None and queue.is_paused(group):
             raise RiffusionError("generation was paused by the server's admins.")
-        job = queue.submit(lane, RadioTask(clip, steps, seed_image), batch_key=None,
-                           cost=float(steps), group=group)
+        job = queue.submit(
+            lane, RadioTask(clip, steps, seed_image), batch_key=None, cost=float(steps), group=group
+        )
         try:
             return await job.wait()
         finally:

@@ -28,34 +28,43 @@ def describe_rules(rules: GuildRules) -> str:
     """Every setting of a guild, one line each (what /admin show prints)."""
 
     def limit(value: object, unit: str = "") -> str:
-        return "no limit of this server's own" if value is None else f"{value:g}{unit}" \
-            if isinstance(value, float) else f"{value}{unit}"
+        return (
+            "no limit of this server's own"
+            if value is None
+            else f"{value:g}{unit}"
+            if isinstance(value, float)
+            else f"{value}{unit}"
+        )
 
     channels = ", ".join(f"<#{c}>" for c in rules.allowed_channels) or "all channels"
-    return "\n".join([
-        f"**Generation:** {'⏸️ paused' if rules.paused else '▶️ running'}",
-        f"**Allowed channels:** {channels}",
-        f"**Queued jobs per user:** {limit(rules.max_queued_per_user)}",
-        f"**Jobs per user per day:** {limit(rules.max_jobs_per_day)}",
-        f"**Maximum duration:** {limit(rules.max_duration_s, ' s')}",
-        f"**Maximum clips:** {limit(rules.max_clips)}",
-        f"**Maximum steps:** {limit(rules.max_steps)}",
-        f"**Blocked words:** {len(rules.filter.words)}",
-        f"**Blocked patterns:** {len(rules.filter.patterns)}",
-    ])
+    return "\n".join(
+        [
+            f"**Generation:** {'⏸️ paused' if rules.paused else '▶️ running'}",
+            f"**Allowed channels:** {channels}",
+            f"**Queued jobs per user:** {limit(rules.max_queued_per_user)}",
+            f"**Jobs per user per day:** {limit(rules.max_jobs_per_day)}",
+            f"**Maximum duration:** {limit(rules.max_duration_s, ' s')}",
+            f"**Maximum clips:** {limit(rules.max_clips)}",
+            f"**Maximum steps:** {limit(rules.max_steps)}",
+            f"**Blocked words:** {len(rules.filter.words)}",
+            f"**Blocked patterns:** {len(rules.filter.patterns)}",
+        ]
+    )
 
 
 def storage_text(retention: Retention, usage: StorageUsage) -> str:
     """/admin storage: disk use, what is kept, and the last cleanup (bot-wide figures)."""
     from cogs.info import human_bytes, retention_text
 
-    return "\n".join([
-        f"**Disk used:** {human_bytes(usage.data_dir_bytes)} in DATA_DIR (the whole bot, "
-        "all servers)",
-        f"**Results with files:** {usage.results_with_files}, of which "
-        f"{usage.favourites_with_files} favourited (kept whatever their age)",
-        f"**Cleanup:** {retention_text(retention)}",
-    ])
+    return "\n".join(
+        [
+            f"**Disk used:** {human_bytes(usage.data_dir_bytes)} in DATA_DIR (the whole bot, "
+            "all servers)",
+            f"**Results with files:** {usage.results_with_files}, of which "
+            f"{usage.favourites_with_files} favourited (kept whatever their age)",
+            f"**Cleanup:** {retention_text(retention)}",
+        ]
+    )
 
 
 def numbered(items: tuple[str, ...] | list[str], empty: str) -> str:
@@ -68,14 +77,20 @@ class Admin(commands.Cog):
     """The /admin command group."""
 
     admin = app_commands.Group(
-        name="admin", description="Server settings for the music bot (Manage Server).",
-        default_permissions=discord.Permissions(manage_guild=True), guild_only=True)
-    channels = app_commands.Group(name="channels", parent=admin,
-                                  description="Channels where the bot makes music.")
-    words = app_commands.Group(name="words", parent=admin,
-                               description="Words that may not appear in prompts.")
-    patterns = app_commands.Group(name="patterns", parent=admin,
-                                  description="Regular expressions prompts may not match.")
+        name="admin",
+        description="Server settings for the music bot (Manage Server).",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+    channels = app_commands.Group(
+        name="channels", parent=admin, description="Channels where the bot makes music."
+    )
+    words = app_commands.Group(
+        name="words", parent=admin, description="Words that may not appear in prompts."
+    )
+    patterns = app_commands.Group(
+        name="patterns", parent=admin, description="Regular expressions prompts may not match."
+    )
 
     def __init__(self, bot: RiffusionBot, policy: ServerPolicy) -> None:
         self.bot = bot
@@ -97,7 +112,8 @@ class Admin(commands.Cog):
             await interaction.followup.send(text, ephemeral=True)
         else:
             await interaction.response.send_message(
-                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
 
     # ---- overview, pause, sync -------------------------------------------------------------
 
@@ -107,14 +123,20 @@ class Admin(commands.Cog):
             rules = await self.policy.rules(interaction.guild_id)
             await self._say(interaction, describe_rules(rules))
 
-    @admin.command(name="pause", description="Pause generation here: queued requests wait, "
-                   "new ones are refused.")
+    @admin.command(
+        name="pause",
+        description="Pause generation here: queued requests wait, new ones are refused.",
+    )
     async def pause(self, interaction: discord.Interaction) -> None:
         if await self._allowed(interaction):
-            await self.policy.update(interaction.guild_id, paused=True,
-                                     paused_by=interaction.user.id)
-            await self._say(interaction, "⏸️ Generation is paused on this server. Queued requests "
-                            "wait; new ones are told the bot is paused. `/admin resume` resumes.")
+            await self.policy.update(
+                interaction.guild_id, paused=True, paused_by=interaction.user.id
+            )
+            await self._say(
+                interaction,
+                "⏸️ Generation is paused on this server. Queued requests "
+                "wait; new ones are told the bot is paused. `/admin resume` resumes.",
+            )
 
     @admin.command(name="resume", description="Resume generation on this server.")
     async def resume(self, interaction: discord.Interaction) -> None:
@@ -130,16 +152,24 @@ class Admin(commands.Cog):
         try:
             await self.bot.sync_commands_if_changed(force=True)
         except discord.HTTPException as exc:
-            await self._say(interaction, f"Discord refused the sync ({exc.status}: {exc.text}); "
-                            "try again later (command creates are capped per day).")
+            await self._say(
+                interaction,
+                f"Discord refused the sync ({exc.status}: {exc.text}); "
+                "try again later (command creates are capped per day).",
+            )
             return
-        count = len(self.bot.tree.get_commands(
-            guild=discord.Object(self.bot.settings.guild_id) if self.bot.settings.guild_id
-            else None))
+        count = len(
+            self.bot.tree.get_commands(
+                guild=discord.Object(self.bot.settings.guild_id)
+                if self.bot.settings.guild_id
+                else None
+            )
+        )
         await self._say(interaction, f"Synced {count} commands with Discord.")
 
-    @admin.command(name="storage", description="Disk used by the bot and its cleanup of old "
-                   "results' files.")
+    @admin.command(
+        name="storage", description="Disk used by the bot and its cleanup of old results' files."
+    )
     async def storage(self, interaction: discord.Interaction) -> None:
         if not await self._allowed(interaction):
             return
@@ -151,16 +181,20 @@ class Admin(commands.Cog):
 
     # ---- limits ----------------------------------------------------------------------------
 
-    @admin.command(name="limits", description="Set per-user limits and maximums (0 removes a "
-                   "limit); no options shows them.")
+    @admin.command(
+        name="limits",
+        description="Set per-user limits and maximums (0 removes a limit); no options shows them.",
+    )
     @app_commands.describe(
         queued_per_user="Requests one member may have queued or running at once",
         jobs_per_day="Requests one member may make per UTC day",
         max_duration="Longest track, in seconds",
         max_clips="Most clips (5.1 s each) in one track",
-        max_steps="Most diffusion steps per request")
+        max_steps="Most diffusion steps per request",
+    )
     async def limits(
-        self, interaction: discord.Interaction,
+        self,
+        interaction: discord.Interaction,
         queued_per_user: app_commands.Range[int, 0, 100] | None = None,
         jobs_per_day: app_commands.Range[int, 0, 10000] | None = None,
         max_duration: app_commands.Range[float, 0.0, 600.0] | None = None,
@@ -169,38 +203,50 @@ class Admin(commands.Cog):
     ) -> None:
         if not await self._allowed(interaction):
             return
-        given = {"max_queued_per_user": queued_per_user, "max_jobs_per_day": jobs_per_day,
-                 "max_duration_s": max_duration, "max_clips": max_clips, "max_steps": max_steps}
+        given = {
+            "max_queued_per_user": queued_per_user,
+            "max_jobs_per_day": jobs_per_day,
+            "max_duration_s": max_duration,
+            "max_clips": max_clips,
+            "max_steps": max_steps,
+        }
         changes = {k: (v or None) for k, v in given.items() if v is not None}
         if changes.get("max_steps") is not None and changes["max_steps"] < 2:
             await self._say(interaction, "Steps must be at least 2 (0 removes the limit).")
             return
         if changes.get("max_duration_s") is not None and changes["max_duration_s"] < 1:
-            await self._say(interaction, "The maximum duration must be at least 1 s "
-                            "(0 removes the limit).")
+            await self._say(
+                interaction, "The maximum duration must be at least 1 s (0 removes the limit)."
+            )
             return
-        rules = await (self.policy.update(interaction.guild_id, **changes) if changes
-                       else self.policy.rules(interaction.guild_id))
+        rules = await (
+            self.policy.update(interaction.guild_id, **changes)
+            if changes
+            else self.policy.rules(interaction.guild_id)
+        )
         head = "Limits updated." if changes else "Current limits:"
         await self._say(interaction, f"{head}\n{describe_rules(rules)}")
 
     # ---- channels --------------------------------------------------------------------------
 
     @channels.command(name="add", description="Allow the bot to make music in a channel.")
-    async def channels_add(self, interaction: discord.Interaction,
-                           channel: discord.TextChannel) -> None:
+    async def channels_add(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
         if not await self._allowed(interaction):
             return
         current = (await self.policy.settings_row(interaction.guild_id))["allowed_channels"]
         if channel.id not in current:
             current.append(channel.id)
         await self.policy.update(interaction.guild_id, allowed_channels=current)
-        await self._say(interaction, "The bot now makes music only in: "
-                        + ", ".join(f"<#{c}>" for c in current))
+        await self._say(
+            interaction, "The bot now makes music only in: " + ", ".join(f"<#{c}>" for c in current)
+        )
 
     @channels.command(name="remove", description="Stop allowing a channel.")
-    async def channels_remove(self, interaction: discord.Interaction,
-                              channel: discord.TextChannel) -> None:
+    async def channels_remove(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
         if not await self._allowed(interaction):
             return
         current = (await self.policy.settings_row(interaction.guild_id))["allowed_channels"]
@@ -217,15 +263,21 @@ class Admin(commands.Cog):
         if await self._allowed(interaction):
             rules = await self.policy.rules(interaction.guild_id)
             where = ", ".join(f"<#{c}>" for c in rules.allowed_channels)
-            await self._say(interaction, f"Allowed channels: {where}" if where else
-                            "No list: the bot makes music in every channel it can post in.")
+            await self._say(
+                interaction,
+                f"Allowed channels: {where}"
+                if where
+                else "No list: the bot makes music in every channel it can post in.",
+            )
 
     # ---- blocked words and patterns --------------------------------------------------------
 
-    @words.command(name="add", description="Block a word or phrase in prompts (whole words, "
-                   "any case).")
-    async def words_add(self, interaction: discord.Interaction,
-                        word: app_commands.Range[str, 1, 100]) -> None:
+    @words.command(
+        name="add", description="Block a word or phrase in prompts (whole words, any case)."
+    )
+    async def words_add(
+        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 100]
+    ) -> None:
         if not await self._allowed(interaction):
             return
         try:
@@ -236,17 +288,21 @@ class Admin(commands.Cog):
         current = (await self.policy.settings_row(interaction.guild_id))["blocked_words"]
         if word not in current:
             if len(current) >= MAX_RULES:
-                await self._say(interaction, f"There are already {MAX_RULES} blocked words; "
-                                "remove one first.")
+                await self._say(
+                    interaction, f"There are already {MAX_RULES} blocked words; remove one first."
+                )
                 return
             current.append(word)
         await self.policy.update(interaction.guild_id, blocked_words=current)
-        await self._say(interaction, f"Blocked “{word}” in prompts and negative prompts "
-                        f"({len(current)} blocked word(s)).")
+        await self._say(
+            interaction,
+            f"Blocked “{word}” in prompts and negative prompts ({len(current)} blocked word(s)).",
+        )
 
     @words.command(name="remove", description="Unblock a word or phrase.")
-    async def words_remove(self, interaction: discord.Interaction,
-                           word: app_commands.Range[str, 1, 100]) -> None:
+    async def words_remove(
+        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 100]
+    ) -> None:
         if not await self._allowed(interaction):
             return
         current = (await self.policy.settings_row(interaction.guild_id))["blocked_words"]
@@ -264,10 +320,12 @@ class Admin(commands.Cog):
             rules = await self.policy.rules(interaction.guild_id)
             await self._say(interaction, numbered(rules.filter.words, "No blocked words."))
 
-    @patterns.command(name="add", description="Block prompts matching a regular expression "
-                      "(case-insensitive).")
-    async def patterns_add(self, interaction: discord.Interaction,
-                           pattern: app_commands.Range[str, 1, 200]) -> None:
+    @patterns.command(
+        name="add", description="Block prompts matching a regular expression (case-insensitive)."
+    )
+    async def patterns_add(
+        self, interaction: discord.Interaction, pattern: app_commands.Range[str, 1, 200]
+    ) -> None:
         if not await self._allowed(interaction):
             return
         try:
@@ -278,23 +336,26 @@ class Admin(commands.Cog):
         current = (await self.policy.settings_row(interaction.guild_id))["blocked_patterns"]
         if pattern not in current:
             if len(current) >= MAX_RULES:
-                await self._say(interaction, f"There are already {MAX_RULES} blocked patterns; "
-                                "remove one first.")
+                await self._say(
+                    interaction,
+                    f"There are already {MAX_RULES} blocked patterns; remove one first.",
+                )
                 return
             current.append(pattern)
         await self.policy.update(interaction.guild_id, blocked_patterns=current)
-        await self._say(interaction, f"Blocked pattern #{current.index(pattern) + 1}: "
-                        f"`{pattern}`")
+        await self._say(interaction, f"Blocked pattern #{current.index(pattern) + 1}: `{pattern}`")
 
     @patterns.command(name="remove", description="Unblock a pattern by its number in the list.")
-    async def patterns_remove(self, interaction: discord.Interaction,
-                              number: app_commands.Range[int, 1, 100]) -> None:
+    async def patterns_remove(
+        self, interaction: discord.Interaction, number: app_commands.Range[int, 1, 100]
+    ) -> None:
         if not await self._allowed(interaction):
             return
         current = (await self.policy.settings_row(interaction.guild_id))["blocked_patterns"]
         if number > len(current):
-            await self._say(interaction, f"There is no pattern #{number} "
-                            f"({len(current)} in the list).")
+            await self._say(
+                interaction, f"There is no pattern #{number} ({len(current)} in the list)."
+            )
             return
         removed = current.pop(number - 1)
         await self.policy.update(interaction.guild_id, blocked_patterns=current)

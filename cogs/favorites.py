@@ -35,14 +35,18 @@ class Library(commands.Cog):
         shown = await render(self.bot.riffs, kind, interaction.user.id, 0)
         await interaction.response.send_message(ephemeral=True, **shown)
 
-    @app_commands.command(name="favorites", description="Your favourite results: post one "
-                          "here again, with its files, or remove it.")
+    @app_commands.command(
+        name="favorites",
+        description="Your favourite results: post one here again, with its files, or remove it.",
+    )
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def favorites(self, interaction: discord.Interaction) -> None:
         await self._show(interaction, "fav")
 
-    @app_commands.command(name="history", description="Your recent results: post one here "
-                          "again, or add it to your favourites.")
+    @app_commands.command(
+        name="history",
+        description="Your recent results: post one here again, or add it to your favourites.",
+    )
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def history(self, interaction: discord.Interaction) -> None:
         await self._show(interaction, "hist")

@@ -47,8 +47,9 @@ TYPE_EXAMPLES = {
 EMBED_DESCRIPTION_LIMIT = 4000
 
 
-def walk(commands_: list[app_commands.Command | app_commands.Group]
-         ) -> Iterator[tuple[app_commands.Command, app_commands.Group | None]]:
+def walk(
+    commands_: list[app_commands.Command | app_commands.Group],
+) -> Iterator[tuple[app_commands.Command, app_commands.Group | None]]:
     """Every leaf command with its top-level group (None for a plain command)."""
     for command in commands_:
         if isinstance(command, app_commands.Group):
@@ -81,12 +82,12 @@ def usage(command: app_commands.Command) -> str:
     return f"`/{command.qualified_name}{' ' + options if options else ''}`"
 
 
-def help_sections(tree: app_commands.CommandTree, *, admin: bool, in_guild: bool
-                  ) -> list[tuple[str, str]]:
+def help_sections(
+    tree: app_commands.CommandTree, *, admin: bool, in_guild: bool
+) -> list[tuple[str, str]]:
     """(title, text) per top-level command or group the caller can use where they are."""
     sections: dict[str, list[str]] = {}
-    top = sorted(tree.get_commands(type=discord.AppCommandType.chat_input),
-                 key=lambda c: c.name)
+    top = sorted(tree.get_commands(type=discord.AppCommandType.chat_input), key=lambda c: c.name)
     for command, group in walk(top):
         root = group or command
         perms = root.default_permissions
@@ -100,8 +101,10 @@ def help_sections(tree: app_commands.CommandTree, *, admin: bool, in_guild: bool
     menus = tree.get_commands(type=discord.AppCommandType.message)
     if menus:
         # Context-menu commands have no slash form: say where Discord shows them.
-        text = "\n".join(f"`{menu.name}` — right-click (or long-press) a message with an audio "
-                         "file, then Apps" for menu in sorted(menus, key=lambda m: m.name))
+        text = "\n".join(
+            f"`{menu.name}` — right-click (or long-press) a message with an audio file, then Apps"
+            for menu in sorted(menus, key=lambda m: m.name)
+        )
         text += "\nOr reply to one of my results with an audio file to remix it in that style."
         result.append(("Message menu", text))
     return result
@@ -146,8 +149,11 @@ def human_duration(seconds: float) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{days} d"] * bool(days) + [f"{hours} h"] * bool(hours) + \
-        [f"{minutes} min"] * bool(minutes)
+    parts = (
+        [f"{days} d"] * bool(days)
+        + [f"{hours} h"] * bool(hours)
+        + [f"{minutes} min"] * bool(minutes)
+    )
     return " ".join(parts) or f"{secs} s"
 
 
@@ -160,8 +166,10 @@ def retention_text(retention: Retention) -> str:
     last = retention.last
     if last is None:
         return text + " No cleanup has run yet."
-    return (text + f" Last cleanup <t:{round(last.at.timestamp())}:R>: freed "
-            f"{human_bytes(last.bytes)} from {last.results} result(s).")
+    return (
+        text + f" Last cleanup <t:{round(last.at.timestamp())}:R>: freed "
+        f"{human_bytes(last.bytes)} from {last.results} result(s)."
+    )
 
 
 class Info(commands.Cog):
@@ -169,13 +177,14 @@ class Info(commands.Cog):
         self.bot = bot
         self.started_monotonic = time.monotonic()
 
-    @app_commands.command(name="queue", description="Your requests in the queue, and how busy "
-                          "the bot is.")
+    @app_commands.command(
+        name="queue", description="Your requests in the queue, and how busy the bot is."
+    )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def queue(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(self.queue_text(interaction.user.id,
-                                                                interaction.guild_id),
-                                                ephemeral=True)
+        await interaction.response.send_message(
+            self.queue_text(interaction.user.id, interaction.guild_id), ephemeral=True
+        )
 
     def queue_text(self, user_id: int, guild_id: int | None) -> str:
         queue = self.bot.queue
@@ -183,8 +192,14 @@ class Info(commands.Cog):
         queued = len(queue.order())
         lines = []
         riffs = self.bot.riffs
-        mine = sorted((a for a in (riffs.active.values() if riffs else ())
-                       if a.user_id == user_id and not a.queued.done), key=lambda a: a.job_id)
+        mine = sorted(
+            (
+                a
+                for a in (riffs.active.values() if riffs else ())
+                if a.user_id == user_id and not a.queued.done
+            ),
+            key=lambda a: a.job_id,
+        )
         for active in mine:
             position = queue.position(active.queued)
             where = "running" if position == 0 else f"#{position} in the queue"
@@ -194,15 +209,20 @@ class Info(commands.Cog):
             eta = queue.eta(active.queued)
             when = f", done <t:{round(eta)}:R>" if eta else ""
             lines.append(f"• {active.kind} **{active.params.prompt[:80]}** — {where}{when}")
-        head = "**Your requests:**\n" + "\n".join(lines) if lines else \
-            "You have no requests in the queue."
+        head = (
+            "**Your requests:**\n" + "\n".join(lines)
+            if lines
+            else "You have no requests in the queue."
+        )
         gpu = f"busy ({len(running)} running)" if running else "idle"
         paused = guild_id is not None and queue.is_paused(guild_id)
-        return "\n".join([
-            head,
-            f"**Queue:** {queued} waiting, {len(running)} running · **GPU:** {gpu}"
-            + (" · ⏸️ paused on this server" if paused else ""),
-        ])
+        return "\n".join(
+            [
+                head,
+                f"**Queue:** {queued} waiting, {len(running)} running · **GPU:** {gpu}"
+                + (" · ⏸️ paused on this server" if paused else ""),
+            ]
+        )
 
     @app_commands.command(name="help", description="Every command, with examples.")
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
@@ -212,8 +232,9 @@ class Info(commands.Cog):
         embeds = help_embeds(help_sections(self.bot.tree, admin=admin, in_guild=in_guild))
         await interaction.response.send_message(embeds=embeds[:10], ephemeral=True)
 
-    @app_commands.command(name="about", description="The model, device, queue and uptime of "
-                          "this bot.")
+    @app_commands.command(
+        name="about", description="The model, device, queue and uptime of this bot."
+    )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def about(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -235,18 +256,25 @@ class Info(commands.Cog):
         embed = discord.Embed(title="About this bot")
         embed.add_field(name="Model", value=settings.riffusion_model, inline=False)
         embed.add_field(name="Device", value=device)
-        embed.add_field(name="Queue", value=f"{len(queue.order())} waiting, "
-                        f"{len(queue.running_jobs())} running")
-        embed.add_field(name="Speed", value=f"{rate:.2f} s per step" if rate else
-                        "not measured yet")
+        embed.add_field(
+            name="Queue", value=f"{len(queue.order())} waiting, {len(queue.running_jobs())} running"
+        )
+        embed.add_field(
+            name="Speed", value=f"{rate:.2f} s per step" if rate else "not measured yet"
+        )
         embed.add_field(name="Generated", value=f"{total} in all, {today} today")
-        embed.add_field(name="Uptime", value=human_duration(
-            time.monotonic() - self.started_monotonic))
+        embed.add_field(
+            name="Uptime", value=human_duration(time.monotonic() - self.started_monotonic)
+        )
         embed.add_field(name="Disk used", value=f"{human_bytes(used)} in DATA_DIR")
         if retention is not None:
             embed.add_field(name="Cleanup", value=retention_text(retention), inline=False)
-        embed.add_field(name="Version", value=f"riffusion-discord {riffusion_core.__version__}, "
-                        f"discord.py {discord.__version__}", inline=False)
+        embed.add_field(
+            name="Version",
+            value=f"riffusion-discord {riffusion_core.__version__}, "
+            f"discord.py {discord.__version__}",
+            inline=False,
+        )
         return embed
 
     async def _generation_counts(self) -> tuple[int, int]:
@@ -254,9 +282,14 @@ class Info(commands.Cog):
         assert self.bot.db is not None
         async with self.bot.db.session() as session:
             total = await session.scalar(select(func.count()).select_from(Generation))
-            today = await session.scalar(select(func.count()).select_from(Generation).where(
-                Generation.created_at >= midnight, Generation.created_at
-                < midnight + timedelta(days=1)))
+            today = await session.scalar(
+                select(func.count())
+                .select_from(Generation)
+                .where(
+                    Generation.created_at >= midnight,
+                    Generation.created_at < midnight + timedelta(days=1),
+                )
+            )
         return int(total or 0), int(today or 0)
 
 

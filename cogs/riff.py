@@ -21,9 +21,7 @@ SEED_IMAGE_CHOICES = [
     app_commands.Choice(name=name, value=name) for name in list_seed_images()[:24]
 ]
 if SEED_IMAGE_CHOICES:
-    SEED_IMAGE_CHOICES.append(
-        app_commands.Choice(name="none (from scratch)", value=NO_SEED_IMAGE)
-    )
+    SEED_IMAGE_CHOICES.append(app_commands.Choice(name="none (from scratch)", value=NO_SEED_IMAGE))
 # Discord rejects an empty choice list; without bundled seed images the option is free text
 # checked against the list at run time.
 with_seed_image_choices = (

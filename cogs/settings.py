@@ -64,37 +64,45 @@ def describe(mine: UserDefaults, bot: RiffusionBot) -> str:
         status = "public (bot default; /remix uploads: private)"
     else:
         status = "private (only you see them)" if mine.private_status else "public"
-    dm = ("yes (if your DMs are closed they are posted in the channel)" if mine.results_by_dm
-          else "no, posted where you asked")
-    return "\n".join([
-        "**Your settings** (used when you leave an option out):",
-        f"**Negative prompt:** {shown(mine.negative_prompt, 'none', lambda v: quote(v, 300))}",
-        f"**Steps:** {shown(mine.steps, str(bot.settings.default_steps))}",
-        f"**Guidance:** {shown(mine.guidance, _number(DEFAULT_GUIDANCE), _number)}",
-        "**Remix strength:** "
-        f"{shown(mine.remix_strength, _number(DEFAULT_STRENGTH), _number)}",
-        f"**Blend clips:** {shown(mine.blend_clips, str(DEFAULT_BLEND_CLIPS))}",
-        f"**Seed image:** {shown(mine.seed_image, 'none (from scratch)')}",
-        f"**Results by DM:** {dm}",
-        f"**Status messages:** {status}",
-        "Buttons that rework a result (Reroll, Variation, Extend) keep that result's settings.",
-    ])
+    dm = (
+        "yes (if your DMs are closed they are posted in the channel)"
+        if mine.results_by_dm
+        else "no, posted where you asked"
+    )
+    return "\n".join(
+        [
+            "**Your settings** (used when you leave an option out):",
+            f"**Negative prompt:** {shown(mine.negative_prompt, 'none', lambda v: quote(v, 300))}",
+            f"**Steps:** {shown(mine.steps, str(bot.settings.default_steps))}",
+            f"**Guidance:** {shown(mine.guidance, _number(DEFAULT_GUIDANCE), _number)}",
+            f"**Remix strength:** {shown(mine.remix_strength, _number(DEFAULT_STRENGTH), _number)}",
+            f"**Blend clips:** {shown(mine.blend_clips, str(DEFAULT_BLEND_CLIPS))}",
+            f"**Seed image:** {shown(mine.seed_image, 'none (from scratch)')}",
+            f"**Results by DM:** {dm}",
+            f"**Status messages:** {status}",
+            "Buttons that rework a result (Reroll, Variation, Extend) keep that result's settings.",
+        ]
+    )
 
 
 class UserSettingsCog(commands.Cog, name="Settings"):
     """The /settings command group."""
 
     group = app_commands.Group(
-        name="settings", description="Your defaults for /riff, /blend and /remix, and where "
-        "your music goes.", allowed_contexts=app_commands.AppCommandContext(
-            guild=True, dm_channel=True, private_channel=True))
+        name="settings",
+        description="Your defaults for /riff, /blend and /remix, and where your music goes.",
+        allowed_contexts=app_commands.AppCommandContext(
+            guild=True, dm_channel=True, private_channel=True
+        ),
+    )
 
     def __init__(self, bot: RiffusionBot) -> None:
         self.bot = bot
 
     async def _say(self, interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(
-            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
     @group.command(name="show", description="Show your settings.")
     async def show(self, interaction: discord.Interaction) -> None:
@@ -102,8 +110,11 @@ class UserSettingsCog(commands.Cog, name="Settings"):
         mine = await user_settings.load(self.bot.db, interaction.user.id)
         await self._say(interaction, describe(mine, self.bot))
 
-    @group.command(name="set", description="Change some of your defaults (no options: show "
-                   "them).", extras={"example": "/settings set steps:30 negative_prompt:vocals"})
+    @group.command(
+        name="set",
+        description="Change some of your defaults (no options: show them).",
+        extras={"example": "/settings set steps:30 negative_prompt:vocals"},
+    )
     @app_commands.describe(
         negative_prompt="What to steer away from by default, e.g. 'vocals, noise'",
         steps="Steps by default: more detail, slower",
@@ -114,10 +125,12 @@ class UserSettingsCog(commands.Cog, name="Settings"):
         results_by_dm="Send your finished music to your DMs instead of the channel",
         status="Whether everyone sees your queue status messages, or only you",
     )
-    @app_commands.choices(status=[
-        app_commands.Choice(name="public (everyone sees them)", value="public"),
-        app_commands.Choice(name="private (only you)", value="private"),
-    ])
+    @app_commands.choices(
+        status=[
+            app_commands.Choice(name="public (everyone sees them)", value="public"),
+            app_commands.Choice(name="private (only you)", value="private"),
+        ]
+    )
     async def set_(
         self,
         interaction: discord.Interaction,
@@ -132,9 +145,13 @@ class UserSettingsCog(commands.Cog, name="Settings"):
     ) -> None:
         assert self.bot.db is not None
         given: dict[str, Any] = {
-            "negative_prompt": negative_prompt, "steps": steps, "guidance": guidance,
-            "remix_strength": remix_strength, "blend_clips": blend_clips,
-            "seed_image": seed_image, "results_by_dm": results_by_dm,
+            "negative_prompt": negative_prompt,
+            "steps": steps,
+            "guidance": guidance,
+            "remix_strength": remix_strength,
+            "blend_clips": blend_clips,
+            "seed_image": seed_image,
+            "results_by_dm": results_by_dm,
             "private_status": None if status is None else status.value == "private",
         }
         changes = {name: value for name, value in given.items() if value is not None}
@@ -154,44 +171,54 @@ class UserSettingsCog(commands.Cog, name="Settings"):
         names = ", ".join(LABELS[name] for name in changes)
         await self._say(interaction, f"Saved: {names}.\n{describe(mine, self.bot)}")
 
-    async def _problem(self, interaction: discord.Interaction, changes: dict[str, Any],
-                       mine: UserDefaults) -> str | None:
+    async def _problem(
+        self, interaction: discord.Interaction, changes: dict[str, Any], mine: UserDefaults
+    ) -> str | None:
         limits = await user_settings.limits_for(
-            self.bot.settings, getattr(self.bot, "policy", None), interaction.guild_id)
-        checked = {k: v for k, v in changes.items()
-                   if not (k == "seed_image" and v == NO_SEED_IMAGE)}
+            self.bot.settings, getattr(self.bot, "policy", None), interaction.guild_id
+        )
+        checked = {
+            k: v for k, v in changes.items() if not (k == "seed_image" and v == NO_SEED_IMAGE)
+        }
         problem = user_settings.check(checked, limits, list_seed_images())
         if problem:
             return problem
         if "steps" in changes or "remix_strength" in changes:
             steps = pick(changes.get("steps"), mine.steps, self.bot.settings.default_steps)
-            strength = pick(changes.get("remix_strength"), mine.remix_strength,
-                            DEFAULT_STRENGTH)
+            strength = pick(changes.get("remix_strength"), mine.remix_strength, DEFAULT_STRENGTH)
             return remix_steps_problem(steps, strength)
         return None
 
     @set_.autocomplete("seed_image")
-    async def seed_image_names(self, interaction: discord.Interaction, current: str
-                               ) -> list[app_commands.Choice[str]]:
+    async def seed_image_names(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
         names = [NO_SEED_IMAGE, *list_seed_images()]
         typed = current.casefold()
         return [app_commands.Choice(name=n, value=n) for n in names if typed in n.casefold()][:25]
 
-    @group.command(name="reset", description="Go back to the bot's default for one setting, or "
-                   "for all of them.", extras={"example": "/settings reset setting:Steps"})
+    @group.command(
+        name="reset",
+        description="Go back to the bot's default for one setting, or for all of them.",
+        extras={"example": "/settings reset setting:Steps"},
+    )
     @app_commands.describe(setting="The setting to reset (or all of them)")
-    @app_commands.choices(setting=[
-        *(app_commands.Choice(name=label, value=name) for name, label in LABELS.items()),
-        app_commands.Choice(name="All settings", value=ALL),
-    ])
-    async def reset(self, interaction: discord.Interaction,
-                    setting: app_commands.Choice[str]) -> None:
+    @app_commands.choices(
+        setting=[
+            *(app_commands.Choice(name=label, value=name) for name, label in LABELS.items()),
+            app_commands.Choice(name="All settings", value=ALL),
+        ]
+    )
+    async def reset(
+        self, interaction: discord.Interaction, setting: app_commands.Choice[str]
+    ) -> None:
         assert self.bot.db is not None
         names = None if setting.value == ALL else [setting.value]
         mine = await user_settings.reset(self.bot.db, interaction.user.id, names)
         what = "all your settings" if names is None else f"your {LABELS[setting.value].lower()}"
-        await self._say(interaction, f"Reset {what} to the bot's default.\n"
-                        f"{describe(mine, self.bot)}")
+        await self._say(
+            interaction, f"Reset {what} to the bot's default.\n{describe(mine, self.bot)}"
+        )
 
 
 async def setup(bot: RiffusionBot) -> None:

@@ -27,13 +27,20 @@ async def reply_to(fake: FakeDiscord, user: User, command: str, options=None, **
 
 def moderator(fake: FakeDiscord) -> User:
     user = fake.add_user("mod")
-    fake.add_member(fake.guild, user, permissions=Perm.MANAGE_GUILD | Perm.VIEW_CHANNEL
-                    | Perm.SEND_MESSAGES | Perm.USE_APPLICATION_COMMANDS)
+    fake.add_member(
+        fake.guild,
+        user,
+        permissions=Perm.MANAGE_GUILD
+        | Perm.VIEW_CHANNEL
+        | Perm.SEND_MESSAGES
+        | Perm.USE_APPLICATION_COMMANDS,
+    )
     return user
 
 
-async def test_non_admins_are_refused_by_discord_and_by_the_bot(fake_discord: FakeDiscord,
-                                                                bot_harness: BotHarness):
+async def test_non_admins_are_refused_by_discord_and_by_the_bot(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
         definition = fake.commands(fake.guild)["admin"]
@@ -57,7 +64,8 @@ async def riff(fake: FakeDiscord, user: User, prompt: str, *, channel=None, **op
 
 
 async def test_blocked_words_and_patterns_apply_to_prompt_and_negative(
-        fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
         added = await reply_to(fake, fake.admin, "admin words add", {"word": "Drill"})
@@ -70,8 +78,12 @@ async def test_blocked_words_and_patterns_apply_to_prompt_and_negative(
         assert "#1" in ok.content
 
         _, refused = await riff(fake, fake.member, "UK DRILL beat")
-        assert refused.ephemeral and "“drill”" in refused.content and "prompt" in \
-            refused.content and "blocked words" in refused.content
+        assert (
+            refused.ephemeral
+            and "“drill”" in refused.content
+            and "prompt" in refused.content
+            and "blocked words" in refused.content
+        )
         _, refused = await riff(fake, fake.member, "piano", negative_prompt="Gang sta")
         assert refused.ephemeral and "negative prompt" in refused.content
         assert "pattern #1" in refused.content
@@ -106,14 +118,24 @@ async def test_allowed_channels(fake_discord: FakeDiscord, bot_harness: BotHarne
         assert "every channel" in listed.content
 
 
-async def test_limits_steps_duration_clips_queued_and_daily(fake_discord: FakeDiscord,
-                                                            bot_harness: BotHarness):
+async def test_limits_steps_duration_clips_queued_and_daily(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     renderer = FakeRenderer()
     async with bot_harness.running(renderer):
-        shown = await reply_to(fake, fake.admin, "admin limits",
-                               {"max_steps": 10, "max_duration": 8.0, "max_clips": 1,
-                                "queued_per_user": 1, "jobs_per_day": 2})
+        shown = await reply_to(
+            fake,
+            fake.admin,
+            "admin limits",
+            {
+                "max_steps": 10,
+                "max_duration": 8.0,
+                "max_clips": 1,
+                "queued_per_user": 1,
+                "jobs_per_day": 2,
+            },
+        )
         assert "Limits updated" in shown.content and "**Maximum steps:** 10" in shown.content
         _, refused = await riff(fake, fake.member, "a", steps=20)
         assert "at most 10 steps" in refused.content and "would use 20" in refused.content
@@ -148,8 +170,9 @@ async def test_limits_steps_duration_clips_queued_and_daily(fake_discord: FakeDi
         await fake.wait_until(lambda: "is ready" in again.content, timeout=15, what="done")
 
 
-async def test_pause_holds_queued_jobs_and_refuses_new_ones(fake_discord: FakeDiscord,
-                                                            bot_harness: BotHarness):
+async def test_pause_holds_queued_jobs_and_refuses_new_ones(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     renderer = FakeRenderer()
     renderer.gate.clear()
@@ -188,8 +211,9 @@ async def test_resync_forces_a_sync(fake_discord: FakeDiscord, bot_harness: BotH
         assert len(fake.command_syncs) == before + 1
 
 
-async def test_commands_work_in_dms_with_the_same_limits(fake_discord: FakeDiscord,
-                                                         bot_harness: BotHarness):
+async def test_commands_work_in_dms_with_the_same_limits(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer(), DISCORD_GUILD_ID="", MAX_JOBS_PER_DAY="1"):
         assert "riff" in fake.commands()  # global commands reach DMs
@@ -222,7 +246,8 @@ async def test_results_by_dm(fake_discord: FakeDiscord, bot_harness: BotHarness)
         fake.close_dms(fake.member)
         await riff(fake, fake.member, "closed dms")
         fallback = await fake.wait_for_message(
-            lambda m: is_result(m) and "closed dms" in m.content, timeout=15)
+            lambda m: is_result(m) and "closed dms" in m.content, timeout=15
+        )
         assert fallback.channel_id == fake.general.id
 
 
@@ -261,8 +286,7 @@ def test_every_prompt_of_a_request_is_checked_and_clips_counted():
     params = RiffParams(prompt="calm piano", negative_prompt="noise", duration_s=12.0)
     task = TwoPromptTask(params=params, end_prompt="uk drill")
     texts = prompt_texts(params, task, {"blend": {"prompt_b": "uk drill", "seed_b": 3}})
-    assert texts == {"prompt": "calm piano", "negative prompt": "noise",
-                     "end prompt": "uk drill"}
+    assert texts == {"prompt": "calm piano", "negative prompt": "noise", "end prompt": "uk drill"}
     assert PromptFilter.build(["drill"], []).find(texts).field == "end prompt"
     assert clips_of(params, task) == 4
     assert clips_of(params, RenderTask(params=params)) == 3  # 12 s = 3 clips of 5.11 s

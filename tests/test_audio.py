@@ -79,10 +79,16 @@ def test_decodes_format_to_44k_int16(make_audio_file, fmt, rate, channels):
         assert rms == pytest.approx(0.5 * 32767 / np.sqrt(2), rel=0.3)
 
 
-@pytest.mark.parametrize(("container_format", "codec", "name"), [
-    ("adts", "aac", "aac"), ("aiff", "pcm_s16be", "aiff"), ("caf", "pcm_s16le", "caf"),
-    ("matroska", "flac", "matroska,webm"), ("mp4", "aac", "mov,mp4,m4a,3gp,3g2,mj2"),
-])
+@pytest.mark.parametrize(
+    ("container_format", "codec", "name"),
+    [
+        ("adts", "aac", "aac"),
+        ("aiff", "pcm_s16be", "aiff"),
+        ("caf", "pcm_s16le", "caf"),
+        ("matroska", "flac", "matroska,webm"),
+        ("mp4", "aac", "mov,mp4,m4a,3gp,3g2,mj2"),
+    ],
+)
 def test_other_allowed_containers_decode(container_format, codec, name):
     result = decode_audio(_encode_with_pyav(container_format, codec))
     assert result.format_name == name
@@ -171,8 +177,15 @@ def _wav_claiming_hours() -> bytes:
     """Half a second of audio behind a header whose sizes claim about 3.4 hours."""
     pcm = (np.sin(np.arange(22050 * 2) * 0.06) * 8000).astype(np.int16).tobytes()
     fmt = struct.pack("<IHHIIHH", 16, 1, 2, 44100, 44100 * 4, 4, 16)
-    return (b"RIFF" + struct.pack("<I", 0x7FFFFFF0) + b"WAVEfmt " + fmt + b"data"
-            + struct.pack("<I", 0x7FFFFF00) + pcm)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 0x7FFFFFF0)
+        + b"WAVEfmt "
+        + fmt
+        + b"data"
+        + struct.pack("<I", 0x7FFFFF00)
+        + pcm
+    )
 
 
 def _video_without_audio() -> bytes:
@@ -204,8 +217,10 @@ def _encode_with_pyav(container_format: str, codec: str) -> bytes:
         planes[:] = 0.3 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
         for start in range(0, 44100, 4096):
             frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(planes[:, start:start + 4096]), format="fltp",
-                layout="stereo")
+                np.ascontiguousarray(planes[:, start : start + 4096]),
+                format="fltp",
+                layout="stereo",
+            )
             frame.sample_rate = 44100
             frame.pts = start
             container.mux(stream.encode(frame))
@@ -240,8 +255,7 @@ BAD_FILES = {
     # real audio, but in a container outside the allow-list of demuxers
     "mpeg-ts": (lambda: _encode_with_pyav("mpegts", "mp2"), "isn't audio"),
     "random bytes": (lambda: np.random.default_rng(7).bytes(200_000), "isn't audio"),
-    "hls playlist": (lambda: b"#EXTM3U\n#EXTINF:10,\n/etc/passwd\n#EXT-X-ENDLIST\n",
-                     "isn't audio"),
+    "hls playlist": (lambda: b"#EXTM3U\n#EXTINF:10,\n/etc/passwd\n#EXT-X-ENDLIST\n", "isn't audio"),
     "ffconcat list": (lambda: b"ffconcat version 1.0\nfile '/etc/passwd'\n", "isn't audio"),
 }
 
@@ -295,15 +309,19 @@ def test_streaming_wav_with_unknown_size_is_accepted():
     assert result.duration_s == pytest.approx(0.5)
 
 
-def _mp3(samples: np.ndarray, container_options: dict[str, str],
-         codec_options: dict[str, str] | None = None) -> bytes:
+def _mp3(
+    samples: np.ndarray,
+    container_options: dict[str, str],
+    codec_options: dict[str, str] | None = None,
+) -> bytes:
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp3", container_options=container_options) as container:
         stream = container.add_stream("libmp3lame", rate=44100, layout="mono")
         stream.codec_context.options = codec_options or {}
         for start in range(0, len(samples), 4096):
-            frame = av.AudioFrame.from_ndarray(samples[np.newaxis, start:start + 4096].copy(),
-                                               format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                samples[np.newaxis, start : start + 4096].copy(), format="fltp", layout="mono"
+            )
             frame.sample_rate = 44100
             frame.pts = start
             container.mux(stream.encode(frame))
@@ -341,7 +359,7 @@ def test_missing_file_is_a_decode_error(tmp_path):
 def test_a_few_corrupt_bytes_mid_mp3_still_decode():
     data = bytearray(write_audio_bytes("mp3", 4.0, channels=2))
     middle = len(data) // 3
-    data[middle:middle + 2000] = np.random.default_rng(3).bytes(2000)
+    data[middle : middle + 2000] = np.random.default_rng(3).bytes(2000)
     result = decode_audio(bytes(data))
     assert 3.5 < result.duration_s <= 4.01
 
@@ -397,10 +415,17 @@ def test_ffmpeg_executable_is_the_bundled_one():
 
 
 def test_import_configures_pydub_without_warnings():
-    code = "import riffusion_core.audio as a; from pydub import AudioSegment as S; " \
-           "assert S.converter == a.ffmpeg_executable()"
-    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=60)
+    code = (
+        "import riffusion_core.audio as a; from pydub import AudioSegment as S; "
+        "assert S.converter == a.ffmpeg_executable()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -409,8 +434,11 @@ def test_import_configures_pydub_without_warnings():
 
 def test_stitch_without_crossfade_is_gapless_concatenation(sine_segment):
     whole = sine_segment(3.0, freq=330.0)
-    parts = [whole.get_sample_slice(0, 44100), whole.get_sample_slice(44100, 100000),
-             whole.get_sample_slice(100000, None)]
+    parts = [
+        whole.get_sample_slice(0, 44100),
+        whole.get_sample_slice(44100, 100000),
+        whole.get_sample_slice(100000, None),
+    ]
     assert stitch(parts, 0).raw_data == whole.raw_data
 
 

@@ -48,8 +48,17 @@ def test_slug_is_a_safe_file_name():
 @pytest.mark.slow
 def test_riff_writes_png_mp3_json_and_json_reproduces_the_png(tmp_path, model_args, capsys):
     first = tmp_path / "first"
-    argv = ["riff", "Lo-Fi beat!", "--seed", "7", "--out", str(first), "--seed-image",
-            "og_beat", *model_args]
+    argv = [
+        "riff",
+        "Lo-Fi beat!",
+        "--seed",
+        "7",
+        "--out",
+        str(first),
+        "--seed-image",
+        "og_beat",
+        *model_args,
+    ]
     assert main(argv) == 0
     files = written(first)
     assert files["png"].name == "lo-fi-beat_seed7.png"
@@ -65,7 +74,10 @@ def test_riff_writes_png_mp3_json_and_json_reproduces_the_png(tmp_path, model_ar
     assert set(record["versions"]) >= {"torch", "diffusers", "transformers", "riffusion_core"}
     clip = record["result"]["clips"][0]["parameters"]
     assert (clip["start"]["seed"], clip["num_inference_steps"], clip["seed_image"]) == (
-        7, 3, "og_beat")
+        7,
+        3,
+        "og_beat",
+    )
 
     again = tmp_path / "again"
     assert main([*record["argv"], "--out", str(again)]) == 0
@@ -85,8 +97,22 @@ def test_riff_duration_chains_clips(tmp_path, model_args):
 
 @pytest.mark.slow
 def test_blend_writes_a_marked_strip(tmp_path, model_args):
-    argv = ["blend", "jazz", "heavy metal", "--clips", "2", "--seed-a", "1", "--seed-b", "9",
-            "--scheduler", "dpmsolver++", "--out", str(tmp_path), *model_args]
+    argv = [
+        "blend",
+        "jazz",
+        "heavy metal",
+        "--clips",
+        "2",
+        "--seed-a",
+        "1",
+        "--seed-b",
+        "9",
+        "--scheduler",
+        "dpmsolver++",
+        "--out",
+        str(tmp_path),
+        *model_args,
+    ]
     assert main(argv) == 0
     files = written(tmp_path)
     assert files["png"].name == "jazz_to_heavy-metal_seed1-9.png"
@@ -111,8 +137,18 @@ def six_seconds_wav(tmp_path) -> Path:
 @pytest.mark.slow
 def test_remix_reports_the_part_used(tmp_path, model_args, six_seconds_wav):
     out = tmp_path / "out"
-    argv = ["remix", str(six_seconds_wav), "synthwave", "--max-input", "3", "--strength", "0.7",
-            "--out", str(out), *model_args]
+    argv = [
+        "remix",
+        str(six_seconds_wav),
+        "synthwave",
+        "--max-input",
+        "3",
+        "--strength",
+        "0.7",
+        "--out",
+        str(out),
+        *model_args,
+    ]
     assert main(argv) == 0
     files = written(out)
     assert files["png"].name == "remix_my-song_synthwave_seed42.png"
@@ -148,8 +184,7 @@ def test_errors_are_one_line(tmp_path, tiny_model_dir, capsys):
     assert "steps" in fails(["riff", "x", "--steps", "lots", *model], capsys, code=2)
     assert "seed" in fails(["riff", "x", "--seed", "-4", *model], capsys, code=2)
     assert "clips" in fails(["blend", "a", "b", "--clips", "1", *model], capsys, code=2)
-    assert "strength" in fails(["remix", "a.wav", "x", "--strength", "2", *model], capsys,
-                               code=2)
+    assert "strength" in fails(["remix", "a.wav", "x", "--strength", "2", *model], capsys, code=2)
     assert "empty" in fails(["riff", "   ", *model], capsys)
     assert not any(tmp_path.glob("*.png"))
 

@@ -60,9 +60,13 @@ class StyleSelect(discord.ui.View):
     def __init__(self) -> None:
         super().__init__(timeout=None)
 
-    @discord.ui.select(custom_id="riff:style", options=[
-        discord.SelectOption(label="Jazz", value="jazz"),
-        discord.SelectOption(label="Techno", value="techno")])
+    @discord.ui.select(
+        custom_id="riff:style",
+        options=[
+            discord.SelectOption(label="Jazz", value="jazz"),
+            discord.SelectOption(label="Techno", value="techno"),
+        ],
+    )
     async def style(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
         await interaction.response.edit_message(content=f"style: {select.values[0]}")
 
@@ -71,8 +75,12 @@ class MiniBot(commands.Bot):
     """Not the project's bot: just enough commands to exercise every fake endpoint."""
 
     def __init__(self, guild_id: int | None = None, **kwargs: object) -> None:
-        super().__init__(command_prefix="!", intents=discord.Intents.default(),
-                         guild_ready_timeout=0.05, **kwargs)
+        super().__init__(
+            command_prefix="!",
+            intents=discord.Intents.default(),
+            guild_ready_timeout=0.05,
+            **kwargs,
+        )
         self.guild_id = guild_id
         self.seen_messages: list[discord.Message] = []
         self.forbidden: list[discord.Forbidden] = []
@@ -82,8 +90,9 @@ class MiniBot(commands.Bot):
 
         @self.tree.command(description="Make a riff")
         @app_commands.describe(prompt="what to play", seconds="length")
-        async def riff(interaction: discord.Interaction, prompt: str, seconds: int = 5,
-                       loud: bool = False) -> None:
+        async def riff(
+            interaction: discord.Interaction, prompt: str, seconds: int = 5, loud: bool = False
+        ) -> None:
             await interaction.response.send_message(f"queued {prompt} for {seconds}s loud={loud}")
 
         @self.tree.command(description="Render with a file")
@@ -91,9 +100,9 @@ class MiniBot(commands.Bot):
             await interaction.response.defer(thinking=True)
             view = discord.ui.View(timeout=None)
             view.add_item(RerollButton(7))
-            await interaction.followup.send(f"done: {prompt}",
-                                            file=discord.File(io.BytesIO(AUDIO), "riff.mp3"),
-                                            view=view)
+            await interaction.followup.send(
+                f"done: {prompt}", file=discord.File(io.BytesIO(AUDIO), "riff.mp3"), view=view
+            )
 
         @self.tree.command(description="Post into a channel")
         async def post(interaction: discord.Interaction, where: discord.TextChannel) -> None:
@@ -150,8 +159,11 @@ class MiniBot(commands.Bot):
         async def mood_style(
             interaction: discord.Interaction, current: str
         ) -> list[app_commands.Choice[str]]:
-            return [app_commands.Choice(name=s, value=s) for s in ("jazz", "jungle", "techno")
-                    if s.startswith(current)]
+            return [
+                app_commands.Choice(name=s, value=s)
+                for s in ("jazz", "jungle", "techno")
+                if s.startswith(current)
+            ]
 
         @self.tree.command(description="Say hello anywhere")
         @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
@@ -181,8 +193,10 @@ async def bot(fake_discord: FakeDiscord) -> AsyncIterator[MiniBot]:
 async def test_startup_calls_and_guild_sync(fake_discord: FakeDiscord, bot: MiniBot) -> None:
     calls = [(r.method, r.path) for r in fake_discord.requests]
     assert calls[:2] == [("GET", "/users/@me"), ("GET", "/oauth2/applications/@me")]
-    assert ("PUT", f"/applications/{fake_discord.application_id}/guilds/"
-                   f"{fake_discord.guild.id}/commands") in calls
+    assert (
+        "PUT",
+        f"/applications/{fake_discord.application_id}/guilds/{fake_discord.guild.id}/commands",
+    ) in calls
     assert len(fake_discord.command_syncs) == 1
     synced = fake_discord.commands(fake_discord.guild)
     assert {"riff", "render", "form", "Remix with Riffusion"} <= set(synced)
@@ -194,8 +208,9 @@ async def test_startup_calls_and_guild_sync(fake_discord: FakeDiscord, bot: Mini
 
 
 async def test_slash_command_with_typed_options(fake_discord: FakeDiscord, bot: MiniBot) -> None:
-    interaction = await fake_discord.slash(fake_discord.member, "riff",
-                                           {"prompt": "jazz", "seconds": 8, "loud": True})
+    interaction = await fake_discord.slash(
+        fake_discord.member, "riff", {"prompt": "jazz", "seconds": 8, "loud": True}
+    )
     response = await fake_discord.interaction_response(interaction)
     assert response.type == 4
     message = await fake_discord.response_message(interaction)
@@ -269,10 +284,12 @@ async def test_heartbeats_keep_flowing(fake_discord: FakeDiscord, bot: MiniBot) 
 async def test_message_command_reads_target_attachment(
     fake_discord: FakeDiscord, bot: MiniBot
 ) -> None:
-    upload = await fake_discord.user_message(fake_discord.member, content="my loop",
-                                             attachments=[("loop.wav", b"RIFF....WAVE")])
-    interaction = await fake_discord.message_command(upload, "Remix with Riffusion",
-                                                     fake_discord.member)
+    upload = await fake_discord.user_message(
+        fake_discord.member, content="my loop", attachments=[("loop.wav", b"RIFF....WAVE")]
+    )
+    interaction = await fake_discord.message_command(
+        upload, "Remix with Riffusion", fake_discord.member
+    )
     message = await fake_discord.response_message(interaction)
     assert message.content == "remix of loop.wav (12 bytes)"
 
@@ -307,8 +324,9 @@ async def test_second_client_after_restart(fake_discord: FakeDiscord, bot: MiniB
 
 
 async def test_attachment_option_is_resolved(fake_discord: FakeDiscord, bot: MiniBot) -> None:
-    interaction = await fake_discord.slash(fake_discord.member, "remixfile",
-                                           {"file": ("in.wav", b"RIFF1234", "audio/wav")})
+    interaction = await fake_discord.slash(
+        fake_discord.member, "remixfile", {"file": ("in.wav", b"RIFF1234", "audio/wav")}
+    )
     assert "attachments" in interaction.payload["data"]["resolved"]
     assert (await fake_discord.response_message(interaction)).content == "in.wav: 8 bytes"
 
@@ -326,15 +344,15 @@ async def test_select_menu_updates_message(fake_discord: FakeDiscord, bot: MiniB
     message = await fake_discord.response_message(opened)
     with pytest.raises(ValueError, match="not options"):
         await fake_discord.click(message, "riff:style", fake_discord.member, values=["polka"])
-    click = await fake_discord.click(message, "riff:style", fake_discord.member,
-                                     values=["techno"])
+    click = await fake_discord.click(message, "riff:style", fake_discord.member, values=["techno"])
     assert (await fake_discord.interaction_response(click)).type == 7
     assert message.content == "style: techno" and len(message.edits) == 1
 
 
 async def test_autocomplete(fake_discord: FakeDiscord, bot: MiniBot) -> None:
-    typing = await fake_discord.autocomplete(fake_discord.member, "mood", {"style": "j"},
-                                             focused="style")
+    typing = await fake_discord.autocomplete(
+        fake_discord.member, "mood", {"style": "j"}, focused="style"
+    )
     assert (await fake_discord.interaction_response(typing)).type == 8
     assert [c["value"] for c in typing.choices or []] == ["jazz", "jungle"]
 
@@ -343,8 +361,9 @@ async def test_default_member_permissions(fake_discord: FakeDiscord, bot: MiniBo
     with pytest.raises(PermissionError):
         await fake_discord.slash(fake_discord.member, "admin")
     moderator = fake_discord.add_user("moderator")
-    fake_discord.add_member(fake_discord.guild, moderator,
-                            permissions=Perm.MANAGE_GUILD | Perm.VIEW_CHANNEL)
+    fake_discord.add_member(
+        fake_discord.guild, moderator, permissions=Perm.MANAGE_GUILD | Perm.VIEW_CHANNEL
+    )
     interaction = await fake_discord.slash(moderator, "admin")
     assert (await fake_discord.response_message(interaction)).content == "manage_guild=True"
     with pytest.raises(LookupError, match="not synced"):

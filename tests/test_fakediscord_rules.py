@@ -20,8 +20,11 @@ class ProbeBot(commands.Bot):
     """Commands that provoke each error so the test can see what discord.py raised."""
 
     def __init__(self, guild_id: int, *, intents: discord.Intents | None = None) -> None:
-        super().__init__(command_prefix="!", intents=intents or discord.Intents.default(),
-                         guild_ready_timeout=0.05)
+        super().__init__(
+            command_prefix="!",
+            intents=intents or discord.Intents.default(),
+            guild_ready_timeout=0.05,
+        )
         self.guild_id = guild_id
         self.errors: list[discord.HTTPException] = []
         self.seen: list[discord.Message] = []
@@ -70,17 +73,23 @@ class ProbeBot(commands.Bot):
         @self.tree.command(description="Send two files, then keep one")
         async def trim(interaction: discord.Interaction) -> None:
             await interaction.response.send_message(
-                "two", files=[discord.File(io.BytesIO(b"one"), "1.txt"),
-                              discord.File(io.BytesIO(b"two"), "2.txt")])
+                "two",
+                files=[
+                    discord.File(io.BytesIO(b"one"), "1.txt"),
+                    discord.File(io.BytesIO(b"two"), "2.txt"),
+                ],
+            )
             original = await interaction.original_response()
             await interaction.edit_original_response(
-                content="one", attachments=[original.attachments[0],
-                                            discord.File(io.BytesIO(b"new"), "3.txt")])
+                content="one",
+                attachments=[original.attachments[0], discord.File(io.BytesIO(b"new"), "3.txt")],
+            )
 
         @self.tree.context_menu(name="Profile")
         async def profile(interaction: discord.Interaction, user: discord.Member) -> None:
-            await interaction.response.send_message(f"{user.display_name} can manage: "
-                                                    f"{user.guild_permissions.manage_guild}")
+            await interaction.response.send_message(
+                f"{user.display_name} can manage: {user.guild_permissions.manage_guild}"
+            )
 
         @self.tree.command(description="Fail loudly")
         async def boom(interaction: discord.Interaction) -> None:
@@ -104,8 +113,10 @@ async def probe(fake_discord: FakeDiscord) -> AsyncIterator[ProbeBot]:
 async def raw(fake: FakeDiscord, method: str, path: str, **kwargs: Any) -> tuple[int, str, Any]:
     """A bare HTTP call with the bot token: status, Content-Type header, JSON body."""
     headers = {"Authorization": f"Bot {fake.token}"}
-    async with aiohttp.ClientSession() as http, http.request(
-            method, fake.api_base + path, headers=headers, **kwargs) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, fake.api_base + path, headers=headers, **kwargs) as resp,
+    ):
         body = await resp.json(content_type=None) if resp.status != 204 else None
         return resp.status, resp.headers.get("Content-Type", ""), body
 
@@ -114,17 +125,22 @@ async def test_json_content_type_is_exact_and_auth_checked(fake_discord: FakeDis
     status, content_type, body = await raw(fake_discord, "GET", "/users/@me")
     assert (status, content_type) == (200, "application/json")
     assert body["id"] == str(fake_discord.bot_user.id)
-    async with aiohttp.ClientSession() as http, http.get(
-            fake_discord.api_base + "/users/@me") as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(fake_discord.api_base + "/users/@me") as resp,
+    ):
         assert resp.status == 401
 
 
 async def test_double_ack_and_late_ack(fake_discord: FakeDiscord, probe: ProbeBot) -> None:
     first = await fake_discord.slash(fake_discord.member, "answer")
     await fake_discord.response_message(first)
-    status, _, body = await raw(fake_discord, "POST",
-                                f"/interactions/{first.id}/{first.token}/callback",
-                                json={"type": 4, "data": {"content": "again"}})
+    status, _, body = await raw(
+        fake_discord,
+        "POST",
+        f"/interactions/{first.id}/{first.token}/callback",
+        json={"type": 4, "data": {"content": "again"}},
+    )
     assert (status, body["code"]) == (400, 40060)
 
     fake_discord.ack_timeout = -1.0  # every answer is now later than Discord's 3 s
@@ -147,9 +163,14 @@ async def test_expired_token_forces_channel_send(
     assert message.mentions == [fake_discord.member]
 
 
-@pytest.mark.parametrize(("kind", "status", "code"), [
-    ("long", 400, 50035), ("files", 400, 50035), ("big", 413, 40005),
-])
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        ("long", 400, 50035),
+        ("files", 400, 50035),
+        ("big", 413, 40005),
+    ],
+)
 async def test_message_limits(
     fake_discord: FakeDiscord, probe: ProbeBot, kind: str, status: int, code: int
 ) -> None:
@@ -163,17 +184,26 @@ async def test_message_limits(
 async def test_component_and_lookup_rules(fake_discord: FakeDiscord) -> None:
     path = f"/channels/{fake_discord.general.id}/messages"
     button: dict[str, Any] = {"type": 2, "style": 1, "label": "x", "custom_id": "x" * 101}
-    status, _, body = await raw(fake_discord, "POST", path, json={
-        "content": "c", "components": [{"type": 1, "components": [button]}]})
+    status, _, body = await raw(
+        fake_discord,
+        "POST",
+        path,
+        json={"content": "c", "components": [{"type": 1, "components": [button]}]},
+    )
     assert (status, body["code"]) == (400, 50035)
     assert "custom_id" in str(body["errors"])
     rows = [{"type": 1, "components": [{**button, "custom_id": f"b{i}"}]} for i in range(6)]
-    status, _, body = await raw(fake_discord, "POST", path, json={"content": "c",
-                                                                  "components": rows})
+    status, _, body = await raw(
+        fake_discord, "POST", path, json={"content": "c", "components": rows}
+    )
     assert (status, body["code"]) == (400, 50035)
     six = [{**button, "custom_id": f"c{i}"} for i in range(6)]
-    status, _, body = await raw(fake_discord, "POST", path, json={
-        "content": "c", "components": [{"type": 1, "components": six}]})
+    status, _, body = await raw(
+        fake_discord,
+        "POST",
+        path,
+        json={"content": "c", "components": [{"type": 1, "components": six}]},
+    )
     assert status == 400
     status, _, body = await raw(fake_discord, "GET", f"{path}/123")
     assert (status, body["code"]) == (404, 10008)
@@ -208,10 +238,12 @@ async def test_reply_to_bot_message_counts_as_mention(
     assert isinstance(channel, discord.TextChannel)
     await channel.send("a regular result")
     result = await fake_discord.wait_for_message()
-    await fake_discord.user_message(fake_discord.member, content="remix this",
-                                    attachments=[("x.wav", b"12")], reply_to=result)
-    await fake_discord.user_message(fake_discord.member, content="quiet reply",
-                                    reply_to=result, ping_on_reply=False)
+    await fake_discord.user_message(
+        fake_discord.member, content="remix this", attachments=[("x.wav", b"12")], reply_to=result
+    )
+    await fake_discord.user_message(
+        fake_discord.member, content="quiet reply", reply_to=result, ping_on_reply=False
+    )
     await fake_discord.wait_until(lambda: len(probe.seen) == 2, what="two replies")
     pinged, quiet = probe.seen
     assert pinged.content == "remix this" and pinged.attachments[0].filename == "x.wav"
@@ -246,7 +278,8 @@ async def test_invalid_session_leads_to_fresh_identify(
     await fake_discord.invalidate_session()
     second = await fake_discord.wait_until(
         lambda: next((s for s in fake_discord.live_sessions() if s is not first), None),
-        what="new session")
+        what="new session",
+    )
     interaction = await fake_discord.slash(fake_discord.member, "answer")
     assert (await fake_discord.response_message(interaction)).content == "on time"
     assert second.id != first.id
@@ -255,8 +288,9 @@ async def test_invalid_session_leads_to_fresh_identify(
 async def test_wait_for_message_returns_each_message_once(
     fake_discord: FakeDiscord, probe: ProbeBot
 ) -> None:
-    answers: list[Interaction] = [await fake_discord.slash(fake_discord.member, "answer")
-                                  for _ in range(2)]
+    answers: list[Interaction] = [
+        await fake_discord.slash(fake_discord.member, "answer") for _ in range(2)
+    ]
     one = await fake_discord.wait_for_message()
     two = await fake_discord.wait_for_message()
     assert one is not two and {one.id, two.id} == {a.original.id for a in answers if a.original}
@@ -328,14 +362,19 @@ async def test_reactions_typing_followups_and_deletes(fake_discord: FakeDiscord)
         await fake_discord.wait_until(lambda: bot.reactions, what="reaction event")
         assert bot.reactions == [("⭐", fake_discord.member.id)]
         assert [m.content for m in fake_discord.messages_in(fake_discord.general)] == [
-            "extra", "result"]
+            "extra",
+            "result",
+        ]
 
 
 def test_endpoint_values_for_discord_py() -> None:
-    base, gateway = discord_py_endpoints("http://127.0.0.1:5/api/v10/", "ws://127.0.0.1:5/gateway/?v=9")
+    base, gateway = discord_py_endpoints(
+        "http://127.0.0.1:5/api/v10/", "ws://127.0.0.1:5/gateway/?v=9"
+    )
     assert base == "http://127.0.0.1:5/api/v10"
     assert str(gateway.with_query(v=10, encoding="json")) == (
-        "ws://127.0.0.1:5/gateway?v=10&encoding=json")
+        "ws://127.0.0.1:5/gateway?v=10&encoding=json"
+    )
 
 
 async def test_env_and_history(fake_discord: FakeDiscord, probe: ProbeBot) -> None:
@@ -347,14 +386,14 @@ async def test_env_and_history(fake_discord: FakeDiscord, probe: ProbeBot) -> No
     assert isinstance(channel, discord.TextChannel)
     history = [m.id async for m in channel.history(limit=2)]
     assert history == [m.id for m in fake_discord.messages_in(fake_discord.general)][::-1][:2]
-    fake_discord.set_permissions(fake_discord.general, fake_discord.member,
-                                 deny=Perm.SEND_MESSAGES)
+    fake_discord.set_permissions(fake_discord.general, fake_discord.member, deny=Perm.SEND_MESSAGES)
     with pytest.raises(PermissionError):
         await fake_discord.user_message(fake_discord.member, content="muted")
 
 
 async def test_user_command(fake_discord: FakeDiscord, probe: ProbeBot) -> None:
-    interaction = await fake_discord.user_command(fake_discord.admin, "Profile",
-                                                  fake_discord.member)
+    interaction = await fake_discord.user_command(
+        fake_discord.admin, "Profile", fake_discord.member
+    )
     message = await fake_discord.response_message(interaction)
     assert message.content == "admin can manage: True"

@@ -22,21 +22,27 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments) and \
-        "shared #" not in message.content
+    return (
+        any(a.filename.endswith(".mp3") for a in message.attachments)
+        and "shared #" not in message.content
+    )
 
 
 def generation_id(message: Message) -> int:
     return int(message.custom_ids()[0].rsplit(":", 1)[1])
 
 
-async def make_results(fake: FakeDiscord, user: User, count: int, prefix: str = "tune"
-                       ) -> list[Message]:
+async def make_results(
+    fake: FakeDiscord, user: User, count: int, prefix: str = "tune"
+) -> list[Message]:
     results = []
     for n in range(count):
         await fake.slash(user, "riff", {"prompt": f"{prefix} {n}", "seed": n})
-        results.append(await fake.wait_for_message(
-            lambda m, n=n: is_result(m) and f"{prefix} {n}" in m.content, timeout=15))
+        results.append(
+            await fake.wait_for_message(
+                lambda m, n=n: is_result(m) and f"{prefix} {n}" in m.content, timeout=15
+            )
+        )
     return results
 
 
@@ -50,15 +56,17 @@ def description(message: Message) -> str:
     return message.embeds[0].get("description", "")
 
 
-async def click_and_wait_edit(fake: FakeDiscord, page: Message, custom_id: str, user: User
-                              ) -> Message:
+async def click_and_wait_edit(
+    fake: FakeDiscord, page: Message, custom_id: str, user: User
+) -> Message:
     edits = len(page.edits)
     await fake.click(page, custom_id, user)
     return await fake.wait_for_edit(page, edits=edits + 1, timeout=10)
 
 
 async def test_favorites_pages_work_after_a_restart_post_again_and_remove(
-        fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     uid = fake.member.id
     stranger = fake.add_user("stranger")
@@ -79,7 +87,8 @@ async def test_favorites_pages_work_after_a_restart_post_again_and_remove(
     assert page.custom_ids() == (
         [f"lib:post:fav:{uid}:0:{i}" for i in newest_first[:5]]
         + [f"lib:unfav:fav:{uid}:0:{i}" for i in newest_first[:5]]
-        + [f"lib:page:fav:{uid}:-1", f"lib:page:fav:{uid}:1"])
+        + [f"lib:page:fav:{uid}:-1", f"lib:page:fav:{uid}:1"]
+    )
 
     async with bot_harness.running(FakeRenderer()) as bot:  # a restart: nothing in memory
         await click_and_wait_edit(fake, page, f"lib:page:fav:{uid}:1", fake.member)
@@ -108,14 +117,18 @@ async def test_favorites_pages_work_after_a_restart_post_again_and_remove(
 
         # Remove the last entry of page 2: the list shrinks and page 1 is shown instead.
         await fake.click(page, f"lib:page:fav:{uid}:0", fake.member)
-        await fake.wait_until(lambda: "Page 1 of 2" in page.embeds[0]["footer"]["text"],
-                              what="page 1")
+        await fake.wait_until(
+            lambda: "Page 1 of 2" in page.embeds[0]["footer"]["text"], what="page 1"
+        )
         await click_and_wait_edit(fake, page, f"lib:unfav:fav:{uid}:0:{ids[6]}", fake.member)
         assert f"Removed #{ids[6]}" in page.content
         assert page.embeds[0]["title"] == "Your favourites (6)"
         async with bot.db.session() as session:
-            kept = set(await session.scalars(
-                select(Favourite.generation_id).where(Favourite.user_id == uid)))
+            kept = set(
+                await session.scalars(
+                    select(Favourite.generation_id).where(Favourite.user_id == uid)
+                )
+            )
         assert kept == set(ids[:6])
 
         # Pruned files: the page says so and Post explains instead of failing.
@@ -123,15 +136,15 @@ async def test_favorites_pages_work_after_a_restart_post_again_and_remove(
         for relative in (generation.image_file, generation.audio_file):
             (bot_harness.data_dir / relative).unlink()
         again = await command_page(fake, fake.member, "favorites")
-        assert f"#{ids[5]} Riff" in description(again) and "files cleaned up" in \
-            description(again)
+        assert f"#{ids[5]} Riff" in description(again) and "files cleaned up" in description(again)
         gone = await fake.click(again, f"lib:post:fav:{uid}:0:{ids[5]}", fake.member)
         text = (await fake.response_message(gone)).content
         assert f"files of #{ids[5]} were cleaned up" in text and "cannot be posted" in text
 
 
 async def test_history_lists_only_your_results_and_can_favourite(
-        fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     uid = fake.member.id
     other = fake.add_user("other")
@@ -142,16 +155,17 @@ async def test_history_lists_only_your_results_and_can_favourite(
         assert empty.custom_ids() == []
         mine = await make_results(fake, fake.member, 2, "mine")
         await make_results(fake, other, 1, "theirs")
-        deleted = await fake.click(mine[0], f"riff:delete:{generation_id(mine[0])}",
-                                   fake.member)
+        deleted = await fake.click(mine[0], f"riff:delete:{generation_id(mine[0])}", fake.member)
         await fake.response_message(deleted)
         page = await command_page(fake, fake.member, "history")
         keep = generation_id(mine[1])
         assert page.embeds[0]["title"] == "Your recent results (1)"
         assert "mine 1" in description(page)
         assert "theirs" not in description(page) and "mine 0" not in description(page)
-        assert page.custom_ids() == [f"lib:post:hist:{uid}:0:{keep}",
-                                     f"lib:fav:hist:{uid}:0:{keep}"]
+        assert page.custom_ids() == [
+            f"lib:post:hist:{uid}:0:{keep}",
+            f"lib:fav:hist:{uid}:0:{keep}",
+        ]
         await click_and_wait_edit(fake, page, f"lib:fav:hist:{uid}:0:{keep}", fake.member)
         assert f"Added #{keep}" in page.content
         assert page.custom_ids()[1] == f"lib:unfav:hist:{uid}:0:{keep}"
@@ -162,8 +176,9 @@ async def test_history_lists_only_your_results_and_can_favourite(
         assert page.embeds[0]["title"] == "Your recent results (1)"  # still in history
 
 
-async def test_many_users_favourite_one_result_at_once(fake_discord: FakeDiscord,
-                                                       bot_harness: BotHarness):
+async def test_many_users_favourite_one_result_at_once(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     users = [fake.add_user(f"fan{n}") for n in range(8)]
     for user in users:
@@ -172,39 +187,57 @@ async def test_many_users_favourite_one_result_at_once(fake_discord: FakeDiscord
         [result] = await make_results(fake, fake.member, 1)
         gen = generation_id(result)
         clicks = await asyncio.gather(
-            *(fake.click(result, f"riff:fav:{gen}", user) for user in users))
+            *(fake.click(result, f"riff:fav:{gen}", user) for user in users)
+        )
         replies = [await fake.response_message(c, timeout=10) for c in clicks]
-        assert all(r.ephemeral and f"Added #{gen}" in r.content and "(you have 1)" in r.content
-                   for r in replies)
+        assert all(
+            r.ephemeral and f"Added #{gen}" in r.content and "(you have 1)" in r.content
+            for r in replies
+        )
         assert await records.favourite_count(bot.db, gen) == len(users)
         info = await fake.click(result, f"riff:info:{gen}", fake.member)
         assert f"Favourites: {len(users)}" in (await fake.response_message(info)).content
 
         # One user clicking twice at once: toggled twice or refused once, never two rows.
-        double = await asyncio.gather(*(fake.click(result, f"riff:fav:{gen}", fake.member)
-                                        for _ in range(2)))
+        double = await asyncio.gather(
+            *(fake.click(result, f"riff:fav:{gen}", fake.member) for _ in range(2))
+        )
         for click in double:
             await fake.response_message(click, timeout=10)
         async with bot.db.session() as session:
-            rows = await session.scalar(select(func.count()).select_from(Favourite).where(
-                Favourite.user_id == fake.member.id, Favourite.generation_id == gen))
+            rows = await session.scalar(
+                select(func.count())
+                .select_from(Favourite)
+                .where(Favourite.user_id == fake.member.id, Favourite.generation_id == gen)
+            )
         assert rows in (0, 1)
         assert await records.favourite_count(bot.db, gen) == len(users) + rows
         unfav = await fake.click(result, f"riff:fav:{gen}", users[0])
         assert "Removed" in (await fake.response_message(unfav)).content
         info = await fake.click(result, f"riff:info:{gen}", fake.member)
-        assert f"Favourites: {len(users) - 1 + rows}" in \
-            (await fake.response_message(info)).content
+        assert f"Favourites: {len(users) - 1 + rows}" in (await fake.response_message(info)).content
 
 
 async def test_favourites_are_unique_per_user_and_concurrent_toggles_count_exactly(tmp_path):
     db = await open_database(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
     try:
-        generation = await records.add_generation(db, Generation(
-            kind="riff", user_id=1, prompt="p", seed=1, steps=3, guidance=7.0,
-            denoising=0.75, duration_s=5.11, model="m"))
+        generation = await records.add_generation(
+            db,
+            Generation(
+                kind="riff",
+                user_id=1,
+                prompt="p",
+                seed=1,
+                steps=3,
+                guidance=7.0,
+                denoising=0.75,
+                duration_s=5.11,
+                model="m",
+            ),
+        )
         outcomes = await asyncio.gather(
-            *(records.toggle_favourite(db, user, generation.id) for user in range(100, 130)))
+            *(records.toggle_favourite(db, user, generation.id) for user in range(100, 130))
+        )
         assert all(added and count == 1 for added, count in outcomes)
         assert await records.favourite_count(db, generation.id) == 30
         with pytest.raises(IntegrityError):

@@ -62,8 +62,9 @@ def test_too_little_denoising_for_the_steps(tmp_path):
     path = tmp_path / "seed.png"
     Image.new("RGB", (64, 512)).save(path)
     with pytest.raises(RiffusionError, match="too small"):
-        GenerationRequest(PromptInput("x", denoising=0.05), num_inference_steps=10,
-                          seed_image=str(path))
+        GenerationRequest(
+            PromptInput("x", denoising=0.05), num_inference_steps=10, seed_image=str(path)
+        )
 
 
 def test_duration_and_json(tmp_path):

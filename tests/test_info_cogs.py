@@ -13,8 +13,9 @@ def is_result(message: Message) -> bool:
     return any(a.filename.endswith(".mp3") for a in message.attachments)
 
 
-async def test_queue_shows_your_jobs_positions_depth_and_gpu(fake_discord: FakeDiscord,
-                                                             bot_harness: BotHarness):
+async def test_queue_shows_your_jobs_positions_depth_and_gpu(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     renderer = FakeRenderer()
     async with bot_harness.running(renderer, MAX_BATCH_SIZE="1"):
@@ -26,8 +27,7 @@ async def test_queue_shows_your_jobs_positions_depth_and_gpu(fake_discord: FakeD
         await fake.slash(fake.admin, "riff", {"prompt": "admin first"})
         await asyncio.to_thread(renderer.started.wait, 10)
         for prompt in ("mine one", "mine two"):
-            await fake.response_message(await fake.slash(fake.member, "riff",
-                                                         {"prompt": prompt}))
+            await fake.response_message(await fake.slash(fake.member, "riff", {"prompt": prompt}))
         shown = await fake.response_message(await fake.slash(fake.member, "queue"))
         text = shown.content
         assert "**mine one** — #1 in the queue" in text
@@ -39,8 +39,9 @@ async def test_queue_shows_your_jobs_positions_depth_and_gpu(fake_discord: FakeD
             await fake.wait_for_message(is_result, timeout=15)
 
 
-async def test_help_lists_every_command_with_examples(fake_discord: FakeDiscord,
-                                                     bot_harness: BotHarness):
+async def test_help_lists_every_command_with_examples(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()) as bot:
         member_help = await fake.response_message(await fake.slash(fake.member, "help"))
@@ -87,7 +88,8 @@ async def test_about_and_help_in_dms(fake_discord: FakeDiscord, bot_harness: Bot
         assert "s per step" in fields["Speed"]
         assert "discord.py 2.7" in fields["Version"]
         assert fields["Disk used"].endswith("in DATA_DIR") and not fields["Disk used"].startswith(
-            "0 B")
+            "0 B"
+        )
         assert fields["Uptime"]
         dm_help = await fake.response_message(await fake.slash(fake.member, "help", dm=True))
         text = " ".join(e.get("description", "") for e in dm_help.embeds)

@@ -27,8 +27,16 @@ from tests.fixtures.bot import BotHarness, FakeRenderer
 
 POSTGRES_URL = "postgresql+asyncpg://bot:secret@db.invalid/riffusion"
 # Columns holding Discord snowflakes: 64-bit, or PostgreSQL refuses ids past 2**31.
-SNOWFLAKES = {"user_id", "guild_id", "channel_id", "message_id", "status_message_id",
-              "image_attachment_id", "audio_attachment_id", "paused_by"}
+SNOWFLAKES = {
+    "user_id",
+    "guild_id",
+    "channel_id",
+    "message_id",
+    "status_message_id",
+    "image_attachment_id",
+    "audio_attachment_id",
+    "paused_by",
+}
 
 
 def is_result(message: Message) -> bool:
@@ -104,22 +112,45 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
 ):
     fake = fake_discord
     channel = fake.general
-    result_ids = [f"riff:{a}:1" for a in ("reroll", "variation", "extend", "fav", "info",
-                                           "delete")]
-    old_result = fake.state.create_message(channel, fake.bot_user, {
-        "content": f"{fake.member.mention} Riff: **old jazz**",
-        "components": [{"type": 1, "components": [
-            {"type": 2, "style": 2, "label": cid, "custom_id": cid} for cid in result_ids[:5]]}],
-    }, [])
-    status = fake.state.create_message(channel, fake.bot_user, {
-        "content": "🎵 Reroll: **old jazz**: next in line.",
-        "components": [{"type": 1, "components": [
-            {"type": 2, "style": 2, "label": "Cancel", "custom_id": "riff:cancel:2"}]}],
-    }, [])
+    result_ids = [f"riff:{a}:1" for a in ("reroll", "variation", "extend", "fav", "info", "delete")]
+    old_result = fake.state.create_message(
+        channel,
+        fake.bot_user,
+        {
+            "content": f"{fake.member.mention} Riff: **old jazz**",
+            "components": [
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": 2, "style": 2, "label": cid, "custom_id": cid}
+                        for cid in result_ids[:5]
+                    ],
+                }
+            ],
+        },
+        [],
+    )
+    status = fake.state.create_message(
+        channel,
+        fake.bot_user,
+        {
+            "content": "🎵 Reroll: **old jazz**: next in line.",
+            "components": [
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": 2, "style": 2, "label": "Cancel", "custom_id": "riff:cancel:2"}
+                    ],
+                }
+            ],
+        },
+        [],
+    )
     folder = bot_harness.data_dir / "generations"
     folder.mkdir(parents=True)
     tone = samples_to_segment(
-        (8000 * np.sin(np.arange(44100 * 5) * 2 * np.pi * 330 / 44100))[None, :].astype("f4"))
+        (8000 * np.sin(np.arange(44100 * 5) * 2 * np.pi * 330 / 44100))[None, :].astype("f4")
+    )
     Image.new("RGB", (512, 512), (90, 90, 90)).save(folder / "1.png")
     (folder / "1.mp3").write_bytes(encode_mp3(tone))
     (folder / "1.wav").write_bytes(encode_wav(tone))
@@ -128,15 +159,23 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
     await db.migrate("0001")
     async with db.engine.begin() as conn:
         for sql in FIRST_RELEASE_ROWS:
-            await conn.execute(text(sql), {"user": fake.member.id, "guild": fake.guild.id,
-                                           "channel": channel.id, "message": old_result.id,
-                                           "status": status.id})
+            await conn.execute(
+                text(sql),
+                {
+                    "user": fake.member.id,
+                    "guild": fake.guild.id,
+                    "channel": channel.id,
+                    "message": old_result.id,
+                    "status": status.id,
+                },
+            )
     await db.close()
 
     async with bot_harness.running(FakeRenderer()) as bot:
         # The queued reroll was resumed: its status shows its place again, then its result.
-        reroll = await fake.wait_for_message(lambda m: is_result(m) and "Reroll" in m.content,
-                                             timeout=15)
+        reroll = await fake.wait_for_message(
+            lambda m: is_result(m) and "Reroll" in m.content, timeout=15
+        )
         assert f"/{old_result.id})" in reroll.content and "old jazz" in reroll.content
         await fake.wait_until(lambda: "is ready" in status.content, what="status finished")
         info = await fake.click(old_result, "riff:info:1", fake.member)
@@ -144,17 +183,19 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
         assert "seed:77" in text_ and "Favourites: 1" in text_
         variation = await fake.click(old_result, "riff:variation:1", fake.member)
         await fake.response_message(variation)
-        await fake.wait_for_message(lambda m: is_result(m) and "Variation" in m.content,
-                                    timeout=15)
+        await fake.wait_for_message(lambda m: is_result(m) and "Variation" in m.content, timeout=15)
         async with bot.db.session() as session:
             favourites = list(await session.scalars(select(Favourite)))
-            version = (await session.execute(text("SELECT version_num FROM alembic_version"))
-                       ).scalar()
+            version = (
+                await session.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar()
         assert [(f.user_id, f.generation_id) for f in favourites] == [(fake.member.id, 1)]
         assert version == "0005"
         unfav = await fake.click(old_result, "riff:fav:1", fake.member)
-        assert "Removed #1 from your favourites (you have 0)" in (
-            await fake.response_message(unfav)).content
+        assert (
+            "Removed #1 from your favourites (you have 0)"
+            in (await fake.response_message(unfav)).content
+        )
         jobs = await records.unfinished_jobs(bot.db)
         assert jobs == []
     assert Path(bot_harness.data_dir / "generations" / "1.mp3").is_file()

@@ -57,7 +57,10 @@ def test_tiny_pipeline_loads_like_the_real_one(tiny_pipeline, tiny_model_dir):
     assert pipe.scheduler_name == "pndm"
     config = pipe.scheduler.config
     assert (config.beta_start, config.beta_end, config.beta_schedule) == (
-        0.00085, 0.012, "scaled_linear")
+        0.00085,
+        0.012,
+        "scaled_linear",
+    )
     assert config.skip_prk_steps and config.steps_offset == 1
     assert pipe.safety_checker is None
     assert pipe.vae_scale_factor == 8 and pipe.unet.config.in_channels == 4
@@ -87,8 +90,12 @@ def test_missing_folder(tmp_path):
 
 def test_broken_folder(tmp_path):
     (tmp_path / "model_index.json").write_text(
-        json.dumps({"_class_name": "StableDiffusionPipeline",
-                    "unet": ["diffusers", "UNet2DConditionModel"]})
+        json.dumps(
+            {
+                "_class_name": "StableDiffusionPipeline",
+                "unet": ["diffusers", "UNet2DConditionModel"],
+            }
+        )
     )
     with pytest.raises(ModelLoadError, match="Could not load the model folder"):
         load_pipeline(str(tmp_path), device="cpu", show_progress=False)
@@ -107,13 +114,16 @@ def test_loads_the_published_checkpoint_layout(tiny_model_dir, tmp_path):
     (folder / "model_index.json").write_text(json.dumps(index))
     shutil.rmtree(folder / "tokenizer")
     write_tokenizer_files(folder / "tokenizer")
-    (folder / "tokenizer" / "tokenizer_config.json").write_text(json.dumps(
-        {"model_max_length": 77, "tokenizer_class": "CLIPTokenizer"}))
+    (folder / "tokenizer" / "tokenizer_config.json").write_text(
+        json.dumps({"model_max_length": 77, "tokenizer_class": "CLIPTokenizer"})
+    )
     pipe = load_pipeline(str(folder), device="cpu", show_progress=False)
     assert pipe.safety_checker is None and pipe.feature_extractor is None
     assert pipe.tokenizer("the", add_special_tokens=False).input_ids == (
         load_pipeline(str(tiny_model_dir), device="cpu", show_progress=False)
-        .tokenizer("the", add_special_tokens=False).input_ids)
+        .tokenizer("the", add_special_tokens=False)
+        .input_ids
+    )
 
 
 def test_progress_setting_is_restored(tiny_model_dir):

@@ -22,8 +22,9 @@ LONG_PROMPT = " ".join(["the"] * 200)  # 200 tokens: three 75-token chunks
 def request(prompt="lofi hip hop beat", seed=1, steps=STEPS, **kwargs):
     start_keys = {"negative_prompt", "guidance", "denoising"}
     start = PromptInput(prompt, seed=seed, **{k: kwargs.pop(k) for k in start_keys & set(kwargs)})
-    return GenerationRequest(start, num_inference_steps=steps, width=kwargs.pop("width", WIDTH),
-                             **kwargs)
+    return GenerationRequest(
+        start, num_inference_steps=steps, width=kwargs.pop("width", WIDTH), **kwargs
+    )
 
 
 def pixels(result) -> np.ndarray:
@@ -82,7 +83,8 @@ def test_audio_is_decoded_from_the_image(tiny_pipeline):
     png = io.BytesIO()
     save_image(result.image, png)
     again = get_converter(SpectrogramParams(), "cpu").audio_from_spectrogram_image(
-        Image.open(png), seed=result.seeds[0])
+        Image.open(png), seed=result.seeds[0]
+    )
     assert again.raw_data == audio.raw_data
 
 
@@ -97,8 +99,10 @@ def test_deterministic_and_seed_dependent(tiny_pipeline):
 def test_alpha_endpoints_equal_each_end_alone(tiny_pipeline):
     start = PromptInput("lofi beat", seed=3, guidance=5.0, negative_prompt="noise")
     end = PromptInput("church organ", seed=9, guidance=9.0)
-    blend = [GenerationRequest(start, end, alpha=a, num_inference_steps=STEPS, width=WIDTH)
-             for a in (0.0, 1.0, 0.5)]
+    blend = [
+        GenerationRequest(start, end, alpha=a, num_inference_steps=STEPS, width=WIDTH)
+        for a in (0.0, 1.0, 0.5)
+    ]
     alone = [GenerationRequest(p, num_inference_steps=STEPS, width=WIDTH) for p in (start, end)]
     # Rendered one by one: batching may move a pixel by one level (see the batching test).
     at0, at1, mid, only_start, only_end = render(tiny_pipeline, *blend, *alone, max_batch_size=1)
@@ -158,8 +162,12 @@ def test_cancel_within_one_step(tiny_pipeline, unet_calls):
         return len(done) >= 2
 
     with pytest.raises(GenerationCancelled):
-        render(tiny_pipeline, request(steps=10), on_step=lambda s, t: done.append(s),
-               should_cancel=should_cancel)
+        render(
+            tiny_pipeline,
+            request(steps=10),
+            on_step=lambda s, t: done.append(s),
+            should_cancel=should_cancel,
+        )
     assert len(unet_calls) == 2
 
 
@@ -173,8 +181,13 @@ def test_batched_equals_unbatched(tiny_pipeline, unet_calls):
     requests = [
         request("lofi beat", seed=11, guidance=7.0),
         request("techno kick", seed=12, guidance=3.0, negative_prompt="vocals"),
-        GenerationRequest(PromptInput("jazz", seed=13), PromptInput("rock (guitar:1.3)", seed=14),
-                          alpha=0.3, num_inference_steps=STEPS, width=WIDTH),
+        GenerationRequest(
+            PromptInput("jazz", seed=13),
+            PromptInput("rock (guitar:1.3)", seed=14),
+            alpha=0.3,
+            num_inference_steps=STEPS,
+            width=WIDTH,
+        ),
     ]
     batched = render(tiny_pipeline, *requests)
     assert len(unet_calls) == STEPS + 1  # one UNet batch for all three
@@ -210,10 +223,12 @@ def test_max_batch_size_splits_batches(tiny_pipeline, unet_calls):
 @pytest.mark.parametrize(
     ("steps", "strength", "passes"), [(10, 0.5, 6), (10, 0.75, 8), (4, 1.0, 5)]
 )
-def test_img2img_runs_strength_times_steps(tiny_pipeline, unet_calls, seed_image_path,
-                                           steps, strength, passes):
-    (result,) = render(tiny_pipeline, request(steps=steps, seed_image=seed_image_path,
-                                              denoising=strength))
+def test_img2img_runs_strength_times_steps(
+    tiny_pipeline, unet_calls, seed_image_path, steps, strength, passes
+):
+    (result,) = render(
+        tiny_pipeline, request(steps=steps, seed_image=seed_image_path, denoising=strength)
+    )
     assert len(unet_calls) == passes == result.unet_steps
     assert result.image.size == (WIDTH, 512)
 
@@ -248,8 +263,13 @@ def test_mask_keeps_black_regions(tiny_pipeline, seed_image_path, tmp_path, monk
     mask[:, WIDTH // 2 :] = 255  # left half kept, right half regenerated
     Image.fromarray(mask).save(half)
     common = {"steps": 6, "seed_image": seed_image_path, "denoising": 0.9}
-    render(tiny_pipeline, request(mask_image=str(keep_all), **common),
-           request(mask_image=str(half), **common), request(**common), max_batch_size=1)
+    render(
+        tiny_pipeline,
+        request(mask_image=str(keep_all), **common),
+        request(mask_image=str(half), **common),
+        request(**common),
+        max_batch_size=1,
+    )
     kept, halved, free = decoded
     cols = WIDTH // 8 // 2
     # Black = the seed image's latents, exactly; white = regenerated like an unmasked render.
@@ -290,8 +310,11 @@ def test_every_offered_scheduler_renders_both_kinds(tiny_pipeline, seed_image_pa
     assert name in tiny_pipeline.available_schedulers()
     try:
         tiny_pipeline.set_scheduler(name)
-        txt, img = render(tiny_pipeline, request(steps=6),
-                          request(steps=6, seed_image=seed_image_path, denoising=0.5))
+        txt, img = render(
+            tiny_pipeline,
+            request(steps=6),
+            request(steps=6, seed_image=seed_image_path, denoising=0.5),
+        )
     finally:
         tiny_pipeline.set_scheduler("pndm")
     for result in (txt, img):

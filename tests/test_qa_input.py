@@ -25,6 +25,7 @@ STALE_FIX = "reload Discord"
 
 def stale_client(fake: FakeDiscord, name: str) -> None:
     """The definition a client still has cached: no ranges, lengths or choices."""
+
     def unbound(options: list[dict[str, Any]]) -> None:
         for option in options:
             for key in ("min_value", "max_value", "min_length", "max_length", "choices"):
@@ -52,18 +53,21 @@ def may_ping_everyone(message: Message) -> bool:
     return "everyone" in parse or "roles" in parse or bool(allowed.get("roles"))
 
 
-@pytest.mark.parametrize("command, options, option", [
-    ("riff", {"prompt": "jazz", "steps": 0}, "steps"),
-    ("riff", {"prompt": "jazz", "duration": 0.0}, "duration"),
-    ("riff", {"prompt": "jazz", "guidance": -5.0}, "guidance"),
-    ("riff", {"prompt": "x" * 700}, "prompt"),
-    ("blend", {"prompt_a": "rock", "prompt_b": "bells", "clips": 1}, "clips"),
-    ("blend", {"prompt_a": "rock", "prompt_b": "bells", "clips": 50}, "clips"),
-    ("settings reset", {"setting": "volume"}, "setting"),
-])
+@pytest.mark.parametrize(
+    "command, options, option",
+    [
+        ("riff", {"prompt": "jazz", "steps": 0}, "steps"),
+        ("riff", {"prompt": "jazz", "duration": 0.0}, "duration"),
+        ("riff", {"prompt": "jazz", "guidance": -5.0}, "guidance"),
+        ("riff", {"prompt": "x" * 700}, "prompt"),
+        ("blend", {"prompt_a": "rock", "prompt_b": "bells", "clips": 1}, "clips"),
+        ("blend", {"prompt_a": "rock", "prompt_b": "bells", "clips": 50}, "clips"),
+        ("settings reset", {"setting": "volume"}, "setting"),
+    ],
+)
 async def test_out_of_range_options_from_a_stale_client_are_refused_clearly(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, command: str, options: dict,
-        option: str):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, command: str, options: dict, option: str
+):
     fake = fake_discord
     renderer = FakeRenderer()
     async with bot_harness.running(renderer) as bot:
@@ -80,7 +84,8 @@ async def test_out_of_range_options_from_a_stale_client_are_refused_clearly(
 
 
 async def test_an_unknown_option_from_a_stale_client_is_refused_clearly(
-        fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()) as bot:
         definition = fake.state.find_command("riff", 1, fake.guild).definition
@@ -91,11 +96,12 @@ async def test_an_unknown_option_from_a_stale_client_is_refused_clearly(
 
 
 @pytest.mark.allow_discord_errors
-async def test_a_command_that_breaks_still_answers(fake_discord: FakeDiscord,
-                                                   bot_harness: BotHarness,
-                                                   monkeypatch: pytest.MonkeyPatch):
+async def test_a_command_that_breaks_still_answers(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()) as bot:
+
         async def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError("database went away")
 
@@ -106,7 +112,8 @@ async def test_a_command_that_breaks_still_answers(fake_discord: FakeDiscord,
 
 
 async def test_radio_messages_never_ping_and_blank_prompts_are_refused(
-        fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()) as bot:
         fake_voice(bot, idle_s=5)
@@ -114,8 +121,12 @@ async def test_radio_messages_never_ping_and_blank_prompts_are_refused(
         put_in_voice(bot, fake, fake.member.id, 9001)
         blank = await answer(fake, fake.member, "radio start", {"prompt": "   "})
         assert blank.ephemeral and "prompt" in blank.content
-        started = await answer(fake, fake.member, "radio start",
-                               {"prompt": "@everyone lofi **loud** <@&123456789012345678>"})
+        started = await answer(
+            fake,
+            fake.member,
+            "radio start",
+            {"prompt": "@everyone lofi **loud** <@&123456789012345678>"},
+        )
         assert "Tuning in" in started.content
         blank_next = await answer(fake, fake.member, "radio next", {"prompt": " \n "})
         assert blank_next.ephemeral and "prompt" in blank_next.content
@@ -126,19 +137,27 @@ async def test_radio_messages_never_ping_and_blank_prompts_are_refused(
         assert pinging == []
 
 
-async def test_nothing_the_bot_posts_pings_everyone_or_roles(fake_discord: FakeDiscord,
-                                                             bot_harness: BotHarness):
+async def test_nothing_the_bot_posts_pings_everyone_or_roles(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     hostile = "@everyone @here <@&123456789012345678> **bold** `tick ||spoiler||"
     async with bot_harness.running(FakeRenderer(), MAX_JOBS_PER_USER="10"):
-        await answer(fake, fake.member, "riff", {"prompt": hostile, "steps": 2,
-                                                  "negative_prompt": hostile})
+        await answer(
+            fake, fake.member, "riff", {"prompt": hostile, "steps": 2, "negative_prompt": hostile}
+        )
         result = await fake.wait_for_message(
-            lambda m: any(a.filename.endswith(".mp3") for a in m.attachments), timeout=15)
-        await answer(fake, fake.member, "blend", {"prompt_a": hostile, "prompt_b": hostile,
-                                                   "clips": 2, "steps": 2})
+            lambda m: any(a.filename.endswith(".mp3") for a in m.attachments), timeout=15
+        )
+        await answer(
+            fake,
+            fake.member,
+            "blend",
+            {"prompt_a": hostile, "prompt_b": hostile, "clips": 2, "steps": 2},
+        )
         await fake.wait_for_message(
-            lambda m: any(a.filename.endswith(".mp3") for a in m.attachments), timeout=15)
+            lambda m: any(a.filename.endswith(".mp3") for a in m.attachments), timeout=15
+        )
         gen = result.custom_ids()[0].rsplit(":", 1)[1]
         await fake.response_message(await fake.click(result, f"riff:info:{gen}", fake.member))
         await fake.response_message(await fake.click(result, f"riff:fav:{gen}", fake.member))

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 async def test_a_request_acknowledged_while_the_bot_stops_is_told_and_kept(
-        fake_discord: FakeDiscord, bot_harness: BotHarness, monkeypatch: pytest.MonkeyPatch):
+    fake_discord: FakeDiscord, bot_harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+):
     fake = fake_discord
     renderer = FakeRenderer()
     original_update = records.update_job
@@ -43,5 +44,6 @@ async def test_a_request_acknowledged_while_the_bot_stops_is_told_and_kept(
     assert "will continue" in status.content  # told, not left saying "next in line"
     async with bot_harness.running(FakeRenderer()):
         result = await fake.wait_for_message(
-            lambda m: "second" in m.content and m.attachments, timeout=15)
+            lambda m: "second" in m.content and m.attachments, timeout=15
+        )
         assert fake.member.mention in result.content

@@ -111,8 +111,9 @@ def samples(frames: list[bytes]) -> np.ndarray:
 def resample_at_once(segment: AudioSegment) -> np.ndarray:
     """The reference: the whole signal resampled in one go."""
     resampler = av.AudioResampler(format="s16", layout="stereo", rate=PCM_RATE)
-    frame = av.AudioFrame.from_ndarray(np.frombuffer(segment.raw_data, np.int16)[None, :],
-                                       format="s16", layout="mono")
+    frame = av.AudioFrame.from_ndarray(
+        np.frombuffer(segment.raw_data, np.int16)[None, :], format="s16", layout="mono"
+    )
     frame.sample_rate = segment.frame_rate
     out = [f.to_ndarray() for f in resampler.resample(frame)]
     out += [f.to_ndarray() for f in resampler.resample(None)]
@@ -121,12 +122,14 @@ def resample_at_once(segment: AudioSegment) -> np.ndarray:
 
 # ---- the walk ----------------------------------------------------------------------------------
 
+
 def test_seed_walk_follows_the_web_app_loop_and_steering():
     walk = SeedWalk("jazz", seed=10)
     first = [walk.next() for _ in range(4)]
     assert [c.alpha for c in first] == list(ALPHAS)
     assert {(c.start_prompt, c.start_seed, c.end_prompt, c.end_seed) for c in first} == {
-        ("jazz", 10, "jazz", 11)}
+        ("jazz", 10, "jazz", 11)
+    }
     assert [c.index for c in first] == [0, 1, 2, 3]
     nxt = walk.next()
     assert (nxt.start_seed, nxt.end_seed, nxt.alpha) == (11, 12, 0.25)
@@ -137,13 +140,18 @@ def test_seed_walk_follows_the_web_app_loop_and_steering():
     assert all(c.end_prompt == "jazz" for c in rest)
     to_techno = [walk.next() for _ in range(4)]
     assert [(c.start_prompt, c.start_seed, c.end_prompt, c.end_seed) for c in to_techno] == [
-        ("jazz", 12, "techno", 13)] * 4
+        ("jazz", 12, "techno", 13)
+    ] * 4
     to_ambient = walk.next()
     assert (to_ambient.start_prompt, to_ambient.end_prompt, to_ambient.start_seed) == (
-        "techno", "ambient", 13)
+        "techno",
+        "ambient",
+        13,
+    )
 
 
 # ---- the stream --------------------------------------------------------------------------------
+
 
 def test_stream_joins_clips_gaplessly_with_exact_frame_counts():
     stream = PcmStream()
@@ -185,11 +193,13 @@ def test_stream_underrun_is_silence_and_counted():
 
 # ---- the station -------------------------------------------------------------------------------
 
+
 class ToneRenderer:
     """Renders clip k as samples [k*n, (k+1)*n) of one sine, optionally slowly."""
 
-    def __init__(self, clip_samples: int = 4410, delays: Callable[[int], float] = lambda i: 0
-                 ) -> None:
+    def __init__(
+        self, clip_samples: int = 4410, delays: Callable[[int], float] = lambda i: 0
+    ) -> None:
         self.clip_samples = clip_samples
         self.delays = delays
         self.asked: list[RadioClip] = []
@@ -204,6 +214,7 @@ async def settle(check: Callable[[], bool], timeout: float = 5.0) -> None:
     async def wait() -> None:
         while not check():
             await asyncio.sleep(0.005)
+
     await asyncio.wait_for(wait(), timeout)
 
 
@@ -215,8 +226,9 @@ async def test_station_renders_ahead_plays_in_order_gaplessly_and_steers():
         said.append(text)
 
     voice = FakeVoiceClient(Channel(1))
-    station = RadioStation(SeedWalk("lofi", seed=5), renderer, announce, buffer_clips=3,
-                           prefill_clips=2)
+    station = RadioStation(
+        SeedWalk("lofi", seed=5), renderer, announce, buffer_clips=3, prefill_clips=2
+    )
     station.start(voice.play)
     await settle(lambda: len(station.rendered) == 3)
     await asyncio.sleep(0.05)
@@ -244,7 +256,7 @@ async def test_station_renders_ahead_plays_in_order_gaplessly_and_steers():
     # Gapless: what the voice client pulled is the continuous tone, frame-exact.
     played = samples(voice.frames)
     whole = tone(0, renderer.clip_samples * len(station.rendered))
-    reference = resample_at_once(whole)[:len(played)]
+    reference = resample_at_once(whole)[: len(played)]
     assert len(voice.frames) == total_frames + 5
     assert np.abs(played.astype(int) - reference.astype(int)).max() <= 2
 
@@ -275,8 +287,9 @@ async def test_station_stops_when_rendering_falls_behind_later():
         said.append(text)
 
     voice = FakeVoiceClient(Channel(1))
-    station = RadioStation(SeedWalk("fast then slow"), renderer, announce, buffer_clips=2,
-                           slow_window=3)
+    station = RadioStation(
+        SeedWalk("fast then slow"), renderer, announce, buffer_clips=2, slow_window=3
+    )
     task = station.start(voice.play)
     for _ in range(200):
         if task.done():
@@ -290,6 +303,7 @@ async def test_station_stops_when_rendering_falls_behind_later():
 
 
 # ---- voice sessions ----------------------------------------------------------------------------
+
 
 async def test_sessions_join_move_play_and_leave_when_idle():
     clients: list[FakeVoiceClient] = []
@@ -343,6 +357,7 @@ def test_radio_task_builds_the_interpolation_request():
 
 # ---- over the fake Discord ---------------------------------------------------------------------
 
+
 def is_result(message: Message) -> bool:
     return any(a.filename.endswith(".mp3") for a in message.attachments)
 
@@ -352,14 +367,35 @@ def put_in_voice(bot: Any, fake: FakeDiscord, user_id: int, channel_id: int) -> 
     guild = bot.get_guild(fake.guild.id)
     channel = guild.get_channel(channel_id)
     if channel is None:
-        channel = discord.VoiceChannel(state=guild._state, guild=guild, data={
-            "id": channel_id, "type": 2, "name": f"voice-{channel_id}", "position": 1,
-            "bitrate": 64000, "user_limit": 0, "permission_overwrites": []})
+        channel = discord.VoiceChannel(
+            state=guild._state,
+            guild=guild,
+            data={
+                "id": channel_id,
+                "type": 2,
+                "name": f"voice-{channel_id}",
+                "position": 1,
+                "bitrate": 64000,
+                "user_limit": 0,
+                "permission_overwrites": [],
+            },
+        )
         guild._add_channel(channel)
     guild._voice_states[user_id] = discord.VoiceState(
-        data={"channel_id": channel_id, "user_id": user_id, "session_id": "x", "deaf": False,
-              "mute": False, "self_deaf": False, "self_mute": False, "self_video": False,
-              "suppress": False, "request_to_speak_timestamp": None}, channel=channel)
+        data={
+            "channel_id": channel_id,
+            "user_id": user_id,
+            "session_id": "x",
+            "deaf": False,
+            "mute": False,
+            "self_deaf": False,
+            "self_mute": False,
+            "self_video": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
+        },
+        channel=channel,
+    )
     return channel
 
 
@@ -375,8 +411,9 @@ def fake_voice(bot: Any, idle_s: float) -> list[FakeVoiceClient]:
     return clients
 
 
-async def test_play_and_radio_over_discord(fake_discord: FakeDiscord, bot_harness: BotHarness,
-                                           monkeypatch: pytest.MonkeyPatch):
+async def test_play_and_radio_over_discord(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+):
     fake = fake_discord
     played_files: list[str] = []
 
@@ -398,11 +435,11 @@ async def test_play_and_radio_over_discord(fake_discord: FakeDiscord, bot_harnes
         result = await fake.wait_for_message(is_result, timeout=15)
         play_id = next(c for c in result.custom_ids() if c.startswith("voice:play:"))
 
-        not_in_voice = await fake.response_message(await fake.click(result, play_id,
-                                                                     fake.member))
+        not_in_voice = await fake.response_message(await fake.click(result, play_id, fake.member))
         assert not_in_voice.ephemeral and "Join a voice channel" in not_in_voice.content
         radio_refused = await fake.response_message(
-            await fake.slash(fake.member, "radio start", {"prompt": "x"}))
+            await fake.slash(fake.member, "radio start", {"prompt": "x"})
+        )
         assert "Join a voice channel" in radio_refused.content
 
         lounge = put_in_voice(bot, fake, fake.member.id, 9001)
@@ -420,25 +457,31 @@ async def test_play_and_radio_over_discord(fake_discord: FakeDiscord, bot_harnes
         await fake.wait_until(lambda: not voice_clients[1].connected, what="idle leave")
 
         # The radio: blocked words apply to it too.
-        await fake.response_message(await fake.slash(fake.admin, "admin words add",
-                                                     {"word": "drill"}))
-        blocked = await fake.response_message(await fake.slash(
-            fake.member, "radio start", {"prompt": "drill radio"}))
+        await fake.response_message(
+            await fake.slash(fake.admin, "admin words add", {"word": "drill"})
+        )
+        blocked = await fake.response_message(
+            await fake.slash(fake.member, "radio start", {"prompt": "drill radio"})
+        )
         assert "blocked words" in blocked.content
-        started = await fake.response_message(await fake.slash(
-            fake.member, "radio start", {"prompt": "lofi radio", "seed": 3}))
+        started = await fake.response_message(
+            await fake.slash(fake.member, "radio start", {"prompt": "lofi radio", "seed": 3})
+        )
         assert "Tuning in" in started.content and not started.ephemeral
-        await fake.wait_until(lambda: len(voice_clients) == 3 and voice_clients[2].playing,
-                              what="radio playing")
+        await fake.wait_until(
+            lambda: len(voice_clients) == 3 and voice_clients[2].playing, what="radio playing"
+        )
         radio_client = voice_clients[2]
         stranger = fake.add_user("stranger")
         fake.add_member(fake.guild, stranger)
-        refused = await fake.response_message(await fake.slash(
-            stranger, "radio next", {"prompt": "not a listener"}))
+        refused = await fake.response_message(
+            await fake.slash(stranger, "radio next", {"prompt": "not a listener"})
+        )
         assert "Only listeners" in refused.content
         put_in_voice(bot, fake, stranger.id, 9001)
-        steer = await fake.response_message(await fake.slash(
-            stranger, "radio next", {"prompt": "ambient"}))
+        steer = await fake.response_message(
+            await fake.slash(stranger, "radio next", {"prompt": "ambient"})
+        )
         assert "ambient" in steer.content and "next transition" in steer.content
         for _ in range(40):
             radio_client.pull(50)  # 1 s per round: one clip
@@ -451,18 +494,20 @@ async def test_play_and_radio_over_discord(fake_discord: FakeDiscord, bot_harnes
         assert not radio_client.connected
         # Past jobs show this device is too slow for the steps asked: refused before joining.
         bot.queue.seconds_per_cost = 0.5
-        slow = await fake.response_message(await fake.slash(
-            fake.member, "radio start", {"prompt": "lofi radio", "steps": 20}))
-        assert "needs 10.0 s to render 5.1 s" in slow.content and "does not start" in \
-            slow.content
+        slow = await fake.response_message(
+            await fake.slash(fake.member, "radio start", {"prompt": "lofi radio", "steps": 20})
+        )
+        assert "needs 10.0 s to render 5.1 s" in slow.content and "does not start" in slow.content
         assert len(voice_clients) == 3
 
 
 # ---- the real pipeline -------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 async def test_radio_on_the_tiny_pipeline_renders_interpolations_and_is_honest_about_speed(
-        tiny_pipeline, tmp_path):
+    tiny_pipeline, tmp_path
+):
     """RadioTask through the GPU queue and the real renderer (render_on). Whether this machine
     keeps up with real time varies, so both outcomes are checked against what it measured."""
     from bot.queue import GenerationQueue
@@ -520,7 +565,7 @@ def test_file_source_decodes_a_result_with_the_wheel_ffmpeg(tmp_path):
         source.cleanup()
     assert all(len(f) == FRAME_BYTES for f in frames[:-1])
     assert 49 <= len(frames) <= 53  # one second of 20 ms frames (MP3 padding aside)
-    loud = samples(frames)[PCM_RATE // 10:PCM_RATE // 2]
+    loud = samples(frames)[PCM_RATE // 10 : PCM_RATE // 2]
     assert np.abs(loud).max() > 8000  # the tone, not silence
 
 
@@ -541,8 +586,9 @@ def test_radio_frames_encode_to_opus_as_discord_py_does():
     assert len(packets) == 5 and all(10 < len(p) < 1276 for p in packets)
 
 
-async def test_radio_stops_when_the_last_listener_leaves(fake_discord: FakeDiscord,
-                                                         bot_harness: BotHarness):
+async def test_radio_stops_when_the_last_listener_leaves(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     tones = ToneRenderer(clip_samples=44100)
     async with bot_harness.running(FakeRenderer()) as bot:
@@ -550,18 +596,30 @@ async def test_radio_stops_when_the_last_listener_leaves(fake_discord: FakeDisco
         cog = bot.get_cog("Voice")
         cog._renderer = lambda guild_id, channel_id, steps: tones
         lounge = put_in_voice(bot, fake, fake.member.id, 9002)
-        await fake.response_message(await fake.slash(fake.member, "radio start",
-                                                     {"prompt": "night drive"}))
-        await fake.wait_until(lambda: voice_clients and voice_clients[0].playing,
-                              what="radio playing")
+        await fake.response_message(
+            await fake.slash(fake.member, "radio start", {"prompt": "night drive"})
+        )
+        await fake.wait_until(
+            lambda: voice_clients and voice_clients[0].playing, what="radio playing"
+        )
         guild = bot.get_guild(fake.guild.id)
         member = guild.get_member(fake.member.id) or await guild.fetch_member(fake.member.id)
         before = guild._voice_states.pop(fake.member.id)
-        after = discord.VoiceState(data={"channel_id": None, "user_id": fake.member.id,
-                                         "session_id": "x", "deaf": False, "mute": False,
-                                         "self_deaf": False, "self_mute": False,
-                                         "self_video": False, "suppress": False,
-                                         "request_to_speak_timestamp": None}, channel=None)
+        after = discord.VoiceState(
+            data={
+                "channel_id": None,
+                "user_id": fake.member.id,
+                "session_id": "x",
+                "deaf": False,
+                "mute": False,
+                "self_deaf": False,
+                "self_mute": False,
+                "self_video": False,
+                "suppress": False,
+                "request_to_speak_timestamp": None,
+            },
+            channel=None,
+        )
         assert before.channel is lounge
         await cog.on_voice_state_update(member, before, after)
         assert not voice_clients[0].connected

@@ -63,8 +63,9 @@ async def jobs_in_db(harness: BotHarness) -> list[Job]:
 
 
 async def wait_for_results(fake: FakeDiscord, count: int, timeout: float = 30) -> list[Message]:
-    await fake.wait_until(lambda: len(results(fake)) >= count, timeout=timeout,
-                          what=f"{count} results")
+    await fake.wait_until(
+        lambda: len(results(fake)) >= count, timeout=timeout, what=f"{count} results"
+    )
     return results(fake)
 
 
@@ -137,14 +138,12 @@ async def test_many_jobs_from_several_users_resume_in_order_each_once(
         await riff(fake, bob, "bob 1")
         renderer.gate.set()  # "ann 0" finishes, "member 1" starts and runs for a while
         await fake.wait_until(lambda: "step" in long.content, timeout=15, what="member 1 runs")
-        for user, prompt in [(ann, "ann 1"), (bob, "bob 2"), (member, "member 3"),
-                             (ann, "ann 2")]:
+        for user, prompt in [(ann, "ann 1"), (bob, "bob 2"), (member, "member 3"), (ann, "ann 2")]:
             await riff(fake, user, prompt)
         expected = ["member 1"] + [job.payload.params.prompt for job in bot.queue.order()]
         # Member was served when "member 1" started, so waits behind bob although
         # "member 2" is older than "bob 1": the restart must keep that.
-        assert expected == ["member 1", "bob 1", "member 2", "ann 1", "bob 2", "member 3",
-                            "ann 2"]
+        assert expected == ["member 1", "bob 1", "member 2", "ann 1", "bob 2", "member 3", "ann 2"]
         stopping = asyncio.create_task(bot.close())  # the grace is 0: "member 1" is cut off
         await stopping
     assert [prompt_of(m) for m in results(fake)] == ["ann 0"]
@@ -210,15 +209,17 @@ async def test_a_result_posted_just_before_a_crash_is_not_made_twice(
     db = await open_database(bot_harness.settings().effective_database_url)
     async with db.session() as session:
         await session.execute(update(Job).values(state="running", finished_at=None))
-        await session.execute(update(Generation).where(Generation.id == 2)
-                              .values(message_id=None))
+        await session.execute(update(Generation).where(Generation.id == 2).values(message_id=None))
     await db.close()
     made = sorted(p.name for p in (bot_harness.data_dir / "generations").iterdir())
     async with bot_harness.running(FakeRenderer()):
         await wait_for_results(fake, 3)
         await fake.wait_until(lambda: "is ready" in second.content, what="second done")
-    assert [prompt_of(m) for m in results(fake)] == ["posted", "made, not posted",
-                                                     "made, not posted"]
+    assert [prompt_of(m) for m in results(fake)] == [
+        "posted",
+        "made, not posted",
+        "made, not posted",
+    ]
     rows = await jobs_in_db(bot_harness)
     assert [j.state for j in rows] == ["done", "done"] and rows[0].generation_id == 1
     db = await open_database(bot_harness.settings().effective_database_url)
@@ -241,7 +242,8 @@ async def test_remix_input_is_kept_by_job_id_resumed_and_removed(
         await riff(fake, fake.member, "holds the worker")
         await asyncio.to_thread(hold.started.wait, 10)
         interaction = await fake.slash(
-            fake.admin, "remix", {"audio": ("My Song (final).wav", wav), "prompt": "dub"})
+            fake.admin, "remix", {"audio": ("My Song (final).wav", wav), "prompt": "dub"}
+        )
         status = await fake.response_message(interaction, timeout=15)
         assert status.ephemeral
         kept = sorted(p.name for p in (bot_harness.data_dir / "jobs").iterdir())
@@ -253,11 +255,17 @@ async def test_remix_input_is_kept_by_job_id_resumed_and_removed(
     assert (bot_harness.data_dir / "jobs" / "2.wav").is_file()
     async with bot_harness.running(pipe_renderer):
         # The ephemeral status cannot be edited by the bot: a new status is posted.
-        await fake.wait_until(lambda: [m for m in fake.bot_messages if not m.ephemeral
-                                       and "Remix" in m.content and "riff:cancel:2"
-                                       in m.custom_ids()], what="new status")
-        remix = await fake.wait_for_message(lambda m: is_result(m) and "Remix" in m.content,
-                                            timeout=30)
+        await fake.wait_until(
+            lambda: [
+                m
+                for m in fake.bot_messages
+                if not m.ephemeral and "Remix" in m.content and "riff:cancel:2" in m.custom_ids()
+            ],
+            what="new status",
+        )
+        remix = await fake.wait_for_message(
+            lambda m: is_result(m) and "Remix" in m.content, timeout=30
+        )
         assert "used all of 0:02" in remix.content
     assert not list((bot_harness.data_dir / "jobs").iterdir())
     assert not list(bot_harness.data_dir.rglob("My Song*"))
@@ -268,9 +276,14 @@ async def test_remix_input_is_kept_by_job_id_resumed_and_removed(
 
 def _job(id: int, user: int, state: str, created: int, started: int | None = None) -> Job:
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    return Job(id=id, user_id=user, state=state, kind="riff",
-               created_at=base + timedelta(seconds=created),
-               started_at=None if started is None else base + timedelta(seconds=started))
+    return Job(
+        id=id,
+        user_id=user,
+        state=state,
+        kind="riff",
+        created_at=base + timedelta(seconds=created),
+        started_at=None if started is None else base + timedelta(seconds=started),
+    )
 
 
 def test_resume_order_rebuilds_the_turns():
@@ -303,15 +316,17 @@ def test_every_kind_of_job_is_rebuilt_from_its_row(storage: Storage, tmp_path: P
     tasks = [
         RenderTask(params=params),
         RenderTask(params=params, init_image=image),
-        RenderTask(params=params, extend=ExtendSource(master_path=master, image_path=image,
-                                                      clips=2)),
+        RenderTask(
+            params=params, extend=ExtendSource(master_path=master, image_path=image, clips=2)
+        ),
         BlendTask(params=params, end_prompt="q", end_seed=9, clips=5),
         BlendClipTask(params=params, end_prompt="q", end_seed=9, alpha=0.25),
         RemixTask(params=params, audio=tone, source_duration_s=7.5, max_input_s=60.0),
     ]
     for job_id, task in enumerate(tasks, 1):
-        spec = JobSpec(task=jobspecs.describe(task, storage.data_dir), extra={"k": job_id},
-                       filesize_limit=123)
+        spec = JobSpec(
+            task=jobspecs.describe(task, storage.data_dir), extra={"k": job_id}, filesize_limit=123
+        )
         audio = jobspecs.save_remix_audio(task, job_id, storage.data_dir)
         if audio:
             assert audio == f"jobs/{job_id}.wav"
@@ -329,8 +344,9 @@ def test_every_kind_of_job_is_rebuilt_from_its_row(storage: Storage, tmp_path: P
 
 def test_rows_from_the_first_release_and_missing_files(storage: Storage):
     params = RiffParams(prompt="p")
-    parent = Generation(id=7, image_file="generations/7.png",
-                        extra={"master": "generations/7.wav", "clips": 1})
+    parent = Generation(
+        id=7, image_file="generations/7.png", extra={"master": "generations/7.wav", "clips": 1}
+    )
     legacy = JobSpec.from_json(None, default_limit=10)
     assert jobspecs.rebuild("riff", params, legacy, storage, None) == RenderTask(params=params)
     variation = jobspecs.rebuild("variation", params, legacy, storage, parent)
@@ -387,7 +403,9 @@ async def test_no_stored_column_holds_an_attachment_url(
                     for value in row:
                         seen += 1
                         assert "attachments/" not in str(value) and "cdn" not in str(value), (
-                            table, value)
+                            table,
+                            value,
+                        )
             assert seen > 50
     finally:
         await db.close()
@@ -405,17 +423,28 @@ async def test_kill_9_loses_no_favourite_result_or_job(
     ann, bob = users(fake, "ann", "bob")
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "RIFFUSION_"))}
-    env.update({
-        "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-        "DISCORD_TOKEN": BOT_TOKEN, "DISCORD_API_BASE": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url, "DISCORD_GUILD_ID": str(fake.guild.id),
-        "RIFFUSION_MODEL": str(tiny_model_dir), "RIFFUSION_DEVICE": "cpu", "DATA_DIR": str(data),
-        "DEFAULT_STEPS": "2", "MAX_STEPS": "200", "PROGRESS_INTERVAL_S": "0.5",
-        "MAX_BATCH_SIZE": "1",
-    })
+    env.update(
+        {
+            "PYTHONPATH": str(REPO_ROOT),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "DISCORD_TOKEN": BOT_TOKEN,
+            "DISCORD_API_BASE": fake.api_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "DISCORD_GUILD_ID": str(fake.guild.id),
+            "RIFFUSION_MODEL": str(tiny_model_dir),
+            "RIFFUSION_DEVICE": "cpu",
+            "DATA_DIR": str(data),
+            "DEFAULT_STEPS": "2",
+            "MAX_STEPS": "200",
+            "PROGRESS_INTERVAL_S": "0.5",
+            "MAX_BATCH_SIZE": "1",
+        }
+    )
     log = (tmp_path / "bot.log").open("ab")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=tmp_path,
-                                                env=env, stdout=log, stderr=log)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env, stdout=log, stderr=log
+    )
     try:
         await fake.wait_for_bot(timeout=90)
         await riff(fake, fake.member, "kept")
@@ -426,8 +455,12 @@ async def test_kill_9_loses_no_favourite_result_or_job(
         # A long one to be cut off, and a queue behind it.
         cut = await riff(fake, fake.member, "cut off", steps=200)
         await fake.wait_until(lambda: "step" in cut.content, timeout=120, what="running")
-        for user, prompt in [(ann, "ann 1"), (fake.member, "member 2"), (bob, "bob 1"),
-                             (ann, "ann 2")]:
+        for user, prompt in [
+            (ann, "ann 1"),
+            (fake.member, "member 2"),
+            (bob, "bob 1"),
+            (ann, "ann 2"),
+        ]:
             await riff(fake, user, prompt)
         proc.send_signal(signal.SIGKILL)
         assert await proc.wait() == -signal.SIGKILL
@@ -437,8 +470,9 @@ async def test_kill_9_loses_no_favourite_result_or_job(
             await proc.wait()
     assert (data / "generations" / f"{gen}.mp3").is_file()
 
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=tmp_path,
-                                                env=env, stdout=log, stderr=log)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env, stdout=log, stderr=log
+    )
     try:
         await fake.wait_for_bot(timeout=90)
         await wait_for_results(fake, 6, timeout=480)
@@ -463,4 +497,3 @@ async def test_kill_9_loses_no_favourite_result_or_job(
     assert jobs[1].attempts == 2 and {j.attempts for j in jobs[2:]} == {1}
     with Image.open(data / generation.image_file) as image:
         assert image.height == 512
-

@@ -40,8 +40,11 @@ async def test_old_files_are_pruned_except_favourites_and_buttons_say_so(
         made = []
         for prompt in ("favourite", "forgotten", "parent of a waiting job", "recent"):
             await fake.slash(fake.member, "riff", {"prompt": prompt})
-            made.append(await fake.wait_for_message(
-                lambda m, p=prompt: is_result(m) and p in m.content, timeout=15))
+            made.append(
+                await fake.wait_for_message(
+                    lambda m, p=prompt: is_result(m) and p in m.content, timeout=15
+                )
+            )
         assert "Added" in await answer(fake, made[0], "fav")
     files = sorted((bot_harness.data_dir / "generations").iterdir())
     assert len(files) == 12  # PNG, MP3 and lossless master of each
@@ -52,12 +55,23 @@ async def test_old_files_are_pruned_except_favourites_and_buttons_say_so(
     db = await open_database(bot_harness.settings().effective_database_url)
     old = datetime.now(timezone.utc) - timedelta(days=40)
     async with db.session() as session:
-        await session.execute(update(Generation).where(Generation.id <= 3)
-                              .values(created_at=old))
-        session.add(Job(kind="variation", user_id=fake.member.id, guild_id=fake.guild.id,
-                        channel_id=fake.general.id, parent_generation_id=3, task=None,
-                        params={"prompt": "parent of a waiting job", "seed": 5, "steps": 3,
-                                "denoising": 0.35}))
+        await session.execute(update(Generation).where(Generation.id <= 3).values(created_at=old))
+        session.add(
+            Job(
+                kind="variation",
+                user_id=fake.member.id,
+                guild_id=fake.guild.id,
+                channel_id=fake.general.id,
+                parent_generation_id=3,
+                task=None,
+                params={
+                    "prompt": "parent of a waiting job",
+                    "seed": 5,
+                    "steps": 3,
+                    "denoising": 0.35,
+                },
+            )
+        )
     await db.close()
 
     async with bot_harness.running(FakeRenderer()) as bot:
@@ -66,7 +80,8 @@ async def test_old_files_are_pruned_except_favourites_and_buttons_say_so(
         assert (report.results, report.files, report.bytes) == (1, 3, freed)
         assert not any(p.exists() for p in forgotten)
         variation = await fake.wait_for_message(
-            lambda m: is_result(m) and "Variation" in m.content, timeout=15)
+            lambda m: is_result(m) and "Variation" in m.content, timeout=15
+        )
         assert f"/{made[2].id})" in variation.content  # the waiting job still had its source
 
         # Every button of the pruned result answers, and says what still works.
@@ -76,19 +91,22 @@ async def test_old_files_are_pruned_except_favourites_and_buttons_say_so(
         assert "Reroll still works" in FILES_GONE
         assert PRUNED_LINE in await answer(fake, forgotten_msg, "info")
         assert await answer(fake, forgotten_msg, "fav") == (
-            f"⭐ Added #2 to your favourites (you have 2).{PRUNED_NOTE}")
+            f"⭐ Added #2 to your favourites (you have 2).{PRUNED_NOTE}"
+        )
         assert PRUNED_LINE not in await answer(fake, made[0], "info")
         await answer(fake, forgotten_msg, "reroll")
         reroll = await fake.wait_for_message(
-            lambda m: is_result(m) and "Reroll" in m.content, timeout=15)
+            lambda m: is_result(m) and "Reroll" in m.content, timeout=15
+        )
         assert f"/{forgotten_msg.id})" in reroll.content
 
         about = await fake.response_message(await fake.slash(fake.member, "about"), timeout=10)
         fields = {f["name"]: f["value"] for f in about.embeds[0]["fields"]}
         assert "kept 30 days; favourites keep theirs" in fields["Cleanup"]
         assert "freed" in fields["Cleanup"] and "from 1 result(s)" in fields["Cleanup"]
-        storage = await fake.response_message(await fake.slash(fake.admin, "admin storage"),
-                                              timeout=10)
+        storage = await fake.response_message(
+            await fake.slash(fake.admin, "admin storage"), timeout=10
+        )
         assert storage.ephemeral and "**Disk used:**" in storage.content
         assert "**Results with files:** 5, of which 1 favourited" in storage.content
         with pytest.raises(PermissionError):
@@ -112,10 +130,21 @@ async def test_retention_zero_keeps_files_forever(tmp_path, bot_harness: BotHarn
     try:
         (storage.folder / "1.mp3").write_bytes(b"x" * 10)
         async with db.session() as session:
-            session.add(Generation(kind="riff", user_id=1, prompt="p", seed=1, steps=2,
-                                   guidance=7, denoising=0.75, duration_s=5, model="m",
-                                   audio_file="generations/1.mp3",
-                                   created_at=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+            session.add(
+                Generation(
+                    kind="riff",
+                    user_id=1,
+                    prompt="p",
+                    seed=1,
+                    steps=2,
+                    guidance=7,
+                    denoising=0.75,
+                    duration_s=5,
+                    model="m",
+                    audio_file="generations/1.mp3",
+                    created_at=datetime(2000, 1, 1, tzinfo=timezone.utc),
+                )
+            )
         retention = Retention(settings, db, storage)
         assert await retention.run() is None
         assert (storage.folder / "1.mp3").is_file()

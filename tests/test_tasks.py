@@ -46,14 +46,21 @@ def test_chain_walks_seed_to_seed_like_the_web_app():
     request = GenerationRequest(start=PromptInput("jazz", seed=7), num_inference_steps=STEPS)
     chain = chain_requests(request, 6)
     got = [(r.start.seed, r.end.seed if r.end else None, r.alpha) for r in chain]
-    assert got == [(7, None, 0.0), (7, 8, 0.25), (7, 8, 0.5), (7, 8, 0.75), (7, 8, 1.0),
-                   (8, 9, 0.25)]
+    assert got == [
+        (7, None, 0.0),
+        (7, 8, 0.25),
+        (7, 8, 0.5),
+        (7, 8, 0.75),
+        (7, 8, 1.0),
+        (8, 9, 0.25),
+    ]
     assert all(r.start.prompt == "jazz" and r.num_inference_steps == STEPS for r in chain)
 
 
 def test_chain_goes_to_the_requested_end_first():
-    request = GenerationRequest(start=PromptInput("jazz", seed=7),
-                                end=PromptInput("rock", seed=20), alpha=0.3)
+    request = GenerationRequest(
+        start=PromptInput("jazz", seed=7), end=PromptInput("rock", seed=20), alpha=0.3
+    )
     chain = chain_requests(request, 6)
     assert chain[0].end is None and chain[0].alpha == 0.0
     assert [(r.end.prompt, r.end.seed) for r in chain[1:5]] == [("rock", 20)] * 4
@@ -99,9 +106,12 @@ class ToneStub:
             if on_step:
                 on_step(step, 4 * batches)
         return [
-            StubClip(r, Image.new("RGB", (r.width, 512), "white"),
-                     tone_segment(CLIP / SAMPLE_RATE, phase=1.0 + 2.1 * i),
-                     CLIP / SAMPLE_RATE)
+            StubClip(
+                r,
+                Image.new("RGB", (r.width, 512), "white"),
+                tone_segment(CLIP / SAMPLE_RATE, phase=1.0 + 2.1 * i),
+                CLIP / SAMPLE_RATE,
+            )
             for i, r in enumerate(requests)
         ]
 
@@ -173,10 +183,12 @@ PROGRESS: list[tuple[int, int]] = []
 
 @pytest.fixture(scope="module")
 def long_riff(tiny_pipeline):
-    request = GenerationRequest(start=PromptInput("lofi beat", seed=3),
-                                num_inference_steps=STEPS, seed_image="og_beat")
-    return riff_long(tiny_pipeline, request, 12.0,
-                     on_step=lambda done, total: PROGRESS.append((done, total)))
+    request = GenerationRequest(
+        start=PromptInput("lofi beat", seed=3), num_inference_steps=STEPS, seed_image="og_beat"
+    )
+    return riff_long(
+        tiny_pipeline, request, 12.0, on_step=lambda done, total: PROGRESS.append((done, total))
+    )
 
 
 @pytest.mark.slow
@@ -185,7 +197,10 @@ def test_long_riff_is_exactly_as_long_as_asked(long_riff):
     assert long_riff.duration_s == pytest.approx(12.0)
     assert len(long_riff.clips) == 3
     assert [(c.request.start.seed, c.request.alpha) for c in long_riff.clips] == [
-        (3, 0.0), (3, 0.25), (3, 0.5)]
+        (3, 0.0),
+        (3, 0.25),
+        (3, 0.5),
+    ]
     assert long_riff.image.size == (3 * 512, 512)
     assert PROGRESS[-1][0] == PROGRESS[-1][1] and len({t for _, t in PROGRESS}) == 1
     assert [d for d, _ in PROGRESS] == list(range(1, len(PROGRESS) + 1))
@@ -202,8 +217,13 @@ def test_long_riff_record_is_json(long_riff):
 
 @pytest.mark.slow
 def test_blend_crossfades_clips_and_marks_them(tiny_pipeline):
-    result = blend(tiny_pipeline, PromptInput("jazz", seed=1), PromptInput("metal", seed=2), 3,
-                   num_inference_steps=STEPS)
+    result = blend(
+        tiny_pipeline,
+        PromptInput("jazz", seed=1),
+        PromptInput("metal", seed=2),
+        3,
+        num_inference_steps=STEPS,
+    )
     expected_ms = 3 * 5110 - 2 * BLEND_CROSSFADE_MS
     assert result.audio.frame_count() == expected_ms * SAMPLE_RATE // 1000
     assert result.alphas == [0.0, 0.5, 1.0]
@@ -230,8 +250,9 @@ def input_12s() -> AudioSegment:
 
 @pytest.mark.slow
 def test_remix_keeps_the_input_length(tiny_pipeline, input_12s):
-    result = remix(tiny_pipeline, input_12s, PromptInput("synthwave", seed=5),
-                   num_inference_steps=4)
+    result = remix(
+        tiny_pipeline, input_12s, PromptInput("synthwave", seed=5), num_inference_steps=4
+    )
     assert result.audio.frame_count() == 12 * SAMPLE_RATE
     assert len(result.clips) == 3 and len(result.window_images) == 3
     assert all(im.size == (512, 512) for im in result.window_images)
@@ -244,8 +265,14 @@ def test_remix_keeps_the_input_length(tiny_pipeline, input_12s):
 
 @pytest.mark.slow
 def test_remix_reports_truncation(tiny_pipeline, input_12s):
-    result = remix(tiny_pipeline, input_12s.set_channels(2), PromptInput("synthwave", seed=5),
-                   num_inference_steps=4, max_input_s=6.0, start_s=1.0)
+    result = remix(
+        tiny_pipeline,
+        input_12s.set_channels(2),
+        PromptInput("synthwave", seed=5),
+        num_inference_steps=4,
+        max_input_s=6.0,
+        start_s=1.0,
+    )
     assert result.audio.frame_count() == 6 * SAMPLE_RATE
     assert result.audio.channels == 1
     assert (result.input_start_s, result.input_end_s) == (1.0, 7.0)

@@ -46,8 +46,9 @@ async def answer(fake: FakeDiscord, user: User, name: str, options=None, **kw) -
     return await fake.response_message(await fake.slash(user, name, options or {}, **kw))
 
 
-async def render_one(fake: FakeDiscord, renderer: RecordingRenderer, user: User, name: str,
-                     options: dict) -> tuple[object, Message]:
+async def render_one(
+    fake: FakeDiscord, renderer: RecordingRenderer, user: User, name: str, options: dict
+) -> tuple[object, Message]:
     """Run a command that queues one job; return (its rendered task, its result message)."""
     before = len(renderer.tasks)
     status = await answer(fake, user, name, options)
@@ -63,22 +64,43 @@ async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHar
         shown = await answer(fake, fake.member, "settings show")
         assert shown.ephemeral and "**Steps:** 3 (bot default)" in shown.content
         assert "**Status messages:** public (bot default" in shown.content
-        saved = await answer(fake, fake.member, "settings set", {
-            "negative_prompt": " vocals ", "steps": 20, "guidance": 9.5, "remix_strength": 0.4,
-            "blend_clips": 6, "seed_image": "og_beat", "status": "private"})
+        saved = await answer(
+            fake,
+            fake.member,
+            "settings set",
+            {
+                "negative_prompt": " vocals ",
+                "steps": 20,
+                "guidance": 9.5,
+                "remix_strength": 0.4,
+                "blend_clips": 6,
+                "seed_image": "og_beat",
+                "status": "private",
+            },
+        )
         assert saved.ephemeral and saved.content.startswith("Saved: Negative prompt, Steps")
-        for line in ("**Negative prompt:** vocals", "**Steps:** 20", "**Guidance:** 9.5",
-                     "**Remix strength:** 0.4", "**Blend clips:** 6", "**Seed image:** og_beat",
-                     "**Status messages:** private"):
+        for line in (
+            "**Negative prompt:** vocals",
+            "**Steps:** 20",
+            "**Guidance:** 9.5",
+            "**Remix strength:** 0.4",
+            "**Blend clips:** 6",
+            "**Seed image:** og_beat",
+            "**Status messages:** private",
+        ):
             assert line in saved.content, line
-        typing = await fake.autocomplete(fake.member, "settings set", {"seed_image": "beat"},
-                                         focused="seed_image")
+        typing = await fake.autocomplete(
+            fake.member, "settings set", {"seed_image": "beat"}, focused="seed_image"
+        )
         await fake.interaction_response(typing)
         assert [c["value"] for c in typing.choices] == ["og_beat"]
 
         reset = await answer(fake, fake.member, "settings reset", {"setting": "steps"})
-        assert "Reset your steps" in reset.content and "**Steps:** 3 (bot default)" in \
-            reset.content and "**Guidance:** 9.5" in reset.content
+        assert (
+            "Reset your steps" in reset.content
+            and "**Steps:** 3 (bot default)" in reset.content
+            and "**Guidance:** 9.5" in reset.content
+        )
         assert (await user_settings.load(bot.db, fake.member.id)).steps is None
         cleared = await answer(fake, fake.member, "settings set", {"seed_image": "none"})
         assert "**Seed image:** none (from scratch) (bot default)" in cleared.content
@@ -90,22 +112,42 @@ async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHar
 
 
 async def test_defaults_fill_riff_options_and_given_options_win(
-        fake_discord: FakeDiscord, bot_harness: BotHarness):
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     renderer = RecordingRenderer()
     async with bot_harness.running(renderer):
-        await answer(fake, fake.member, "settings set", {
-            "negative_prompt": "vocals", "steps": 4, "guidance": 9.5, "seed_image": "og_beat"})
+        await answer(
+            fake,
+            fake.member,
+            "settings set",
+            {"negative_prompt": "vocals", "steps": 4, "guidance": 9.5, "seed_image": "og_beat"},
+        )
         task, first = await render_one(fake, renderer, fake.member, "riff", {"prompt": "jazz"})
         p = task.params
         assert (p.negative_prompt, p.steps, p.guidance, p.seed_image) == (
-            "vocals", 4, 9.5, "og_beat")
-        assert {"name": "Seed image", "value": "og_beat", "inline": True} in \
-            first.embeds[0]["fields"]
+            "vocals",
+            4,
+            9.5,
+            "og_beat",
+        )
+        assert {"name": "Seed image", "value": "og_beat", "inline": True} in first.embeds[0][
+            "fields"
+        ]
 
-        task, _ = await render_one(fake, renderer, fake.member, "riff", {
-            "prompt": "jazz", "negative_prompt": "noise", "steps": 3, "guidance": 2.0,
-            "seed_image": "none"})
+        task, _ = await render_one(
+            fake,
+            renderer,
+            fake.member,
+            "riff",
+            {
+                "prompt": "jazz",
+                "negative_prompt": "noise",
+                "steps": 3,
+                "guidance": 2.0,
+                "seed_image": "none",
+            },
+        )
         p = task.params
         assert (p.negative_prompt, p.steps, p.guidance, p.seed_image) == ("noise", 3, 2.0, None)
 
@@ -121,72 +163,99 @@ async def test_defaults_fill_riff_options_and_given_options_win(
         await fake.wait_for_message(is_result, timeout=20)
         p = renderer.tasks[-1].params
         assert (p.negative_prompt, p.steps, p.guidance, p.seed_image) == (
-            "vocals", 4, 9.5, "og_beat")
+            "vocals",
+            4,
+            9.5,
+            "og_beat",
+        )
 
 
 async def test_defaults_fill_blend_options(fake_discord: FakeDiscord, bot_harness: BotHarness):
     fake = fake_discord
     renderer = RecordingRenderer()
     async with bot_harness.running(renderer):
-        await answer(fake, fake.member, "settings set", {
-            "negative_prompt": "hiss", "steps": 4, "guidance": 8.0, "blend_clips": 3})
+        await answer(
+            fake,
+            fake.member,
+            "settings set",
+            {"negative_prompt": "hiss", "steps": 4, "guidance": 8.0, "blend_clips": 3},
+        )
         options = {"prompt_a": "rock", "prompt_b": "bells"}
         task, result = await render_one(fake, renderer, fake.member, "blend", options)
-        assert (task.clips, task.params.steps, task.params.negative_prompt,
-                task.params.guidance) == (3, 4, "hiss", 8.0)
+        assert (
+            task.clips,
+            task.params.steps,
+            task.params.negative_prompt,
+            task.params.guidance,
+        ) == (3, 4, "hiss", 8.0)
         assert "in 3 clips" in result.content
-        task, _ = await render_one(fake, renderer, fake.member, "blend", {
-            **options, "clips": 2, "steps": 3, "negative_prompt": "noise"})
+        task, _ = await render_one(
+            fake,
+            renderer,
+            fake.member,
+            "blend",
+            {**options, "clips": 2, "steps": 3, "negative_prompt": "noise"},
+        )
         assert (task.clips, task.params.steps, task.params.negative_prompt) == (2, 3, "noise")
 
 
-async def test_defaults_fill_every_remix_path(fake_discord: FakeDiscord,
-                                              bot_harness: BotHarness):
+async def test_defaults_fill_every_remix_path(fake_discord: FakeDiscord, bot_harness: BotHarness):
     fake = fake_discord
     renderer = RecordingRenderer()
     wav = write_audio_bytes("wav", 1.0, rate=22050)
     async with bot_harness.running(renderer):
-        await answer(fake, fake.member, "settings set", {
-            "remix_strength": 0.4, "steps": 5, "negative_prompt": "vocals", "guidance": 6.0})
+        await answer(
+            fake,
+            fake.member,
+            "settings set",
+            {"remix_strength": 0.4, "steps": 5, "negative_prompt": "vocals", "guidance": 6.0},
+        )
         # /remix without strength, then with it.
-        task, _ = await render_one(fake, renderer, fake.member, "remix",
-                                   {"audio": ("loop.wav", wav), "prompt": "dub"})
+        task, _ = await render_one(
+            fake, renderer, fake.member, "remix", {"audio": ("loop.wav", wav), "prompt": "dub"}
+        )
         p = task.params
         assert (p.denoising, p.steps, p.negative_prompt, p.guidance) == (0.4, 5, "vocals", 6.0)
-        task, riff = await render_one(fake, renderer, fake.member, "remix", {
-            "audio": ("loop.wav", wav), "prompt": "dub", "strength": 0.9})
+        task, riff = await render_one(
+            fake,
+            renderer,
+            fake.member,
+            "remix",
+            {"audio": ("loop.wav", wav), "prompt": "dub", "strength": 0.9},
+        )
         assert task.params.denoising == 0.9
 
         # A reply to a result.
         before = len(renderer.tasks)
-        await fake.user_message(fake.member, content="", reply_to=riff,
-                                attachments=[("take.wav", wav)])
+        await fake.user_message(
+            fake.member, content="", reply_to=riff, attachments=[("take.wav", wav)]
+        )
         await fake.wait_for_message(is_result, timeout=20)
         assert len(renderer.tasks) == before + 1
         assert (renderer.tasks[-1].params.denoising, renderer.tasks[-1].params.steps) == (0.4, 5)
 
         # The message menu (a modal with an empty strength field), then the Remix button.
-        post = await fake.user_message(fake.admin, content="demo",
-                                       attachments=[("demo.wav", wav)])
+        post = await fake.user_message(fake.admin, content="demo", attachments=[("demo.wav", wav)])
         opened = await fake.message_command(post, "Remix with Riffusion", fake.member)
         assert (await fake.interaction_response(opened)).type == 9  # a modal
-        submitted = await fake.submit_modal(opened, {"remix:prompt": "pads",
-                                                     "remix:strength": ""})
+        submitted = await fake.submit_modal(opened, {"remix:prompt": "pads", "remix:strength": ""})
         await fake.response_message(submitted, timeout=15)
         result = await fake.wait_for_message(is_result, timeout=20)
         assert renderer.tasks[-1].params.denoising == 0.4
         opened = await fake.click(result, f"riff:remix:{generation_id(result)}", fake.member)
         assert (await fake.interaction_response(opened)).type == 9
-        submitted = await fake.submit_modal(opened, {
-            "remix:file": [("song.wav", wav)], "remix:prompt": "", "remix:strength": ""})
+        submitted = await fake.submit_modal(
+            opened, {"remix:file": [("song.wav", wav)], "remix:prompt": "", "remix:strength": ""}
+        )
         await fake.response_message(submitted, timeout=15)
         await fake.wait_for_message(is_result, timeout=20)
         assert renderer.tasks[-1].params.denoising == 0.4
         assert renderer.tasks[-1].params.negative_prompt == "vocals"
 
 
-async def test_bad_values_are_refused_and_server_limits_apply(fake_discord: FakeDiscord,
-                                                               bot_harness: BotHarness):
+async def test_bad_values_are_refused_and_server_limits_apply(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     renderer = RecordingRenderer()
     async with bot_harness.running(renderer, DISCORD_GUILD_ID="") as bot:  # global: DMs too
@@ -194,8 +263,7 @@ async def test_bad_values_are_refused_and_server_limits_apply(fake_discord: Fake
         assert refused.ephemeral and refused.content.startswith("Nothing was saved")
         assert "This bot allows at most 100 steps" in refused.content
         refused = await answer(fake, fake.member, "settings set", {"seed_image": "nope"})
-        assert "no seed image called 'nope'" in refused.content and "og_beat" in \
-            refused.content
+        assert "no seed image called 'nope'" in refused.content and "og_beat" in refused.content
         refused = await answer(fake, fake.member, "settings set", {"remix_strength": 0.1})
         assert "too small for 3 steps" in refused.content  # DEFAULT_STEPS=3: no pass at all
         refused = await answer(fake, fake.member, "settings set", {"negative_prompt": "   "})
@@ -211,8 +279,9 @@ async def test_bad_values_are_refused_and_server_limits_apply(fake_discord: Fake
         # A default saved before the server's limit is lowered to it, not refused.
         task, _ = await render_one(fake, renderer, fake.member, "riff", {"prompt": "x"})
         assert task.params.steps == 10
-        task, _ = await render_one(fake, renderer, fake.member, "blend",
-                                   {"prompt_a": "a", "prompt_b": "b"})
+        task, _ = await render_one(
+            fake, renderer, fake.member, "blend", {"prompt_a": "a", "prompt_b": "b"}
+        )
         assert (task.clips, task.params.steps) == (4, 10)
         # In DMs the server's limits do not apply; the bot's do.
         dm = await fake.slash(fake.member, "riff", {"prompt": "in dms"}, dm=True)
@@ -221,8 +290,9 @@ async def test_bad_values_are_refused_and_server_limits_apply(fake_discord: Fake
         assert renderer.tasks[-1].params.steps == 20
 
 
-async def test_status_messages_public_or_private(fake_discord: FakeDiscord,
-                                                 bot_harness: BotHarness):
+async def test_status_messages_public_or_private(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
     fake = fake_discord
     wav = write_audio_bytes("wav", 1.0, rate=22050)
     async with bot_harness.running(FakeRenderer()):
@@ -236,14 +306,12 @@ async def test_status_messages_public_or_private(fake_discord: FakeDiscord,
         assert not result.ephemeral and result.channel_id == fake.general.id
         await fake.wait_until(lambda: "is ready" in private.content, what="private status done")
         # /remix is private by default; "public" posts its status for everyone.
-        remix = await fake.slash(fake.member, "remix", {"audio": ("a.wav", wav),
-                                                        "prompt": "dub"})
+        remix = await fake.slash(fake.member, "remix", {"audio": ("a.wav", wav), "prompt": "dub"})
         status = await fake.response_message(remix, timeout=15)
         assert status.ephemeral and "Remix" in status.content
         await fake.wait_for_message(is_result, timeout=20)
         await answer(fake, fake.member, "settings set", {"status": "public"})
-        remix = await fake.slash(fake.member, "remix", {"audio": ("a.wav", wav),
-                                                        "prompt": "dub"})
+        remix = await fake.slash(fake.member, "remix", {"audio": ("a.wav", wav), "prompt": "dub"})
         note = await fake.response_message(remix, timeout=15)
         assert note.ephemeral and "status is posted in this channel" in note.content
         shown = await fake.wait_for_followup(remix, timeout=15)
@@ -258,6 +326,7 @@ async def test_migration_0004_keeps_existing_user_settings(tmp_path):
     await db.close()
     db = type(db)(url)
     try:
+
         def downgrade(connection: sa.Connection) -> None:
             config = alembic_config(url)
             config.attributes["connection"] = connection
@@ -266,12 +335,16 @@ async def test_migration_0004_keeps_existing_user_settings(tmp_path):
         async with db.engine.begin() as conn:
             await conn.run_sync(downgrade)
             columns = await conn.run_sync(
-                lambda c: [col["name"] for col in sa.inspect(c).get_columns("user_settings")])
+                lambda c: [col["name"] for col in sa.inspect(c).get_columns("user_settings")]
+            )
             assert "steps" not in columns
-            await conn.execute(sa.text(
-                "INSERT INTO user_settings (user_id, results_by_dm, extra, updated_at) "
-                "VALUES (42, 1, '{}', '2026-01-01 00:00:00'), "
-                "(43, 0, '{}', '2026-01-01 00:00:00')"))
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO user_settings (user_id, results_by_dm, extra, updated_at) "
+                    "VALUES (42, 1, '{}', '2026-01-01 00:00:00'), "
+                    "(43, 0, '{}', '2026-01-01 00:00:00')"
+                )
+            )
         await db.migrate()
         kept = await user_settings.load(db, 42)
         assert kept == user_settings.UserDefaults(results_by_dm=True)

@@ -104,7 +104,10 @@ class Gateway:
         return ws
 
     async def _on_frame(
-        self, ws: web.WebSocketResponse, frame: dict[str, Any], session: Session | None,
+        self,
+        ws: web.WebSocketResponse,
+        frame: dict[str, Any],
+        session: Session | None,
         conn: Connection,
     ) -> Session | None:
         op, data = frame.get("op"), frame.get("d")
@@ -130,8 +133,9 @@ class Gateway:
         if data.get("token") != self.fake.token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return None
-        session = Session(id=secrets.token_hex(16), intents=int(data.get("intents", 0)),
-                          identify=data, ws=ws)
+        session = Session(
+            id=secrets.token_hex(16), intents=int(data.get("intents", 0)), identify=data, ws=ws
+        )
         self.sessions[session.id] = session
         state = self.fake.state
         ready = {
@@ -160,8 +164,12 @@ class Gateway:
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> Session | None:
         session = self.sessions.get(data.get("session_id", ""))
-        ok = (session is not None and session.resumable and not session.connected
-              and data.get("token") == self.fake.token)
+        ok = (
+            session is not None
+            and session.resumable
+            and not session.connected
+            and data.get("token") == self.fake.token
+        )
         if not ok or session is None:
             await self._send(ws, {"op": 9, "d": False})
             return None

@@ -59,7 +59,12 @@ class InteractionBuilder:
                 raise PermissionError(f"{user.name} cannot use /{definition['name']}")
 
     def command_data(
-        self, user: User, channel: Channel, name: str, options: dict[str, Any], *,
+        self,
+        user: User,
+        channel: Channel,
+        name: str,
+        options: dict[str, Any],
+        *,
         focused: str | None = None,
     ) -> dict[str, Any]:
         root, *path = name.split()
@@ -67,8 +72,14 @@ class InteractionBuilder:
         definitions = command.definition.get("options") or []
         container = data
         for part in path:
-            sub = next((o for o in definitions if o["name"] == part
-                        and o["type"] in (OPTION_SUBCOMMAND, OPTION_GROUP)), None)
+            sub = next(
+                (
+                    o
+                    for o in definitions
+                    if o["name"] == part and o["type"] in (OPTION_SUBCOMMAND, OPTION_GROUP)
+                ),
+                None,
+            )
             if sub is None:
                 raise LookupError(f"/{root} has no subcommand {part!r}")
             entry: dict[str, Any] = {"name": part, "type": sub["type"], "options": []}
@@ -83,14 +94,21 @@ class InteractionBuilder:
             if key == focused:
                 if not definition.get("autocomplete"):
                     raise ValueError(f"option {key!r} of /{name} has no autocomplete")
-                built.append({"name": key, "type": definition["type"], "value": str(value),
-                              "focused": True})
+                built.append(
+                    {"name": key, "type": definition["type"], "value": str(value), "focused": True}
+                )
                 continue
-            built.append({"name": key, "type": definition["type"],
-                          "value": self._option_value(definition, value, channel, resolved)})
+            built.append(
+                {
+                    "name": key,
+                    "type": definition["type"],
+                    "value": self._option_value(definition, value, channel, resolved),
+                }
+            )
         if focused is None:
-            missing = [o["name"] for o in definitions
-                       if o.get("required") and o["name"] not in options]
+            missing = [
+                o["name"] for o in definitions if o.get("required") and o["name"] not in options
+            ]
             if missing:
                 raise ValueError(f"/{name} needs the required options {missing}")
         elif focused not in options:
@@ -101,14 +119,20 @@ class InteractionBuilder:
         return data
 
     def _option_value(
-        self, definition: dict[str, Any], value: Any, channel: Channel,
+        self,
+        definition: dict[str, Any],
+        value: Any,
+        channel: Channel,
         resolved: dict[str, dict[str, Any]],
     ) -> Any:
         kind, name = definition["type"], definition["name"]
         if kind == 3:
             value = str(value)
-            if not definition.get("min_length", 0) <= len(value) <= definition.get(
-                    "max_length", 6000):
+            if (
+                not definition.get("min_length", 0)
+                <= len(value)
+                <= definition.get("max_length", 6000)
+            ):
                 raise ValueError(f"option {name!r}: length out of range")
         elif kind == 4:
             if isinstance(value, bool) or int(value) != value:
@@ -131,7 +155,11 @@ class InteractionBuilder:
         return value
 
     def _resolve(
-        self, kind: int, name: str, value: Any, channel: Channel,
+        self,
+        kind: int,
+        name: str,
+        value: Any,
+        channel: Channel,
         resolved: dict[str, dict[str, Any]],
     ) -> str:
         """Snowflake options travel as ids with the objects in ``data.resolved``."""
@@ -147,8 +175,9 @@ class InteractionBuilder:
             resolved.setdefault("roles", {})[str(value.id)] = value.payload()
             return str(value.id)
         if kind == 7 and isinstance(value, Channel):
-            payload = value.payload() | {"permissions": str(
-                self.state.permissions(self.state.bot_user, value))}
+            payload = value.payload() | {
+                "permissions": str(self.state.permissions(self.state.bot_user, value))
+            }
             resolved.setdefault("channels", {})[str(value.id)] = payload
             return str(value.id)
         if kind == 11:
@@ -163,10 +192,12 @@ class InteractionBuilder:
             raise ValueError("attachments are given as (filename, bytes[, content_type])")
         filename, data, *rest = spec
         if len(data) > self.limits.upload_limit:
-            raise ValueError(f"{filename} is larger than the upload limit; Discord's client "
-                             "would refuse it")
-        return self.state.store_file(channel.id, filename, bytes(data),
-                                     rest[0] if rest else None, ephemeral=True)
+            raise ValueError(
+                f"{filename} is larger than the upload limit; Discord's client would refuse it"
+            )
+        return self.state.store_file(
+            channel.id, filename, bytes(data), rest[0] if rest else None, ephemeral=True
+        )
 
     def context_menu_data(
         self, user: User, channel: Channel, name: str, type: int, target: Message | User
@@ -186,15 +217,14 @@ class InteractionBuilder:
 
     # -- components and modals --
 
-    def component_data(
-        self, message: Message, custom_id: str, values: list[str]
-    ) -> dict[str, Any]:
+    def component_data(self, message: Message, custom_id: str, values: list[str]) -> dict[str, Any]:
         if message.deleted:
             raise ValueError("the message was deleted; nobody can click on it")
         component = _find_component(message.components, custom_id)
         if component is None:
-            raise LookupError(f"no component {custom_id!r} on message {message.id}; "
-                              f"it has {message.custom_ids()}")
+            raise LookupError(
+                f"no component {custom_id!r} on message {message.id}; it has {message.custom_ids()}"
+            )
         if component.get("disabled"):
             raise ValueError(f"component {custom_id!r} is disabled")
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
@@ -244,7 +274,8 @@ class InteractionBuilder:
                 for spec in files:
                     attachment = self.upload(channel, spec)
                     resolved.setdefault("attachments", {})[str(attachment.id)] = (
-                        attachment.payload())
+                        attachment.payload()
+                    )
                     ids.append(str(attachment.id))
                 out["values"] = ids
             elif isinstance(given, list | tuple):
@@ -258,8 +289,9 @@ class InteractionBuilder:
         components = []
         for top in modal.get("components") or []:
             if top.get("type") == 1:
-                components.append({"type": 1, "components": [submit(c) for c in
-                                                              top.get("components", [])]})
+                components.append(
+                    {"type": 1, "components": [submit(c) for c in top.get("components", [])]}
+                )
             elif top.get("type") == 18:
                 label = {"type": 18, "component": submit(top["component"])}
                 if "id" in top:
@@ -281,10 +313,10 @@ def _find_component(items: list[dict[str, Any]], custom_id: str) -> dict[str, An
             return item
         for key in ("components", "accessory", "component"):
             child = item.get(key)
-            children = child if isinstance(child, list) else [child] if isinstance(
-                child, dict) else []
+            children = (
+                child if isinstance(child, list) else [child] if isinstance(child, dict) else []
+            )
             found = _find_component(children, custom_id)
             if found is not None:
                 return found
     return None
-

@@ -41,14 +41,31 @@ class Perm:
     ALL = (1 << 51) - 1
     #: What @everyone gets in a fresh guild (roughly Discord's default).
     EVERYONE_DEFAULT = (
-        CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
-        | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK
-        | USE_APPLICATION_COMMANDS | SEND_MESSAGES_IN_THREADS
+        CREATE_INSTANT_INVITE
+        | ADD_REACTIONS
+        | VIEW_CHANNEL
+        | SEND_MESSAGES
+        | EMBED_LINKS
+        | ATTACH_FILES
+        | READ_MESSAGE_HISTORY
+        | USE_EXTERNAL_EMOJIS
+        | CONNECT
+        | SPEAK
+        | USE_APPLICATION_COMMANDS
+        | SEND_MESSAGES_IN_THREADS
     )
     #: What the bot's managed role gets when invited with the usual scopes.
     BOT_DEFAULT = (
-        VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
-        | ADD_REACTIONS | USE_EXTERNAL_EMOJIS | SEND_MESSAGES_IN_THREADS | CONNECT | SPEAK
+        VIEW_CHANNEL
+        | SEND_MESSAGES
+        | EMBED_LINKS
+        | ATTACH_FILES
+        | READ_MESSAGE_HISTORY
+        | ADD_REACTIONS
+        | USE_EXTERNAL_EMOJIS
+        | SEND_MESSAGES_IN_THREADS
+        | CONNECT
+        | SPEAK
     )
 
 
@@ -169,8 +186,12 @@ class Overwrite:
     deny: int = 0
 
     def payload(self) -> dict[str, Any]:
-        return {"id": str(self.id), "type": self.type, "allow": str(self.allow),
-                "deny": str(self.deny)}
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "allow": str(self.allow),
+            "deny": str(self.deny),
+        }
 
 
 @dataclass
@@ -268,7 +289,8 @@ class Guild:
     def payload(self, *, bot_user_id: int, with_all_members: bool) -> dict[str, Any]:
         """A GUILD_CREATE payload; without the members intent only the bot itself is listed."""
         members = [
-            m.payload() for m in self.members.values()
+            m.payload()
+            for m in self.members.values()
             if with_all_members or m.user.id == bot_user_id
         ]
         return {
@@ -442,11 +464,16 @@ class Message:
         }
         if self.reactions:
             data["reactions"] = [
-                {"emoji": emoji_payload(emoji), "count": len(users),
-                 "count_details": {"burst": 0, "normal": len(users)},
-                 "me": self.bot_id in users,
-                 "me_burst": False, "burst_colors": []}
-                for emoji, users in self.reactions.items() if users
+                {
+                    "emoji": emoji_payload(emoji),
+                    "count": len(users),
+                    "count_details": {"burst": 0, "normal": len(users)},
+                    "me": self.bot_id in users,
+                    "me_burst": False,
+                    "burst_colors": [],
+                }
+                for emoji, users in self.reactions.items()
+                if users
             ]
         if self.guild_id is not None:
             data["guild_id"] = str(self.guild_id)
@@ -460,7 +487,8 @@ class Message:
             data["message_reference"] = self.reference
             if with_reference:
                 data["referenced_message"] = (
-                    None if self.referenced is None or self.referenced.deleted
+                    None
+                    if self.referenced is None or self.referenced.deleted
                     else self.referenced.payload(with_reference=False)
                 )
         return data

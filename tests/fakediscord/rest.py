@@ -42,8 +42,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=json.dumps(data).encode(),
-                        headers={"Content-Type": "application/json"})
+    return web.Response(
+        status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json"}
+    )
 
 
 def no_content() -> web.Response:
@@ -63,8 +64,9 @@ async def read_body(request: web.Request) -> tuple[Any, list[Upload]]:
             elif match := FILE_FIELD.fullmatch(name):
                 data = bytes(await part.read(decode=False))  # type: ignore[union-attr]
                 filename = getattr(part, "filename", None) or f"file{match[1]}"
-                uploads.append(Upload(int(match[1]), filename, data,
-                                      part.headers.get("Content-Type")))
+                uploads.append(
+                    Upload(int(match[1]), filename, data, part.headers.get("Content-Type"))
+                )
         return payload, uploads
     text = await request.text() if request.can_read_body else ""
     return (json.loads(text) if text else {}), []
@@ -94,10 +96,12 @@ class RestAPI:
             web.post(p + "/interactions/{interaction_id}/{token}/callback", self.callback),
             web.post(p + "/webhooks/{app_id}/{token}", self.followup),
             web.get(p + "/webhooks/{app_id}/{token}/messages/{message_id}", self.get_webhook_msg),
-            web.patch(p + "/webhooks/{app_id}/{token}/messages/{message_id}",
-                      self.edit_webhook_msg),
-            web.delete(p + "/webhooks/{app_id}/{token}/messages/{message_id}",
-                       self.delete_webhook_msg),
+            web.patch(
+                p + "/webhooks/{app_id}/{token}/messages/{message_id}", self.edit_webhook_msg
+            ),
+            web.delete(
+                p + "/webhooks/{app_id}/{token}/messages/{message_id}", self.delete_webhook_msg
+            ),
             web.get(p + "/channels/{channel_id}", self.get_channel),
             web.get(p + "/channels/{channel_id}/messages", self.list_messages),
             web.post(p + "/channels/{channel_id}/messages", self.create_message),
@@ -105,10 +109,14 @@ class RestAPI:
             web.patch(p + "/channels/{channel_id}/messages/{message_id}", self.edit_message),
             web.delete(p + "/channels/{channel_id}/messages/{message_id}", self.delete_message),
             web.post(p + "/channels/{channel_id}/typing", self.typing),
-            web.put(p + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
-                    self.add_reaction),
-            web.delete(p + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
-                       self.remove_reaction),
+            web.put(
+                p + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+                self.add_reaction,
+            ),
+            web.delete(
+                p + "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me",
+                self.remove_reaction,
+            ),
             web.get(p + "/guilds/{guild_id}", self.get_guild),
             web.get(p + "/guilds/{guild_id}/channels", self.get_guild_channels),
             web.get(p + "/guilds/{guild_id}/members/{user_id}", self.get_member),
@@ -135,32 +143,42 @@ class RestAPI:
             if exc.status in (404, 405):
                 # A route the fake lacks: fail the test (the log guard turns ERROR into a failure)
                 log.error("FakeDiscord has no route for %s %s", request.method, request.path)
-            return json_response({"code": 0, "message": f"{exc.status}: {exc.reason}"},
-                                 exc.status)
+            return json_response({"code": 0, "message": f"{exc.status}: {exc.reason}"}, exc.status)
         finally:
             if request.path.startswith(API_PREFIX):
-                self.state.requests.append(RequestRecord(
-                    time.monotonic(), request.method, request.path[len(API_PREFIX):], status))
+                self.state.requests.append(
+                    RequestRecord(
+                        time.monotonic(), request.method, request.path[len(API_PREFIX) :], status
+                    )
+                )
             await self.fake.notify()
 
     def _needs_bot_auth(self, request: web.Request) -> bool:
-        path = request.path[len(API_PREFIX):]
+        path = request.path[len(API_PREFIX) :]
         return request.path.startswith(API_PREFIX) and not path.startswith(
-            ("/interactions/", "/webhooks/", "/gateway"))
+            ("/interactions/", "/webhooks/", "/gateway")
+        )
 
     # -- users, application, gateway --
 
     async def get_gateway(self, request: web.Request) -> web.Response:
-        return json_response({
-            "url": self.fake.gateway_url,
-            "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0,
-                                    "max_concurrency": 1},
-        })
+        return json_response(
+            {
+                "url": self.fake.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 1000,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     async def get_me(self, request: web.Request) -> web.Response:
-        return json_response(self.state.bot_user.payload() | {"verified": True,
-                                                              "mfa_enabled": False})
+        return json_response(
+            self.state.bot_user.payload() | {"verified": True, "mfa_enabled": False}
+        )
 
     async def get_user(self, request: web.Request) -> web.Response:
         user = self.state.users.get(int(request.match_info["user_id"]))
@@ -170,23 +188,25 @@ class RestAPI:
 
     async def get_application(self, request: web.Request) -> web.Response:
         state = self.state
-        return json_response({
-            "id": str(state.application_id),
-            "name": state.bot_user.name,
-            "icon": None,
-            "description": "",
-            "summary": "",
-            "type": None,
-            "bot_public": True,
-            "bot_require_code_grant": False,
-            "owner": state.owner.payload(),
-            "verify_key": "0" * 64,
-            "team": None,
-            "flags": state.application_flags,
-            "bot": state.bot_user.payload(),
-            "install_params": {"scopes": ["bot", "applications.commands"], "permissions": "0"},
-            "integration_types_config": {"0": {}},
-        })
+        return json_response(
+            {
+                "id": str(state.application_id),
+                "name": state.bot_user.name,
+                "icon": None,
+                "description": "",
+                "summary": "",
+                "type": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": state.owner.payload(),
+                "verify_key": "0" * 64,
+                "team": None,
+                "flags": state.application_flags,
+                "bot": state.bot_user.payload(),
+                "install_params": {"scopes": ["bot", "applications.commands"], "permissions": "0"},
+                "integration_types_config": {"0": {}},
+            }
+        )
 
     async def create_dm(self, request: web.Request) -> web.Response:
         payload, _ = await read_body(request)
@@ -218,12 +238,18 @@ class RestAPI:
         for i, definition in enumerate(definitions):
             key = (definition.get("name", ""), int(definition.get("type", 1)))
             if key in seen:
-                raise form_error([i, "name"], "APPLICATION_COMMANDS_DUPLICATE_NAME",
-                                 "Application command names must be unique")
+                raise form_error(
+                    [i, "name"],
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
+                )
             seen.add(key)
             if key[1] == 1 and not 1 <= len(definition.get("description") or "") <= 100:
-                raise form_error([i, "description"], "BASE_TYPE_BAD_LENGTH",
-                                 "Must be between 1 and 100 in length.")
+                raise form_error(
+                    [i, "description"],
+                    "BASE_TYPE_BAD_LENGTH",
+                    "Must be between 1 and 100 in length.",
+                )
         if sum(1 for _, t in seen if t == 3) > 15:
             raise APIError(400, 30032, "Maximum number of application commands reached (15)")
         commands = self.state.overwrite_commands(guild_id, definitions)
@@ -243,20 +269,27 @@ class RestAPI:
         kind = int(body.get("type", 0))
         data = body.get("data") or {}
         if kind not in ALLOWED_CALLBACKS.get(interaction.type, set()):
-            raise form_error(["type"], "INTERACTION_RESPONSE_TYPE_INVALID",
-                             f"Callback type {kind} is not valid for interaction type "
-                             f"{interaction.type}")
+            raise form_error(
+                ["type"],
+                "INTERACTION_RESPONSE_TYPE_INVALID",
+                f"Callback type {kind} is not valid for interaction type {interaction.type}",
+            )
         if kind in (6, 7) and interaction.source_message is None:
-            raise form_error(["type"], "INTERACTION_RESPONSE_TYPE_INVALID",
-                             "This interaction has no message to update")
+            raise form_error(
+                ["type"],
+                "INTERACTION_RESPONSE_TYPE_INVALID",
+                "This interaction has no message to update",
+            )
         message = self._apply_callback(interaction, kind, data, uploads)
         await self.fake.record_callback(interaction, kind, data, message)
-        result: dict[str, Any] = {"interaction": {
-            "id": str(interaction.id),
-            "type": interaction.type,
-            "response_message_loading": kind == 5,
-            "response_message_ephemeral": bool(message and message.ephemeral),
-        }}
+        result: dict[str, Any] = {
+            "interaction": {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(message and message.ephemeral),
+            }
+        }
         if message is not None:
             result["interaction"]["response_message_id"] = str(message.id)
             result["resource"] = {"type": kind, "message": message.payload()}
@@ -281,15 +314,22 @@ class RestAPI:
         if kind == 8:
             choices = data.get("choices") or []
             if len(choices) > limits.autocomplete_choices:
-                raise form_error(["data", "choices"], "BASE_TYPE_MAX_LENGTH",
-                                 f"Must be {limits.autocomplete_choices} or fewer in length.")
+                raise form_error(
+                    ["data", "choices"],
+                    "BASE_TYPE_MAX_LENGTH",
+                    f"Must be {limits.autocomplete_choices} or fewer in length.",
+                )
         if kind == 9:
             check_modal(data, limits)
         return None
 
     def _interaction_message(
-        self, interaction: Interaction, data: dict[str, Any], uploads: list[Upload],
-        *, followup: bool = False,
+        self,
+        interaction: Interaction,
+        data: dict[str, Any],
+        uploads: list[Upload],
+        *,
+        followup: bool = False,
     ) -> Message:
         state = self.state
         command_type = (interaction.payload.get("data") or {}).get("type", 1)
@@ -300,16 +340,22 @@ class RestAPI:
             "id": str(interaction.id),
             "type": interaction.type,
             "user": interaction.user.payload(),
-            "authorizing_integration_owners":
-                interaction.payload.get("authorizing_integration_owners", {}),
+            "authorizing_integration_owners": interaction.payload.get(
+                "authorizing_integration_owners", {}
+            ),
         }
         if interaction.source_message is not None:
             metadata["interacted_message_id"] = str(interaction.source_message.id)
         if followup and interaction.original is not None:
             metadata["original_response_message_id"] = str(interaction.original.id)
         message = state.create_message(
-            interaction.channel, state.bot_user, data, uploads, type=kind,
-            webhook_id=state.application_id, application_id=state.application_id,
+            interaction.channel,
+            state.bot_user,
+            data,
+            uploads,
+            type=kind,
+            webhook_id=state.application_id,
+            application_id=state.application_id,
             interaction_metadata=metadata,
         )
         if followup:
@@ -323,8 +369,10 @@ class RestAPI:
         if request.match_info["app_id"] != str(self.state.application_id):
             raise APIError(404, 10015, "Unknown Webhook")
         interaction = self.state.interaction_by_token(request.match_info["token"])
-        if interaction is None or interaction.token_expired or (
-            self.fake.now() - interaction.created_at > self.fake.token_lifetime
+        if (
+            interaction is None
+            or interaction.token_expired
+            or (self.fake.now() - interaction.created_at > self.fake.token_lifetime)
         ):
             raise invalid_webhook_token()
         if not interaction.callbacks:
@@ -397,8 +445,11 @@ class RestAPI:
 
     def _channel_message(self, request: web.Request, channel: Channel) -> Message:
         message = self.state.messages.get(int(request.match_info["message_id"]))
-        if message is None or message.deleted or message.channel_id != channel.id or (
-            message.ephemeral
+        if (
+            message is None
+            or message.deleted
+            or message.channel_id != channel.id
+            or (message.ephemeral)
         ):
             raise unknown_message()
         return message
@@ -437,8 +488,9 @@ class RestAPI:
         if ref and ref.get("message_id"):
             target = self.state.messages.get(int(ref["message_id"]))
             if (target is None or target.deleted) and ref.get("fail_if_not_exists", True):
-                raise form_error(["message_reference"], "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
-                                 "Unknown message")
+                raise form_error(
+                    ["message_reference"], "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message"
+                )
         if not channel.is_dm and not (
             self.state.permissions(self.state.bot_user, channel) & Perm.EMBED_LINKS
         ):
@@ -482,15 +534,17 @@ class RestAPI:
         channel = self._channel(request)
         self._require(channel, Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY | Perm.ADD_REACTIONS)
         message = self._channel_message(request, channel)
-        await self.fake.set_reaction(self.state.bot_user, message, request.match_info["emoji"],
-                                     added=True)
+        await self.fake.set_reaction(
+            self.state.bot_user, message, request.match_info["emoji"], added=True
+        )
         return no_content()
 
     async def remove_reaction(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
         message = self._channel_message(request, channel)
-        await self.fake.set_reaction(self.state.bot_user, message, request.match_info["emoji"],
-                                     added=False)
+        await self.fake.set_reaction(
+            self.state.bot_user, message, request.match_info["emoji"], added=False
+        )
         return no_content()
 
     # -- guilds --
@@ -523,5 +577,6 @@ class RestAPI:
         attachment = self.state.attachments.get(int(request.match_info["attachment_id"]))
         if attachment is None or attachment.filename != request.match_info["filename"]:
             raise APIError(404, 0, "404: Not Found")
-        return web.Response(body=attachment.data,
-                            content_type=attachment.content_type or "application/octet-stream")
+        return web.Response(
+            body=attachment.data, content_type=attachment.content_type or "application/octet-stream"
+        )

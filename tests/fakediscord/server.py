@@ -139,8 +139,10 @@ class FakeDiscord:
         if self._runner is not None:
             if self.gateway.live_sessions():
                 # The client would reconnect forever against a dead port: a test bug.
-                log.error("FakeDiscord stopped while a client was still connected; close the "
-                          "client first (use `async with fake.running(client)`)")
+                log.error(
+                    "FakeDiscord stopped while a client was still connected; close the "
+                    "client first (use `async with fake.running(client)`)"
+                )
             await self.gateway.close_all()
             await self._runner.cleanup()
             self._runner = None
@@ -174,13 +176,14 @@ class FakeDiscord:
 
     def env(self) -> dict[str, str]:
         """Environment for a bot configured from env (DISCORD_TOKEN, API base, gateway URL)."""
-        return {"DISCORD_TOKEN": self.token, "DISCORD_API_BASE": self.api_base,
-                "DISCORD_GATEWAY_URL": self.gateway_url}
+        return {
+            "DISCORD_TOKEN": self.token,
+            "DISCORD_API_BASE": self.api_base,
+            "DISCORD_GATEWAY_URL": self.gateway_url,
+        }
 
     @contextlib.asynccontextmanager
-    async def running(
-        self, client: ClientT, *, timeout: float = 10.0
-    ) -> AsyncIterator[ClientT]:
+    async def running(self, client: ClientT, *, timeout: float = 10.0) -> AsyncIterator[ClientT]:
         """Logs ``client`` in, connects it, waits for on_ready; closes it on exit.
 
         Pass ``guild_ready_timeout`` small when building the client, or this waits 2 s.
@@ -189,8 +192,9 @@ class FakeDiscord:
         connect = asyncio.create_task(client.connect(reconnect=True), name="fake-discord-connect")
         ready = asyncio.create_task(client.wait_until_ready())
         try:
-            await asyncio.wait({connect, ready}, timeout=timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {connect, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             if not ready.done():
                 if connect.done():
                     connect.result()  # re-raise why the client could not connect
@@ -211,8 +215,12 @@ class FakeDiscord:
         """A guild with the bot in it and a #general channel (``guild.general``)."""
         guild = self.state.add_guild(name, owner or self.add_user(f"{name}-owner"))
         guild.general = self.state.add_channel(guild, "general")
-        self._world_event("GUILD_CREATE", lambda s: guild.payload(
-            bot_user_id=self.bot_user.id, with_all_members=s.has_intent(Intent.GUILD_MEMBERS)))
+        self._world_event(
+            "GUILD_CREATE",
+            lambda s: guild.payload(
+                bot_user_id=self.bot_user.id, with_all_members=s.has_intent(Intent.GUILD_MEMBERS)
+            ),
+        )
         return guild
 
     def add_channel(self, guild: Guild, name: str) -> Channel:
@@ -222,12 +230,17 @@ class FakeDiscord:
 
     def add_role(self, guild: Guild, name: str, permissions: int) -> Role:
         role = self.state.add_role(guild, name, permissions)
-        self._world_event("GUILD_ROLE_CREATE",
-                          lambda _s: {"guild_id": str(guild.id), "role": role.payload()})
+        self._world_event(
+            "GUILD_ROLE_CREATE", lambda _s: {"guild_id": str(guild.id), "role": role.payload()}
+        )
         return role
 
     def add_member(
-        self, guild: Guild, user: User, *, permissions: int | None = None,
+        self,
+        guild: Guild,
+        user: User,
+        *,
+        permissions: int | None = None,
         roles: Sequence[Role] = (),
     ) -> Member:
         """Adds ``user`` to ``guild``; ``permissions`` creates a role granting exactly those."""
@@ -235,9 +248,11 @@ class FakeDiscord:
         if permissions is not None:
             all_roles.append(self.add_role(guild, f"{user.name}-role", permissions))
         member = self.state.add_member(guild, user, roles=all_roles)
-        self._world_event("GUILD_MEMBER_ADD",
-                          lambda _s: member.payload() | {"guild_id": str(guild.id)},
-                          Intent.GUILD_MEMBERS)
+        self._world_event(
+            "GUILD_MEMBER_ADD",
+            lambda _s: member.payload() | {"guild_id": str(guild.id)},
+            Intent.GUILD_MEMBERS,
+        )
         return member
 
     def set_permissions(
@@ -283,8 +298,14 @@ class FakeDiscord:
     # -- event injection --
 
     async def slash(
-        self, user: User, name: str, options: Mapping[str, Any] | None = None, *,
-        channel: Channel | None = None, guild: Guild | None = None, dm: bool = False,
+        self,
+        user: User,
+        name: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        channel: Channel | None = None,
+        guild: Guild | None = None,
+        dm: bool = False,
         locale: str = "en-US",
     ) -> Interaction:
         """A user runs ``/name`` (``"riff extend"`` for a subcommand); returns the interaction.
@@ -299,8 +320,15 @@ class FakeDiscord:
         return await self._inject(2, user, channel, data, locale=locale)
 
     async def autocomplete(
-        self, user: User, name: str, options: Mapping[str, Any], focused: str, *,
-        channel: Channel | None = None, guild: Guild | None = None, dm: bool = False,
+        self,
+        user: User,
+        name: str,
+        options: Mapping[str, Any],
+        focused: str,
+        *,
+        channel: Channel | None = None,
+        guild: Guild | None = None,
+        dm: bool = False,
     ) -> Interaction:
         """The user types in option ``focused`` (its value is the partial text)."""
         channel = self._pick_channel(user, channel, guild, dm)
@@ -327,12 +355,15 @@ class FakeDiscord:
         if modal is None:
             raise ValueError("the bot did not answer this interaction with a modal")
         data = self.builder.modal_data(modal, interaction.channel, dict(values))
-        return await self._inject(5, user or interaction.user, interaction.channel, data,
-                                  source_message=interaction.source_message)
+        return await self._inject(
+            5,
+            user or interaction.user,
+            interaction.channel,
+            data,
+            source_message=interaction.source_message,
+        )
 
-    async def message_command(
-        self, target: Message, name: str, user: User
-    ) -> Interaction:
+    async def message_command(self, target: Message, name: str, user: User) -> Interaction:
         """``user`` runs the message context-menu command ``name`` on ``target``."""
         channel = self.state.channels[target.channel_id]
         data = self.builder.context_menu_data(user, channel, name, 3, target)
@@ -347,9 +378,15 @@ class FakeDiscord:
         return await self._inject(2, user, channel, data)
 
     async def user_message(
-        self, user: User, channel: Channel | None = None, content: str = "", *,
-        attachments: Iterable[FileSpec] = (), reply_to: Message | None = None,
-        mentions_bot: bool = False, ping_on_reply: bool = True,
+        self,
+        user: User,
+        channel: Channel | None = None,
+        content: str = "",
+        *,
+        attachments: Iterable[FileSpec] = (),
+        reply_to: Message | None = None,
+        mentions_bot: bool = False,
+        ping_on_reply: bool = True,
     ) -> Message:
         """``user`` posts a message (``channel=None``: #general; pass ``dm_channel(user)``).
 
@@ -367,14 +404,20 @@ class FakeDiscord:
             content = f"{self.bot_user.mention} {content}".strip()
         payload: dict[str, Any] = {
             "content": content,
-            "allowed_mentions": {"parse": ["users", "roles", "everyone"],
-                                 "replied_user": ping_on_reply},
+            "allowed_mentions": {
+                "parse": ["users", "roles", "everyone"],
+                "replied_user": ping_on_reply,
+            },
         }
         if reply_to is not None:
-            payload["message_reference"] = {"message_id": reply_to.id,
-                                            "channel_id": reply_to.channel_id}
-        uploads = [Upload(i, spec[0], spec[1], spec[2] if len(spec) > 2 else None)  # type: ignore[misc]
-                   for i, spec in enumerate(attachments)]
+            payload["message_reference"] = {
+                "message_id": reply_to.id,
+                "channel_id": reply_to.channel_id,
+            }
+        uploads = [
+            Upload(i, spec[0], spec[1], spec[2] if len(spec) > 2 else None)  # type: ignore[misc]
+            for i, spec in enumerate(attachments)
+        ]
         await self.wait_for_bot()
         message = self.state.create_message(channel, user, payload, uploads)
         await self.dispatch_message(message, "MESSAGE_CREATE")
@@ -427,8 +470,12 @@ class FakeDiscord:
             raise TimeoutError(f"FakeDiscord: no {what} within {timeout}s") from None
 
     async def wait_for_message(
-        self, predicate: Callable[[Message], bool] | None = None, *, timeout: float = 5.0,
-        channel: Channel | None = None, author: User | None = None,
+        self,
+        predicate: Callable[[Message], bool] | None = None,
+        *,
+        timeout: float = 5.0,
+        channel: Channel | None = None,
+        author: User | None = None,
     ) -> Message:
         """The oldest message by the bot (or ``author``) matching ``predicate`` not yet returned.
 
@@ -439,10 +486,13 @@ class FakeDiscord:
 
         def find() -> Message | None:
             for message in self.state.messages.values():
-                if (message.id not in self._claimed and message.author.id == author.id
-                        and not message.loading
-                        and (channel is None or message.channel_id == channel.id)
-                        and (predicate is None or predicate(message))):
+                if (
+                    message.id not in self._claimed
+                    and message.author.id == author.id
+                    and not message.loading
+                    and (channel is None or message.channel_id == channel.id)
+                    and (predicate is None or predicate(message))
+                ):
                     return message
             return None
 
@@ -451,42 +501,66 @@ class FakeDiscord:
         return message
 
     async def wait_for_edit(
-        self, message: Message, predicate: Callable[[Message], bool] | None = None, *,
-        edits: int = 1, timeout: float = 5.0,
+        self,
+        message: Message,
+        predicate: Callable[[Message], bool] | None = None,
+        *,
+        edits: int = 1,
+        timeout: float = 5.0,
     ) -> Message:
         """Waits until ``message`` has been edited ``edits`` times and matches ``predicate``."""
         return await self.wait_until(
-            lambda: message if len(message.edits) >= edits and (
-                predicate is None or predicate(message)) else None,
-            timeout=timeout, what=f"edit of message {message.id}")
+            lambda: (
+                message
+                if len(message.edits) >= edits and (predicate is None or predicate(message))
+                else None
+            ),
+            timeout=timeout,
+            what=f"edit of message {message.id}",
+        )
 
     async def wait_for_deletion(self, message: Message, *, timeout: float = 5.0) -> Message:
-        return await self.wait_until(lambda: message if message.deleted else None,
-                                     timeout=timeout, what=f"deletion of message {message.id}")
+        return await self.wait_until(
+            lambda: message if message.deleted else None,
+            timeout=timeout,
+            what=f"deletion of message {message.id}",
+        )
 
     async def interaction_response(
         self, interaction: Interaction, *, timeout: float = 5.0
     ) -> Callback:
         """The bot's first callback (type 4/5/6/7/8/9) to ``interaction``."""
-        return await self.wait_until(lambda: interaction.response, timeout=timeout,
-                                     what=f"response to interaction {interaction.id}")
+        return await self.wait_until(
+            lambda: interaction.response,
+            timeout=timeout,
+            what=f"response to interaction {interaction.id}",
+        )
 
-    async def response_message(
-        self, interaction: Interaction, *, timeout: float = 5.0
-    ) -> Message:
+    async def response_message(self, interaction: Interaction, *, timeout: float = 5.0) -> Message:
         """The interaction's visible response message once it is no longer "thinking"."""
         return await self.wait_until(
-            lambda: interaction.original if interaction.callbacks and interaction.original
-            and not interaction.original.loading else None,
-            timeout=timeout, what=f"response message of interaction {interaction.id}")
+            lambda: (
+                interaction.original
+                if interaction.callbacks
+                and interaction.original
+                and not interaction.original.loading
+                else None
+            ),
+            timeout=timeout,
+            what=f"response message of interaction {interaction.id}",
+        )
 
     async def wait_for_followup(
         self, interaction: Interaction, count: int = 1, *, timeout: float = 5.0
     ) -> Message:
         """The ``count``-th followup message (not counting one that filled a deferral)."""
         return await self.wait_until(
-            lambda: interaction.followups[count - 1] if len(interaction.followups) >= count
-            else None, timeout=timeout, what=f"followup #{count} of {interaction.id}")
+            lambda: (
+                interaction.followups[count - 1] if len(interaction.followups) >= count else None
+            ),
+            timeout=timeout,
+            what=f"followup #{count} of {interaction.id}",
+        )
 
     def messages_in(self, channel: Channel, *, ephemeral: bool = False) -> list[Message]:
         """Messages in ``channel`` oldest first (deleted ones and, by default, ephemeral out)."""
@@ -512,8 +586,11 @@ class FakeDiscord:
         discord.py beats every ``heartbeat_interval``; a gap well above it means the bot
         blocked its event loop (say, running the model outside an executor).
         """
-        start = since if since is not None else (
-            self.heartbeats[0].at if self.heartbeats else time.monotonic())
+        start = (
+            since
+            if since is not None
+            else (self.heartbeats[0].at if self.heartbeats else time.monotonic())
+        )
         times = [start, *(h.at for h in self.heartbeats if h.at >= start), time.monotonic()]
         return max(b - a for a, b in itertools.pairwise(times))
 
@@ -540,8 +617,9 @@ class FakeDiscord:
 
     async def wait_for_bot(self, *, timeout: float = 5.0) -> Session:
         """Waits until a client has identified (or resumed), then sends pending world changes."""
-        sessions = await self.wait_until(self.gateway.live_sessions, timeout=timeout,
-                                         what="connected bot")
+        sessions = await self.wait_until(
+            self.gateway.live_sessions, timeout=timeout, what="connected bot"
+        )
         await self.flush()
         return sessions[0]
 
@@ -554,7 +632,8 @@ class FakeDiscord:
         pending, self._pending = self._pending, []
         for event, build, intent in pending:
             await self.gateway.dispatch(
-                event, lambda s, b=build, i=intent: self._build_world(s, b, i))
+                event, lambda s, b=build, i=intent: self._build_world(s, b, i)
+            )
         if pending:
             await self.sync()
 
@@ -571,17 +650,18 @@ class FakeDiscord:
             await self.wait_until(
                 lambda s=session, t=target, a=start: any(
                     h.session_id == s.id and h.at >= a and (h.sequence or 0) >= t
-                    for h in reversed(self.gateway.heartbeats)),
-                timeout=timeout, what=f"heartbeat with sequence {target}")
+                    for h in reversed(self.gateway.heartbeats)
+                ),
+                timeout=timeout,
+                what=f"heartbeat with sequence {target}",
+            )
 
-    def _world_event(self, event: str, build: WorldBuilder,
-                     intent: int = 0) -> None:
+    def _world_event(self, event: str, build: WorldBuilder, intent: int = 0) -> None:
         if any(s.connected or s.resumable for s in self.gateway.sessions.values()):
             self._pending.append((event, build, intent))
 
     @staticmethod
-    def _build_world(session: Session, build: WorldBuilder,
-                     intent: int) -> dict[str, Any] | None:
+    def _build_world(session: Session, build: WorldBuilder, intent: int) -> dict[str, Any] | None:
         if intent and not session.has_intent(intent):
             return None
         return build(session)
@@ -600,8 +680,9 @@ class FakeDiscord:
         files = list(message.attachments) if message is not None and kind in (4, 7) else []
         interaction.callbacks.append(Callback(time.monotonic(), kind, data, files))
         if message is not None:
-            await self.dispatch_message(message, "MESSAGE_UPDATE" if kind == 7
-                                        else "MESSAGE_CREATE")
+            await self.dispatch_message(
+                message, "MESSAGE_UPDATE" if kind == 7 else "MESSAGE_CREATE"
+            )
         await self.notify()
 
     async def dispatch_message(self, message: Message, event: str) -> None:
@@ -618,8 +699,9 @@ class FakeDiscord:
             payload = {"id": str(message.id), "channel_id": str(message.channel_id)}
             if message.guild_id is not None:
                 payload["guild_id"] = str(message.guild_id)
-            await self.gateway.dispatch("MESSAGE_DELETE", lambda s: self._if_intent(s, message,
-                                                                                    payload))
+            await self.gateway.dispatch(
+                "MESSAGE_DELETE", lambda s: self._if_intent(s, message, payload)
+            )
         await self.notify()
 
     async def set_reaction(self, user: User, message: Message, emoji: str, *, added: bool) -> None:
@@ -631,9 +713,12 @@ class FakeDiscord:
         else:
             users.remove(user.id)
         payload: dict[str, Any] = {
-            "user_id": str(user.id), "channel_id": str(message.channel_id),
-            "message_id": str(message.id), "emoji": emoji_payload(emoji),
-            "burst": False, "type": 0,
+            "user_id": str(user.id),
+            "channel_id": str(message.channel_id),
+            "message_id": str(message.id),
+            "emoji": emoji_payload(emoji),
+            "burst": False,
+            "type": 0,
         }
         if added:
             payload |= {"message_author_id": str(message.author.id), "burst_colors": []}
@@ -646,8 +731,7 @@ class FakeDiscord:
                 payload["member"] = member.payload()
         event = "MESSAGE_REACTION_ADD" if added else "MESSAGE_REACTION_REMOVE"
         if not message.ephemeral:
-            await self.gateway.dispatch(
-                event, lambda s: payload if s.has_intent(intent) else None)
+            await self.gateway.dispatch(event, lambda s: payload if s.has_intent(intent) else None)
         await self.notify()
 
     def _if_intent(
@@ -675,12 +759,19 @@ class FakeDiscord:
         return self._if_intent(session, message, payload)
 
     async def _inject(
-        self, kind: int, user: User, channel: Channel, data: dict[str, Any], *,
-        locale: str = "en-US", source_message: Message | None = None,
+        self,
+        kind: int,
+        user: User,
+        channel: Channel,
+        data: dict[str, Any],
+        *,
+        locale: str = "en-US",
+        source_message: Message | None = None,
     ) -> Interaction:
         await self.wait_for_bot()
-        interaction = self.state.new_interaction(kind, user, channel, data, locale=locale,
-                                                 source_message=source_message)
+        interaction = self.state.new_interaction(
+            kind, user, channel, data, locale=locale, source_message=source_message
+        )
         interaction.payload["attachment_size_limit"] = self.limits.upload_limit
         await self.gateway.dispatch("INTERACTION_CREATE", interaction.payload)
         await self.notify()

@@ -70,8 +70,9 @@ class DiscordState:
 
     def add_guild(self, name: str, owner: User) -> Guild:
         guild = Guild(id=self.ids.next(), name=name, owner_id=owner.id)
-        guild.roles[guild.id] = Role(id=guild.id, name="@everyone",
-                                     permissions=Perm.EVERYONE_DEFAULT)
+        guild.roles[guild.id] = Role(
+            id=guild.id, name="@everyone", permissions=Perm.EVERYONE_DEFAULT
+        )
         self.guilds[guild.id] = guild
         self.add_member(guild, owner)
         bot_role = self.add_role(guild, self.bot_user.name, Perm.BOT_DEFAULT, managed=True)
@@ -79,8 +80,13 @@ class DiscordState:
         return guild
 
     def add_role(self, guild: Guild, name: str, permissions: int, *, managed: bool = False) -> Role:
-        role = Role(id=self.ids.next(), name=name, permissions=permissions,
-                    position=len(guild.roles), managed=managed)
+        role = Role(
+            id=self.ids.next(),
+            name=name,
+            permissions=permissions,
+            position=len(guild.roles),
+            managed=managed,
+        )
         guild.roles[role.id] = role
         return role
 
@@ -90,8 +96,9 @@ class DiscordState:
         return member
 
     def add_channel(self, guild: Guild, name: str) -> Channel:
-        channel = Channel(id=self.ids.next(), type=0, name=name, guild_id=guild.id,
-                          position=len(guild.channels))
+        channel = Channel(
+            id=self.ids.next(), type=0, name=name, guild_id=guild.id, position=len(guild.channels)
+        )
         guild.channels[channel.id] = channel
         self.channels[channel.id] = channel
         return channel
@@ -141,8 +148,11 @@ class DiscordState:
         return next((c for c in candidates if c.guild_id is None), None)
 
     def channel_messages(self, channel: Channel, *, ephemeral: bool = False) -> list[Message]:
-        return [m for m in self.messages.values()
-                if m.channel_id == channel.id and not m.deleted and (ephemeral or not m.ephemeral)]
+        return [
+            m
+            for m in self.messages.values()
+            if m.channel_id == channel.id and not m.deleted and (ephemeral or not m.ephemeral)
+        ]
 
     # -- commands --
 
@@ -172,21 +182,38 @@ class DiscordState:
     # -- attachments and messages --
 
     def store_file(
-        self, channel_id: int, filename: str, data: bytes, content_type: str | None = None, *,
-        description: str | None = None, ephemeral: bool = False,
+        self,
+        channel_id: int,
+        filename: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        description: str | None = None,
+        ephemeral: bool = False,
     ) -> Attachment:
         """Keeps the bytes and gives them a URL on the fake CDN (served by the same server)."""
         if not content_type or content_type == "application/octet-stream":
             content_type = mimetypes.guess_type(filename)[0] or content_type
         att_id = self.ids.next()
         url = f"{self._cdn_base()}/attachments/{channel_id}/{att_id}/{filename}"
-        attachment = Attachment(id=att_id, filename=filename, data=data, content_type=content_type,
-                                url=url, description=description, ephemeral=ephemeral)
+        attachment = Attachment(
+            id=att_id,
+            filename=filename,
+            data=data,
+            content_type=content_type,
+            url=url,
+            description=description,
+            ephemeral=ephemeral,
+        )
         self.attachments[att_id] = attachment
         return attachment
 
     def create_message(
-        self, channel: Channel, author: User, payload: dict[str, Any], uploads: list[Upload],
+        self,
+        channel: Channel,
+        author: User,
+        payload: dict[str, Any],
+        uploads: list[Upload],
         **extra: Any,
     ) -> Message:
         """Builds a message from a create body (the JSON discord.py sends) and its files."""
@@ -236,7 +263,11 @@ class DiscordState:
         return message
 
     def _apply_body(
-        self, message: Message, payload: dict[str, Any], uploads: list[Upload], *,
+        self,
+        message: Message,
+        payload: dict[str, Any],
+        uploads: list[Upload],
+        *,
         keep_existing: bool,
     ) -> None:
         if "content" in payload:
@@ -254,10 +285,16 @@ class DiscordState:
         elif not keep_existing:
             message.attachments = []
         for upload in sorted(uploads, key=lambda u: u.index):
-            message.attachments.append(self.store_file(
-                message.channel_id, upload.filename, upload.data, upload.content_type,
-                description=descriptions.get(upload.index), ephemeral=message.ephemeral,
-            ))
+            message.attachments.append(
+                self.store_file(
+                    message.channel_id,
+                    upload.filename,
+                    upload.data,
+                    upload.content_type,
+                    description=descriptions.get(upload.index),
+                    ephemeral=message.ephemeral,
+                )
+            )
 
     def _mentions(self, message: Message, allowed: dict[str, Any] | None) -> list[User]:
         """Users pinged by the message, honouring ``allowed_mentions`` like Discord does."""
@@ -266,8 +303,11 @@ class DiscordState:
         found: list[User] = []
         for raw in MENTION_RE.findall(message.content):
             user = self.users.get(int(raw))
-            if user and user not in found and (parse is None or "users" in parse
-                                               or user.id in explicit):
+            if (
+                user
+                and user not in found
+                and (parse is None or "users" in parse or user.id in explicit)
+            ):
                 found.append(user)
         ref = message.referenced
         replied = True if allowed is None else allowed.get("replied_user", False)
@@ -280,15 +320,28 @@ class DiscordState:
     # -- interactions --
 
     def new_interaction(
-        self, type: int, user: User, channel: Channel, data: dict[str, Any] | None, *,
-        locale: str = "en-US", source_message: Message | None = None,
+        self,
+        type: int,
+        user: User,
+        channel: Channel,
+        data: dict[str, Any] | None,
+        *,
+        locale: str = "en-US",
+        source_message: Message | None = None,
     ) -> Interaction:
         """Builds an INTERACTION_CREATE payload with the fields discord.py reads."""
         guild = self.guild_of(channel)
         interaction = Interaction(
-            id=self.ids.next(), token=f"aW50ZXJhY3Rpb24.{secrets.token_urlsafe(48)}", type=type,
-            user=user, channel=channel, guild=guild, payload={}, created_at=time.monotonic(),
-            source_message=source_message, original=source_message,
+            id=self.ids.next(),
+            token=f"aW50ZXJhY3Rpb24.{secrets.token_urlsafe(48)}",
+            type=type,
+            user=user,
+            channel=channel,
+            guild=guild,
+            payload={},
+            created_at=time.monotonic(),
+            source_message=source_message,
+            original=source_message,
         )
         payload: dict[str, Any] = {
             "id": str(interaction.id),

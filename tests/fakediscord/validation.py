@@ -90,8 +90,11 @@ class Upload:
 
 def check_files(uploads: list[Upload], limits: Limits) -> None:
     if len(uploads) > limits.files_per_message:
-        raise form_error(["files"], "BASE_TYPE_MAX_LENGTH",
-                         f"Must be {limits.files_per_message} or fewer in length.")
+        raise form_error(
+            ["files"],
+            "BASE_TYPE_MAX_LENGTH",
+            f"Must be {limits.files_per_message} or fewer in length.",
+        )
     too_big = any(len(u.data) > limits.upload_limit for u in uploads)
     if too_big or sum(len(u.data) for u in uploads) > limits.request_limit:
         raise APIError(413, 40005, "Request entity too large")
@@ -103,15 +106,22 @@ def check_message(
     """Validates a message create/edit body (also used for interaction responses)."""
     content = payload.get("content")
     if content is not None and len(str(content)) > limits.content_length:
-        raise form_error(["content"], "BASE_TYPE_MAX_LENGTH",
-                         f"Must be {limits.content_length} or fewer in length.")
+        raise form_error(
+            ["content"],
+            "BASE_TYPE_MAX_LENGTH",
+            f"Must be {limits.content_length} or fewer in length.",
+        )
     embeds = payload.get("embeds") or []
     if len(embeds) > limits.embeds_per_message:
-        raise form_error(["embeds"], "BASE_TYPE_MAX_LENGTH",
-                         f"Must be {limits.embeds_per_message} or fewer in length.")
+        raise form_error(
+            ["embeds"],
+            "BASE_TYPE_MAX_LENGTH",
+            f"Must be {limits.embeds_per_message} or fewer in length.",
+        )
     if sum(_embed_chars(e) for e in embeds) > limits.embed_total_chars:
-        raise form_error(["embeds"], "MAX_EMBED_SIZE_EXCEEDED",
-                         "Embed size exceeds maximum size of 6000")
+        raise form_error(
+            ["embeds"], "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"
+        )
     check_files(uploads, limits)
     components = payload.get("components") or []
     if int(payload.get("flags") or 0) & MessageFlag.COMPONENTS_V2:
@@ -119,7 +129,11 @@ def check_message(
     else:
         check_action_rows(components, limits, path=["components"])
     if creating and not (
-        content or embeds or uploads or components or payload.get("sticker_ids")
+        content
+        or embeds
+        or uploads
+        or components
+        or payload.get("sticker_ids")
         or payload.get("poll")
     ):
         raise APIError(400, 50006, "Cannot send an empty message")
@@ -128,20 +142,30 @@ def check_message(
 def check_action_rows(rows: list[dict[str, Any]], limits: Limits, *, path: list[str | int]) -> None:
     """Classic components: up to 5 action rows of up to 5 buttons, or one select per row."""
     if len(rows) > limits.rows_per_message:
-        raise form_error(path, "BASE_TYPE_MAX_LENGTH",
-                         f"Must be {limits.rows_per_message} or fewer in length.")
+        raise form_error(
+            path, "BASE_TYPE_MAX_LENGTH", f"Must be {limits.rows_per_message} or fewer in length."
+        )
     seen: set[str] = set()
     for r, row in enumerate(rows):
         if row.get("type") != 1:
-            raise form_error([*path, r, "type"], "UNION_TYPE_CHOICES",
-                             "Value of field \"type\" must be one of (1,).")
+            raise form_error(
+                [*path, r, "type"],
+                "UNION_TYPE_CHOICES",
+                'Value of field "type" must be one of (1,).',
+            )
         items = row.get("components") or []
         if not 1 <= len(items) <= limits.components_per_row:
-            raise form_error([*path, r, "components"], "BASE_TYPE_BAD_LENGTH",
-                             f"Must be between 1 and {limits.components_per_row} in length.")
+            raise form_error(
+                [*path, r, "components"],
+                "BASE_TYPE_BAD_LENGTH",
+                f"Must be between 1 and {limits.components_per_row} in length.",
+            )
         if any(i.get("type") in SELECT_TYPES for i in items) and len(items) > 1:
-            raise form_error([*path, r, "components"], "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
-                             "The specified component exceeds the maximum width")
+            raise form_error(
+                [*path, r, "components"],
+                "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                "The specified component exceeds the maximum width",
+            )
         for c, item in enumerate(items):
             _check_item(item, seen, [*path, r, "components", c])
 
@@ -165,8 +189,11 @@ def check_v2_components(components: list[dict[str, Any]], limits: Limits) -> Non
 
     walk(components, ["components"])
     if count > limits.v2_components_total:
-        raise form_error(["components"], "BASE_TYPE_MAX_LENGTH",
-                         f"Must be {limits.v2_components_total} or fewer in total.")
+        raise form_error(
+            ["components"],
+            "BASE_TYPE_MAX_LENGTH",
+            f"Must be {limits.v2_components_total} or fewer in total.",
+        )
 
 
 def _check_item(
@@ -181,11 +208,15 @@ def _check_item(
             raise form_error([*path, "custom_id"], "BASE_TYPE_REQUIRED", "This field is required")
         return
     if not 1 <= len(custom_id) <= 100:
-        raise form_error([*path, "custom_id"], "BASE_TYPE_BAD_LENGTH",
-                         "Must be between 1 and 100 in length.")
+        raise form_error(
+            [*path, "custom_id"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+        )
     if custom_id in seen:
-        raise form_error([*path, "custom_id"], "COMPONENT_CUSTOM_ID_DUPLICATED",
-                         "Component custom id cannot be duplicated")
+        raise form_error(
+            [*path, "custom_id"],
+            "COMPONENT_CUSTOM_ID_DUPLICATED",
+            "Component custom id cannot be duplicated",
+        )
     seen.add(custom_id)
 
 
@@ -193,16 +224,19 @@ def check_modal(data: dict[str, Any], limits: Limits) -> None:
     """A modal needs a custom_id, a title (max 45) and 1-5 top-level components."""
     custom_id = data.get("custom_id") or ""
     if not 1 <= len(custom_id) <= 100:
-        raise form_error(["data", "custom_id"], "BASE_TYPE_BAD_LENGTH",
-                         "Must be between 1 and 100 in length.")
+        raise form_error(
+            ["data", "custom_id"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length."
+        )
     title = data.get("title") or ""
     if not 1 <= len(title) <= 45:
-        raise form_error(["data", "title"], "BASE_TYPE_BAD_LENGTH",
-                         "Must be between 1 and 45 in length.")
+        raise form_error(
+            ["data", "title"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 45 in length."
+        )
     components = data.get("components") or []
     if not 1 <= len(components) <= 5:
-        raise form_error(["data", "components"], "BASE_TYPE_BAD_LENGTH",
-                         "Must be between 1 and 5 in length.")
+        raise form_error(
+            ["data", "components"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
+        )
     seen: set[str] = set()
     for i, comp in enumerate(components):
         inner = comp.get("components") or ([comp["component"]] if "component" in comp else [])

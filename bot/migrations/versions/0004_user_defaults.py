@@ -20,8 +20,15 @@ down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-NEW_COLUMNS = ("seed_image", "blend_clips", "remix_strength", "guidance", "steps",
-               "negative_prompt", "private_status")
+NEW_COLUMNS = (
+    "seed_image",
+    "blend_clips",
+    "remix_strength",
+    "guidance",
+    "steps",
+    "negative_prompt",
+    "private_status",
+)
 
 
 def upgrade() -> None:
