@@ -33,12 +33,9 @@ def remix_windows_count(seconds: float, width: int = 512) -> int:
 
 
 @dataclass(frozen=True)
-class BlendTask(RenderTask):
-    """/blend: prompt A (params) to prompt B over `clips` clips, as one crossfaded track."""
-
-    end_prompt: str = ""
-    end_seed: int = 0
-    clips: int = 4
+class WholeTrackTask(RenderTask):
+    """A task that renders its whole track in one `render_on` call: never batched with others
+    (its clips are batched inside the pipeline call), never trimmed or chained like a riff."""
 
     @property
     def single_clip(self) -> bool:
@@ -47,6 +44,15 @@ class BlendTask(RenderTask):
     @property
     def batch_key(self) -> Hashable | None:
         return None
+
+
+@dataclass(frozen=True)
+class BlendTask(WholeTrackTask):
+    """/blend: prompt A (params) to prompt B over `clips` clips, as one crossfaded track."""
+
+    end_prompt: str = ""
+    end_seed: int = 0
+    clips: int = 4
 
     @property
     def cost(self) -> float:
@@ -114,7 +120,7 @@ class BlendClipTask(BlendTask):
 
 
 @dataclass(frozen=True)
-class RemixTask(RenderTask):
+class RemixTask(WholeTrackTask):
     """Remix: the uploaded audio repainted in the style of params.prompt at denoising strength.
 
     `audio` is the decoded upload (already cut to the bot's input cap); it stays in memory only
@@ -124,14 +130,6 @@ class RemixTask(RenderTask):
     audio: AudioSegment | None = field(default=None, compare=False, hash=False, repr=False)
     source_duration_s: float | None = None
     max_input_s: float = 60.0
-
-    @property
-    def single_clip(self) -> bool:
-        return False
-
-    @property
-    def batch_key(self) -> Hashable | None:
-        return None
 
     @property
     def cost(self) -> float:
