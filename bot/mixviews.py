@@ -18,7 +18,15 @@ from bot import records
 from bot.buttons import ResultButton, clicked_result, parent_link, service_of
 from bot.models import Generation
 from bot.params import random_seed
-from bot.render import CONTENT_LIMIT, PRUNED_LINE, clip, files_pruned, params_of, quote
+from bot.render import (
+    CONTENT_LIMIT,
+    PRUNED_LINE,
+    clip,
+    files_pruned,
+    params_of,
+    quote,
+    with_command,
+)
 
 if TYPE_CHECKING:
     from bot.remixes import RemixService
@@ -171,8 +179,7 @@ def mix_info_text(generation: Generation, favourites: int, parent_url: str | Non
     if files_pruned(generation):
         lines.append(PRUNED_LINE)
     lines.append(f"Favourites: {favourites}")
-    lines.append(f"```\n{command}\n```")
-    return clip("\n".join(lines), CONTENT_LIMIT)
+    return with_command("\n".join(lines), command, CONTENT_LIMIT)
 
 
 # ---- views ------------------------------------------------------------------------------------

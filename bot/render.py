@@ -29,6 +29,13 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def with_command(text: str, command: str, limit: int) -> str:
+    """Info text ending in a copy-paste command as a code block that stays whole: the text
+    above gives way to the length limit, and a ``` inside a prompt cannot close the block."""
+    block = "```\n" + command.replace("```", "`\u200b``") + "\n```"
+    return clip(text, max(limit - len(block) - 1, 1)) + "\n" + block
+
+
 def quote(prompt: str, limit: int = 200) -> str:
     """A prompt safe to show in bold: no markdown or mentions can break out of it."""
     return discord.utils.escape_mentions(discord.utils.escape_markdown(clip(prompt, limit)))
@@ -166,8 +173,7 @@ def info_text(generation: Generation, favourites: int, parent_url: str | None) -
     if files_pruned(generation):
         lines.append(PRUNED_LINE)
     lines.append(f"Favourites: {favourites}")
-    lines.append(f"```\n{p.command()}\n```")
-    return clip("\n".join(lines), CONTENT_LIMIT)
+    return with_command("\n".join(lines), p.command(), CONTENT_LIMIT)
 
 
 @dataclass

@@ -194,3 +194,28 @@ async def test_buttons_respect_a_lowered_bot_wide_steps_limit(
         assert "start a new one with steps:10 or fewer" in refused.content
         await fake.slash(fake.member, "riff", {"prompt": "cello", "steps": 10})
         await fake.wait_for_message(lambda m: is_result(m) and m.id != result.id, timeout=15)
+
+
+async def test_info_keeps_its_copy_paste_command_whole(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer
+):
+    """A ``` in a prompt cannot close Info's code block, and the longest blend's Info stays
+    within Discord's 2000 characters with the command complete (the text above gives way)."""
+    fake = fake_discord
+    long_a, long_b = "a" * 499 + "z", "b" * 499 + "y"
+    async with bot_harness.running(pipe_renderer):
+        await fake.slash(fake.member, "riff", {"prompt": "lofi ```dub``` beats", "steps": 3})
+        riff = await fake.wait_for_message(is_result, timeout=30)
+        info_id = next(c for c in riff.custom_ids() if c.startswith("riff:info:"))
+        info = await fake.response_message(await fake.click(riff, info_id, fake.member))
+        assert info.content.count("```") == 2 and info.content.endswith("```")
+        assert "/riff prompt:lofi `\u200b``dub`\u200b`` beats" in info.content
+
+        options = {"prompt_a": long_a, "prompt_b": long_b, "clips": 2, "steps": 3}
+        await fake.slash(fake.member, "blend", {**options, "negative_prompt": "n" * 500})
+        blend = await fake.wait_for_message(lambda m: is_result(m) and m.id != riff.id, timeout=30)
+        info_id = next(c for c in blend.custom_ids() if c.startswith("mix:info:"))
+        info = await fake.response_message(await fake.click(blend, info_id, fake.member))
+        assert len(info.content) <= 2000 and info.content.endswith("```")
+        command = info.content.split("```\n")[-1]
+        assert f"prompt_a:{long_a} prompt_b:{long_b}" in command and "n" * 500 in command
