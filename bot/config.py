@@ -20,7 +20,7 @@ PORTAL_URL = "https://discord.com/developers/applications"
 MISSING_TOKEN_MESSAGE = (
     "DISCORD_TOKEN is not set: create an application at "
     f"{PORTAL_URL}, open Bot -> Reset Token, and put the token in .env as DISCORD_TOKEN=..."
-    " (copy .env.example to .env first)."
+    " (`make run` creates .env from .env.example; README.md walks through the set-up)."
 )
 
 
