@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
 import signal
 import sys
@@ -20,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
 from tests.fakediscord import FakeDiscord, Message
-from tests.fixtures.bot import BOT_TOKEN
+from tests.fixtures.bot import BOT_TOKEN, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -57,23 +55,8 @@ async def test_python_m_bot_end_to_end_and_after_restart(
 ):
     fake = fake_discord
     fake.token = BOT_TOKEN
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "RIFFUSION_"))}
-    env.update(
-        {
-            "PYTHONPATH": str(REPO_ROOT),
-            "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            "DISCORD_TOKEN": BOT_TOKEN,
-            "DISCORD_API_BASE": fake.api_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "DISCORD_GUILD_ID": str(fake.guild.id),
-            "RIFFUSION_MODEL": str(tiny_model_dir),
-            "RIFFUSION_DEVICE": "cpu",
-            "DATA_DIR": str(tmp_path / "data"),
-            "DEFAULT_STEPS": "2",
-            "PROGRESS_INTERVAL_S": "1",
-            "LOG_LEVEL": "DEBUG",
-        }
+    env = process_env(
+        fake, tiny_model_dir, tmp_path / "data", PROGRESS_INTERVAL_S="1", LOG_LEVEL="DEBUG"
     )
     log = tmp_path / "bot.log"
     codes: list[int] = []

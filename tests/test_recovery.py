@@ -7,7 +7,6 @@ Most tests run the real bot in-process against the fake Discord with the tone re
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -28,10 +27,9 @@ from bot.recovery import resume_order
 from bot.renderer import ExtendSource, RenderTask
 from bot.storage import Storage
 from riffusion_core.audio import samples_to_segment
-from tests.conftest import REPO_ROOT
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.audio import write_audio_bytes
-from tests.fixtures.bot import BOT_TOKEN, BotHarness, FakeRenderer
+from tests.fixtures.bot import BOT_TOKEN, BotHarness, FakeRenderer, process_env
 
 PROMPT = re.compile(r"\*\*(.+?)\*\*")
 
@@ -422,24 +420,8 @@ async def test_kill_9_loses_no_favourite_result_or_job(
     fake.token = BOT_TOKEN
     ann, bob = users(fake, "ann", "bob")
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "RIFFUSION_"))}
-    env.update(
-        {
-            "PYTHONPATH": str(REPO_ROOT),
-            "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            "DISCORD_TOKEN": BOT_TOKEN,
-            "DISCORD_API_BASE": fake.api_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "DISCORD_GUILD_ID": str(fake.guild.id),
-            "RIFFUSION_MODEL": str(tiny_model_dir),
-            "RIFFUSION_DEVICE": "cpu",
-            "DATA_DIR": str(data),
-            "DEFAULT_STEPS": "2",
-            "MAX_STEPS": "200",
-            "PROGRESS_INTERVAL_S": "0.5",
-            "MAX_BATCH_SIZE": "1",
-        }
+    env = process_env(
+        fake, tiny_model_dir, data, MAX_STEPS="200", PROGRESS_INTERVAL_S="0.5", MAX_BATCH_SIZE="1"
     )
     log = (tmp_path / "bot.log").open("ab")
     proc = await asyncio.create_subprocess_exec(
