@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 import discord
@@ -20,6 +22,7 @@ from discord.http import Route
 
 from bot.config import PORTAL_URL, Settings, SettingsError, load_settings
 from bot.logs import setup_logging
+from bot.queue import WORKER_THREAD_NAME
 
 if TYPE_CHECKING:
     from bot.client import RiffusionBot
@@ -95,12 +98,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SETTINGS
     setup_logging(settings.log_level, settings.secrets)
     try:
-        return asyncio.run(run_bot(settings))
+        code = asyncio.run(run_bot(settings))
     except KeyboardInterrupt:
-        return EXIT_OK
+        code = EXIT_OK
     except Exception:
         log.exception("The bot stopped because of an unexpected error")
-        return EXIT_FAILED
+        code = EXIT_FAILED
+    return leave_loading_worker_behind(code)
+
+
+def leave_loading_worker_behind(code: int) -> int:
+    """Stopped while the model was still loading: the worker thread sits in native code (torch,
+    safetensors), and finalising the interpreter around it aborts the process ("terminate called
+    without an active exception", exit -6). Everything worth keeping is saved by now, so leave at
+    once, with the real exit code."""
+    if any(t.name == WORKER_THREAD_NAME and t.is_alive() for t in threading.enumerate()):
+        log.info("Leaving while the model is still loading")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

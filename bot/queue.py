@@ -30,6 +30,7 @@ from bot.models import JobState  # the same states the jobs table records
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 
 log = logging.getLogger(__name__)
+WORKER_THREAD_NAME = "generation-worker"
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -152,7 +153,7 @@ class GenerationQueue(Generic[P, R]):
         if self._thread is not None:
             return
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._worker, name="generation-worker", daemon=True)
+        self._thread = threading.Thread(target=self._worker, name=WORKER_THREAD_NAME, daemon=True)
         self._thread.start()
 
     @property
