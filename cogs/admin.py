@@ -272,6 +272,21 @@ class Admin(commands.Cog):
 
     # ---- blocked words and patterns --------------------------------------------------------
 
+    async def _add_rule(
+        self, interaction: discord.Interaction, column: str, rule: str, noun: str
+    ) -> list[str] | None:
+        """Add a blocked word or pattern (once) and save; None, after saying why, when full."""
+        current = (await self.policy.settings_row(interaction.guild_id))[column]
+        if rule not in current:
+            if len(current) >= MAX_RULES:
+                await self._say(
+                    interaction, f"There are already {MAX_RULES} {noun}; remove one first."
+                )
+                return None
+            current.append(rule)
+        await self.policy.update(interaction.guild_id, **{column: current})
+        return current
+
     @words.command(
         name="add", description="Block a word or phrase in prompts (whole words, any case)."
     )
@@ -285,15 +300,9 @@ class Admin(commands.Cog):
         except FilterRuleError as exc:
             await self._say(interaction, str(exc))
             return
-        current = (await self.policy.settings_row(interaction.guild_id))["blocked_words"]
-        if word not in current:
-            if len(current) >= MAX_RULES:
-                await self._say(
-                    interaction, f"There are already {MAX_RULES} blocked words; remove one first."
-                )
-                return
-            current.append(word)
-        await self.policy.update(interaction.guild_id, blocked_words=current)
+        current = await self._add_rule(interaction, "blocked_words", word, "blocked words")
+        if current is None:
+            return
         await self._say(
             interaction,
             f"Blocked “{word}” in prompts and negative prompts ({len(current)} blocked word(s)).",
@@ -333,16 +342,9 @@ class Admin(commands.Cog):
         except FilterRuleError as exc:
             await self._say(interaction, f"Not added: {exc}")
             return
-        current = (await self.policy.settings_row(interaction.guild_id))["blocked_patterns"]
-        if pattern not in current:
-            if len(current) >= MAX_RULES:
-                await self._say(
-                    interaction,
-                    f"There are already {MAX_RULES} blocked patterns; remove one first.",
-                )
-                return
-            current.append(pattern)
-        await self.policy.update(interaction.guild_id, blocked_patterns=current)
+        current = await self._add_rule(interaction, "blocked_patterns", pattern, "blocked patterns")
+        if current is None:
+            return
         await self._say(interaction, f"Blocked pattern #{current.index(pattern) + 1}: `{pattern}`")
 
     @patterns.command(name="remove", description="Unblock a pattern by its number in the list.")

@@ -325,3 +325,25 @@ async def test_queue_pause_holds_only_that_group():
         assert ran == ["guild 2", "dm", "guild 1"]
     finally:
         await queue.shutdown(1)
+
+
+async def test_rule_lists_are_capped_and_an_existing_rule_is_not_added_twice(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, monkeypatch
+):
+    import bot.prompt_filter
+
+    # Read when the cog extension loads (discord.py executes it afresh on every start).
+    monkeypatch.setattr(bot.prompt_filter, "MAX_RULES", 2)
+    fake = fake_discord
+    async with bot_harness.running(FakeRenderer()):
+        for word in ("drill", "grime", "drill"):
+            added = await reply_to(fake, fake.admin, "admin words add", {"word": word})
+        assert "(2 blocked word(s))" in added.content  # the repeat changed nothing
+        full = await reply_to(fake, fake.admin, "admin words add", {"word": "trap"})
+        assert "already 2 blocked words; remove one first" in full.content
+        for pattern in ("a+b", "c+d"):
+            await reply_to(fake, fake.admin, "admin patterns add", {"pattern": pattern})
+        full = await reply_to(fake, fake.admin, "admin patterns add", {"pattern": "e+f"})
+        assert "already 2 blocked patterns; remove one first" in full.content
+        listed = await reply_to(fake, fake.admin, "admin words list", {})
+        assert "trap" not in listed.content and "grime" in listed.content
