@@ -20,12 +20,12 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.app.logs import setup_logging
 from bot.config import PORTAL_URL, Settings, SettingsError, load_settings
-from bot.logs import setup_logging
-from bot.queue import WORKER_THREAD_NAME
+from bot.engine.queue import WORKER_THREAD_NAME
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 log = logging.getLogger("bot")
 
@@ -47,7 +47,7 @@ async def run_bot(
 
     `bot` lets tests pass a RiffusionBot built with test options; `python -m bot` builds it here.
     """
-    from bot.client import RiffusionBot  # heavy imports (torch) after settings are known good
+    from bot.app.client import RiffusionBot  # heavy imports (torch) after settings are known good
 
     apply_endpoints(settings)
     stop = stop or asyncio.Event()

@@ -14,12 +14,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.policy import GuildRules, ServerPolicy
-from bot.prompt_filter import MAX_RULES, FilterRuleError, compile_pattern, normalise_word
-from bot.retention import Retention, StorageUsage
+from bot.policy.prompt_filter import MAX_RULES, FilterRuleError, compile_pattern, normalise_word
+from bot.policy.rules import GuildRules, ServerPolicy
+from bot.store.retention import Retention, StorageUsage
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 NOT_ALLOWED = "You need the Manage Server permission to change the bot's settings here."
 

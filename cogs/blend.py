@@ -8,13 +8,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import user_settings
-from bot.mixviews import MAX_BLEND_CLIPS, MixButton, PickClipSelect, start_blend
 from bot.params import MAX_SEED, RiffParams, random_seed
-from bot.user_settings import DEFAULT_BLEND_CLIPS, DEFAULT_GUIDANCE, pick
+from bot.policy import user_settings
+from bot.policy.user_settings import DEFAULT_BLEND_CLIPS, DEFAULT_GUIDANCE, pick
+from bot.ui.mix_buttons import MAX_BLEND_CLIPS, MixButton, PickClipSelect, start_blend
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 
 class Blend(commands.Cog):

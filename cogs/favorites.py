@@ -11,11 +11,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.library import ListKind
-from bot.libraryviews import LIBRARY_ITEMS, render
+from bot.store.library import ListKind
+from bot.ui.library_pages import LIBRARY_ITEMS, render
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 EVERYWHERE = {"guilds": True, "dms": True, "private_channels": True}
 

@@ -18,12 +18,12 @@ from discord.ext import commands
 from sqlalchemy import func, select
 
 import riffusion_core
-from bot.models import Generation
-from bot.retention import Retention
-from bot.storage import disk_usage
+from bot.store.files import disk_usage
+from bot.store.models import Generation
+from bot.store.retention import Retention
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 EXAMPLE_VALUES = {  # option name -> a sample value for generated examples
     "prompt": "jazz saxophone, smooth",

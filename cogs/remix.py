@@ -13,13 +13,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.mixviews import RemixButton, RemixPromptModal
+from bot.jobs.remix import MIN_STRENGTH, RemixService, generation_for_message
+from bot.jobs.uploads import looks_like_audio
 from bot.params import MAX_SEED
-from bot.remixes import MIN_STRENGTH, RemixService, generation_for_message
-from bot.uploads import looks_like_audio
+from bot.ui.mix_buttons import RemixButton, RemixPromptModal
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 log = logging.getLogger(__name__)
 CONTEXT_MENU_NAME = "Remix with Riffusion"

@@ -8,13 +8,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import user_settings
 from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
-from bot.user_settings import DEFAULT_GUIDANCE, pick
+from bot.policy import user_settings
+from bot.policy.user_settings import DEFAULT_GUIDANCE, pick
 from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 NO_SEED_IMAGE = "none"  # from scratch, even when /settings names a default seed image
 SEED_IMAGE_CHOICES = [

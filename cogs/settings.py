@@ -14,10 +14,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import user_settings
-from bot.remixes import DEFAULT_STRENGTH
-from bot.render import quote
-from bot.user_settings import (
+from bot.jobs.remix import DEFAULT_STRENGTH
+from bot.policy import user_settings
+from bot.policy.user_settings import (
     DEFAULT_BLEND_CLIPS,
     DEFAULT_GUIDANCE,
     MAX_BLEND_CLIPS,
@@ -31,10 +30,11 @@ from bot.user_settings import (
     pick,
     remix_steps_problem,
 )
+from bot.ui.text import quote
 from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 NO_SEED_IMAGE = "none"
 LABELS = {  # setting -> how users see it (also the choices of /settings reset)

@@ -11,16 +11,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import buttons, records
-from bot import voice as voice_io
 from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
-from bot.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
-from bot.render import files_pruned, quote
-from bot.voice import VoiceSessions, radio_renderer
+from bot.store import records
+from bot.ui import result_buttons as buttons
+from bot.ui.text import files_pruned, quote
+from bot.voice import sessions as voice_io
+from bot.voice.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
+from bot.voice.sessions import VoiceSessions, radio_renderer
 from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class Voice(commands.Cog):
     async def _latest(self, user_id: int) -> int | None:
         from sqlalchemy import select
 
-        from bot.models import Generation
+        from bot.store.models import Generation
 
         assert self.bot.db is not None
         async with self.bot.db.session() as session:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bot.prompt_filter import FilterRuleError, PromptFilter, compile_pattern
+from bot.policy.prompt_filter import FilterRuleError, PromptFilter, compile_pattern
 from tests.fakediscord import FakeDiscord, Message, Perm, User
 from tests.fixtures.bot import BotHarness, FakeRenderer
 
@@ -262,7 +262,7 @@ def test_filter_rules_are_vetted_and_matched_within_a_budget():
     assert rules.find({"prompt": "Bad thing"}).detail == r"^bad\b"
     # A stored pattern that backtracks on real input is cut off by the budget (fail closed).
     slow = PromptFilter.build([], [r"(a|aa)+b"])
-    from bot.prompt_filter import FilterTimeout
+    from bot.policy.prompt_filter import FilterTimeout
 
     started = time.monotonic()
     with pytest.raises(FilterTimeout):
@@ -274,9 +274,9 @@ def test_every_prompt_of_a_request_is_checked_and_clips_counted():
     """Blend-like tasks carry a second prompt and their own clip count; both are seen."""
     from dataclasses import dataclass
 
+    from bot.engine.renderer import ExtendSource, RenderTask
     from bot.params import RiffParams
-    from bot.policy import clips_of, prompt_texts
-    from bot.renderer import ExtendSource, RenderTask
+    from bot.policy.rules import clips_of, prompt_texts
 
     @dataclass(frozen=True)
     class TwoPromptTask(RenderTask):
@@ -298,7 +298,7 @@ async def test_queue_pause_holds_only_that_group():
     """The queue skips a paused guild's jobs (they keep their place) and runs everyone else's."""
     import threading
 
-    from bot.queue import GenerationQueue
+    from bot.engine.queue import GenerationQueue
 
     ran: list[str] = []
     gate = threading.Event()
@@ -330,10 +330,10 @@ async def test_queue_pause_holds_only_that_group():
 async def test_rule_lists_are_capped_and_an_existing_rule_is_not_added_twice(
     fake_discord: FakeDiscord, bot_harness: BotHarness, monkeypatch
 ):
-    import bot.prompt_filter
+    from bot.policy import prompt_filter
 
     # Read when the cog extension loads (discord.py executes it afresh on every start).
-    monkeypatch.setattr(bot.prompt_filter, "MAX_RULES", 2)
+    monkeypatch.setattr(prompt_filter, "MAX_RULES", 2)
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
         for word in ("drill", "grime", "drill"):

@@ -13,9 +13,9 @@ from PIL import Image
 from sqlalchemy import select, text
 
 from bot.config import MISSING_TOKEN_MESSAGE, SettingsError, load_settings
-from bot.db import open_database
-from bot.models import Base, Favourite, Generation, Job
-from bot.storage import Storage
+from bot.store.db import open_database
+from bot.store.files import Storage
+from bot.store.models import Base, Favourite, Generation, Job
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.fake-token-for-tests_0123456789abcdef"

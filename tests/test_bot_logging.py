@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
+from bot.app.logs import REDACTED, setup_logging
 from bot.config import MISSING_TOKEN_MESSAGE
-from bot.logs import REDACTED, setup_logging
 from tests.conftest import REPO_ROOT
 
 TOKEN = "MTQwMDAwMDAwMDAwMDAwMDAw.GsecrT.do-not-print-me-0123456789abcdef"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.mixtasks import BlendClipTask, BlendTask, RemixTask, blend_length_s
+from bot.engine.renderer import PipelineRenderer
+from bot.engine.tasks import BlendClipTask, BlendTask, RemixTask, blend_length_s
 from bot.params import RiffParams
-from bot.renderer import PipelineRenderer
 from riffusion_core.tasks import clip_ms
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.queue import (
+from bot.engine.queue import (
     GenerationQueue,
     JobFailed,
     JobState,

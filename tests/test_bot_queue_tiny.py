@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
+from bot.engine.queue import GenerationQueue, JobState, QueuedJob
+from bot.engine.renderer import PipelineRenderer, RenderOutput, RenderTask
 from bot.params import RiffParams
-from bot.queue import GenerationQueue, JobState, QueuedJob
-from bot.renderer import PipelineRenderer, RenderOutput, RenderTask
 from riffusion_core.errors import GenerationCancelled
 
 pytestmark = pytest.mark.slow

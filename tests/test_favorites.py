@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot import records
-from bot.db import open_database
-from bot.models import Favourite, Generation
+from bot.store import records
+from bot.store.db import open_database
+from bot.store.models import Favourite, Generation
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.bot import BotHarness, FakeRenderer
 

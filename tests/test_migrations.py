@@ -17,10 +17,10 @@ from PIL import Image
 from sqlalchemy import BigInteger, select, text
 from sqlalchemy.dialects import postgresql
 
-from bot import records, retention
-from bot.db import Database, alembic_config
-from bot.models import Base, Favourite, Job
-from bot.server_models import GuildSettings  # noqa: F401  (its tables share Base.metadata)
+from bot.store import records, retention
+from bot.store.db import Database, alembic_config
+from bot.store.models import Base, Favourite, Job
+from bot.store.server_models import GuildSettings  # noqa: F401  (its tables share Base.metadata)
 from riffusion_core.audio import encode_mp3, encode_wav, samples_to_segment
 from tests.fakediscord import FakeDiscord, Message
 from tests.fixtures.bot import BotHarness, FakeRenderer

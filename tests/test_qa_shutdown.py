@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot import records
+from bot.store import records
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from pydub import AudioSegment
 
-from bot.radio import (
+from bot.voice.radio import (
     ALPHAS,
     FRAME_BYTES,
     PCM_RATE,
@@ -29,7 +29,7 @@ from bot.radio import (
     RadioStation,
     SeedWalk,
 )
-from bot.voice import RadioTask, VoiceSessions
+from bot.voice.sessions import RadioTask, VoiceSessions
 from tests.fakediscord import FakeDiscord, Message
 from tests.fixtures.bot import BotHarness, FakeRenderer
 
@@ -319,7 +319,7 @@ async def test_sessions_join_move_play_and_leave_when_idle():
     stream = PcmStream()
     stream.push(tone(0, 4410))
     stream.finish()
-    from bot.radio import RadioSource
+    from bot.voice.radio import RadioSource
 
     sessions.play(7, RadioSource(stream), "a result")
     await asyncio.sleep(0.15)
@@ -422,11 +422,11 @@ async def test_play_and_radio_over_discord(
         stream = PcmStream()
         stream.push(tone(0, 4410))
         stream.finish()
-        from bot.radio import RadioSource
+        from bot.voice.radio import RadioSource
 
         return RadioSource(stream)
 
-    monkeypatch.setattr("bot.voice.file_source", file_source)
+    monkeypatch.setattr("bot.voice.sessions.file_source", file_source)
     tones = ToneRenderer(clip_samples=44100)
     async with bot_harness.running(FakeRenderer()) as bot:
         voice_clients = fake_voice(bot, idle_s=0.2)
@@ -510,9 +510,9 @@ async def test_radio_on_the_tiny_pipeline_renders_interpolations_and_is_honest_a
 ):
     """RadioTask through the GPU queue and the real renderer (render_on). Whether this machine
     keeps up with real time varies, so both outcomes are checked against what it measured."""
-    from bot.queue import GenerationQueue
-    from bot.renderer import PipelineRenderer
-    from bot.voice import radio_renderer
+    from bot.engine.queue import GenerationQueue
+    from bot.engine.renderer import PipelineRenderer
+    from bot.voice.sessions import radio_renderer
 
     renderer = PipelineRenderer("tiny", "cpu", tmp_path, loader=lambda *a, **k: tiny_pipeline)
     queue = GenerationQueue(renderer, prepare=renderer.prepare)
@@ -551,7 +551,7 @@ async def test_radio_on_the_tiny_pipeline_renders_interpolations_and_is_honest_a
 
 def test_file_source_decodes_a_result_with_the_wheel_ffmpeg(tmp_path):
     """/play's source: FFmpegPCMAudio with the imageio-ffmpeg executable, 20 ms frames."""
-    from bot.voice import file_source
+    from bot.voice.sessions import file_source
     from riffusion_core.audio import encode_mp3
 
     path = tmp_path / "1.mp3"
@@ -571,8 +571,8 @@ def test_file_source_decodes_a_result_with_the_wheel_ffmpeg(tmp_path):
 
 def test_radio_frames_encode_to_opus_as_discord_py_does():
     """discord.py encodes PCM sources itself; the Opus library comes from PyAV's wheel."""
-    from bot.radio import RadioSource
-    from bot.voice import ensure_opus
+    from bot.voice.radio import RadioSource
+    from bot.voice.sessions import ensure_opus
 
     assert ensure_opus()
     stream = PcmStream()

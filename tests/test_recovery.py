@@ -17,15 +17,15 @@ import pytest
 from PIL import Image
 from sqlalchemy import inspect, select, text, update
 
-from bot import jobspecs
-from bot.db import open_database
-from bot.jobspecs import JobNotRebuildable, JobSpec
-from bot.mixtasks import BlendClipTask, BlendTask, RemixTask
-from bot.models import Favourite, Generation, Job
+from bot.engine.renderer import ExtendSource, RenderTask
+from bot.engine.tasks import BlendClipTask, BlendTask, RemixTask
+from bot.jobs import specs as jobspecs
+from bot.jobs.recovery import resume_order
+from bot.jobs.specs import JobNotRebuildable, JobSpec
 from bot.params import RiffParams
-from bot.recovery import resume_order
-from bot.renderer import ExtendSource, RenderTask
-from bot.storage import Storage
+from bot.store.db import open_database
+from bot.store.files import Storage
+from bot.store.models import Favourite, Generation, Job
 from riffusion_core.audio import samples_to_segment
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.audio import write_audio_bytes

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from bot.buttons import FILES_GONE, PRUNED_NOTE
 from bot.config import SettingsError, load_settings
-from bot.db import open_database
-from bot.models import Generation, Job
-from bot.render import PRUNED_LINE
-from bot.retention import Retention
-from bot.storage import Storage
+from bot.store.db import open_database
+from bot.store.files import Storage
+from bot.store.models import Generation, Job
+from bot.store.retention import Retention
+from bot.ui.result_buttons import FILES_GONE, PRUNED_NOTE
+from bot.ui.text import PRUNED_LINE
 from tests.fakediscord import FakeDiscord, Message
 from tests.fixtures.bot import BOT_TOKEN, BotHarness, FakeRenderer
 

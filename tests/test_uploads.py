@@ -19,9 +19,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
-import bot.uploads as uploads
+import bot.jobs.uploads as uploads
 from bot.config import load_settings
-from bot.uploads import UploadError, UploadLimits, check_declared, download, fetch_audio
+from bot.jobs.uploads import UploadError, UploadLimits, check_declared, download, fetch_audio
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.audio import write_audio_bytes
 from tests.fixtures.bot import BotHarness
@@ -273,7 +273,7 @@ async def test_bad_uploads_get_clear_errors_and_the_bot_keeps_serving(
 async def test_one_upload_at_a_time_per_user(
     fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, monkeypatch
 ):
-    import bot.remixes as remixes
+    import bot.jobs.remix as remixes
 
     release = asyncio.Event()
     real_fetch = remixes.fetch_audio

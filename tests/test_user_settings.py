@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from bot import user_settings
-from bot.db import alembic_config, open_database
+from bot.policy import user_settings
+from bot.store.db import alembic_config, open_database
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.audio import write_audio_bytes
 from tests.fixtures.bot import BotHarness, FakeRenderer

@@ -22,14 +22,19 @@ from typing import Any
 
 import discord
 
-from bot import jobspecs, records, recovery, user_settings
 from bot.config import Settings
-from bot.db import Database
-from bot.jobspecs import JobNotRebuildable, JobSpec
-from bot.models import Generation, Job, JobState
+from bot.engine.queue import GenerationQueue, JobSuspended, QueueClosed, QueuedJob
+from bot.engine.renderer import RenderOutput, RenderTask
+from bot.jobs import recovery
+from bot.jobs import specs as jobspecs
+from bot.jobs.specs import JobNotRebuildable, JobSpec
 from bot.params import RiffParams
-from bot.queue import GenerationQueue, JobSuspended, QueueClosed, QueuedJob
-from bot.render import (
+from bot.policy import user_settings
+from bot.store import records
+from bot.store.db import Database
+from bot.store.files import Storage
+from bot.store.models import Generation, Job, JobState
+from bot.ui.text import (
     Attachments,
     build_attachments,
     cancelled_text,
@@ -40,8 +45,6 @@ from bot.render import (
     status_text,
     suspended_text,
 )
-from bot.renderer import RenderOutput, RenderTask
-from bot.storage import Storage
 from riffusion_core.audio import encode_wav
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 
@@ -215,7 +218,7 @@ class RiffService:
         )
         self.active[job_id] = active
         self._job_ids[queued.id] = job_id
-        from bot.buttons import cancel_view  # buttons import this module
+        from bot.ui.result_buttons import cancel_view  # buttons import this module
 
         try:
             active.shown = self._status(active, eta=self._eta(active))
@@ -456,7 +459,7 @@ class RiffService:
     async def _post(
         self, active: ActiveJob, generation: Generation, attachments: Attachments
     ) -> discord.Message | None:
-        from bot.buttons import result_view
+        from bot.ui.result_buttons import result_view
 
         parent_url = active.parent.jump_url() if active.parent else None
         image_name = f"riff-{generation.id}.png"
@@ -652,7 +655,7 @@ class RiffService:
 
     async def _reattach_status(self, active: ActiveJob) -> None:
         """Show the resumed job's place and Cancel again: edit its status, or post a new one."""
-        from bot.buttons import cancel_view
+        from bot.ui.result_buttons import cancel_view
 
         text = active.shown = self._status(active, eta=self._eta(active))
         if active.status_message_id is not None and active.channel_id is not None:

@@ -24,12 +24,9 @@ import aiohttp
 import discord
 from sqlalchemy import select
 
-from bot import records, user_settings
 from bot.config import Settings
-from bot.mixtasks import RemixTask
-from bot.models import Generation
-from bot.params import MAX_SEED, RiffParams, random_seed
-from bot.uploads import (
+from bot.engine.tasks import RemixTask
+from bot.jobs.uploads import (
     AttachmentLike,
     UploadedAudio,
     UploadError,
@@ -38,7 +35,9 @@ from bot.uploads import (
     fetch_audio,
     looks_like_audio,
 )
-from bot.user_settings import (
+from bot.params import MAX_SEED, RiffParams, random_seed
+from bot.policy import user_settings
+from bot.policy.user_settings import (
     DEFAULT_GUIDANCE,
     MIN_STRENGTH,
     Limits,
@@ -46,9 +45,11 @@ from bot.user_settings import (
     pick,
     remix_steps_problem,
 )
+from bot.store import records
+from bot.store.models import Generation
 
 if TYPE_CHECKING:
-    from bot.client import RiffusionBot
+    from bot.app.client import RiffusionBot
 
 log = logging.getLogger(__name__)
 

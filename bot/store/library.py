@@ -13,8 +13,8 @@ from typing import Literal
 
 from sqlalchemy import Select, delete, func, select
 
-from bot.db import Database
-from bot.models import Favourite, Generation
+from bot.store.db import Database
+from bot.store.models import Favourite, Generation
 
 PER_PAGE = 5
 ListKind = Literal["fav", "hist"]

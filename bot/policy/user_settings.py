@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from bot.mixviews import MAX_BLEND_CLIPS
 from bot.params import RiffParams
-from bot.server_models import UserSettings
+from bot.store.server_models import UserSettings
+from bot.ui.mix_buttons import MAX_BLEND_CLIPS
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.db import Database
-    from bot.policy import ServerPolicy
+    from bot.policy.rules import ServerPolicy
+    from bot.store.db import Database
 
 MIN_STEPS = 2
 MAX_STEP_OPTION = 200  # the largest value the steps options accept

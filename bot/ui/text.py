@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import discord
 from PIL import Image
 
-from bot.models import Generation
 from bot.params import RiffParams
+from bot.store.models import Generation
 from riffusion_core.audio import encode_mp3_within
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from bot.jobspecs import JOBS_DIR
-from bot.models import Job, JobState
-from bot.records import as_utc
+from bot.jobs.specs import JOBS_DIR
+from bot.store.models import Job, JobState
+from bot.store.records import as_utc
 
 
 def resume_order(jobs: Sequence[Job], last_start: Mapping[int, datetime]) -> list[Job]:

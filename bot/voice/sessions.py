@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import discord
 from pydub import AudioSegment
 
-from bot.radio import RadioClip, RadioStation
+from bot.voice.radio import RadioClip, RadioStation
 from riffusion_core.audio import ffmpeg_executable
 from riffusion_core.errors import RiffusionError
 

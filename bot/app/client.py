@@ -17,16 +17,16 @@ import discord
 from discord.ext import commands
 
 import cogs
-from bot.buttons import DYNAMIC_ITEMS
-from bot.commandtree import RiffusionTree
+from bot.app.commandtree import RiffusionTree
 from bot.config import Settings
-from bot.db import Database, open_database
-from bot.models import CommandSync, utcnow
-from bot.queue import GenerationQueue
-from bot.renderer import PipelineRenderer, RenderOutput, RenderTask
-from bot.retention import Retention
-from bot.riffs import RiffService
-from bot.storage import Storage
+from bot.engine.queue import GenerationQueue
+from bot.engine.renderer import PipelineRenderer, RenderOutput, RenderTask
+from bot.jobs.service import RiffService
+from bot.store.db import Database, open_database
+from bot.store.files import Storage
+from bot.store.models import CommandSync, utcnow
+from bot.store.retention import Retention
+from bot.ui.result_buttons import DYNAMIC_ITEMS
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,14 @@
-"""Alembic environment, configured from code by bot.db (no alembic.ini).
+"""Alembic environment, configured from code by bot.store.db (no alembic.ini).
 
-bot.db hands over an open connection in `config.attributes["connection"]`; SQLite gets batch
+bot.store.db hands over an open connection in `config.attributes["connection"]`; SQLite gets batch
 mode so ALTERs work there too.
 """
 
 from alembic import context
 from sqlalchemy import Connection
 
-from bot import server_models  # noqa: F401  (its tables share Base.metadata)
-from bot.models import Base
+from bot.store import server_models  # noqa: F401  (its tables share Base.metadata)
+from bot.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import records
-from bot.models import Generation
+from bot.engine.renderer import ExtendSource, RenderTask
 from bot.params import CLIP_SECONDS, VARIATION_STRENGTH, random_seed
-from bot.render import info_text, params_of
-from bot.renderer import ExtendSource, RenderTask
+from bot.store import records
+from bot.store.models import Generation
+from bot.ui.text import info_text, params_of
 
 if TYPE_CHECKING:
-    from bot.riffs import RiffService
+    from bot.jobs.service import RiffService
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def result_view(generation_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in ACTIONS:
         view.add_item(ResultButton(action, generation_id))
-    from bot.mixviews import RemixButton  # builds on this module, so imported late
+    from bot.ui.mix_buttons import RemixButton  # builds on this module, so imported late
 
     view.add_item(RemixButton(generation_id))
     for make in EXTRA_RESULT_ITEMS:

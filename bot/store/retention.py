@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import exists, func, or_, select, update
 
 from bot.config import Settings
-from bot.db import Database
-from bot.models import Favourite, Generation, Job, JobState
-from bot.storage import Storage, disk_usage
+from bot.store.db import Database
+from bot.store.files import Storage, disk_usage
+from bot.store.models import Favourite, Generation, Job, JobState
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydub import AudioSegment
 
-from bot.models import Generation
-from bot.renderer import RenderOutput, RenderTask
+from bot.engine.renderer import RenderOutput, RenderTask
+from bot.store.models import Generation
 from riffusion_core.generation import GenerationRequest, PromptInput
 from riffusion_core.tasks import BLEND_CROSSFADE_MS, REMIX_OVERLAP_MS, blend, clip_ms, remix
 
@@ -84,7 +84,7 @@ class BlendTask(WholeTrackTask):
     def result_look(
         self, generation: Generation, parent_url: str | None, image_name: str
     ) -> dict[str, Any]:
-        from bot.mixviews import blend_look
+        from bot.ui.mix_buttons import blend_look
 
         return blend_look(generation, parent_url, image_name)
 
@@ -114,7 +114,7 @@ class BlendClipTask(BlendTask):
     def result_look(
         self, generation: Generation, parent_url: str | None, image_name: str
     ) -> dict[str, Any]:
-        from bot.mixviews import blend_clip_look
+        from bot.ui.mix_buttons import blend_clip_look
 
         return blend_clip_look(generation, parent_url, image_name)
 
@@ -157,6 +157,6 @@ class RemixTask(WholeTrackTask):
     def result_look(
         self, generation: Generation, parent_url: str | None, image_name: str
     ) -> dict[str, Any]:
-        from bot.mixviews import remix_look
+        from bot.ui.mix_buttons import remix_look
 
         return remix_look(generation, parent_url, image_name)

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import library, records
-from bot.buttons import ResultButton, _stored, service_of
-from bot.library import ListKind, Page
-from bot.models import Generation
-from bot.render import CONTENT_LIMIT, KIND_LABELS, clip, quote, result_embed
+from bot.store import library, records
+from bot.store.library import ListKind, Page
+from bot.store.models import Generation
+from bot.ui.result_buttons import ResultButton, _stored, service_of
+from bot.ui.text import CONTENT_LIMIT, KIND_LABELS, clip, quote, result_embed
 
 if TYPE_CHECKING:
-    from bot.riffs import RiffService
+    from bot.jobs.service import RiffService
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def stored_files(service: RiffService, generation: Generation) -> tuple[Any, Any
 
 
 def repost_view(generation: Generation) -> discord.ui.View:
-    from bot.mixviews import MixButton, RemixButton
+    from bot.ui.mix_buttons import MixButton, RemixButton
 
     view = discord.ui.View(timeout=None)
     view.add_item(ResultButton("fav", generation.id))

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.mixtasks import BlendClipTask, BlendTask, RemixTask
-from bot.models import Generation
+from bot.engine.renderer import ExtendSource, RenderTask
+from bot.engine.tasks import BlendClipTask, BlendTask, RemixTask
 from bot.params import RiffParams
-from bot.renderer import ExtendSource, RenderTask
-from bot.storage import Storage
+from bot.store.files import Storage
+from bot.store.models import Generation
 from riffusion_core.audio import decode_audio, encode_wav
 from riffusion_core.errors import RiffusionError
 

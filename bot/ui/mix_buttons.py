@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import records
-from bot.buttons import ResultButton, clicked_result, parent_link, service_of
-from bot.models import Generation
 from bot.params import random_seed
-from bot.render import (
+from bot.store import records
+from bot.store.models import Generation
+from bot.ui.result_buttons import ResultButton, clicked_result, parent_link, service_of
+from bot.ui.text import (
     CONTENT_LIMIT,
     PRUNED_LINE,
     clip,
@@ -29,8 +29,8 @@ from bot.render import (
 )
 
 if TYPE_CHECKING:
-    from bot.remixes import RemixService
-    from bot.riffs import RiffService
+    from bot.jobs.remix import RemixService
+    from bot.jobs.service import RiffService
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ class PickClipSelect(
         if not 1 <= k <= len(alphas):
             await service.reply(interaction, "That blend has no such clip.")
             return
-        from bot.mixtasks import BlendClipTask
+        from bot.engine.tasks import BlendClipTask
         from bot.params import CLIP_SECONDS
 
         params = replace(params_of(generation), duration_s=CLIP_SECONDS)
@@ -463,7 +463,7 @@ async def start_blend(
     parent: Generation | None = None,
 ) -> None:
     """Queue a blend: /blend and the Reroll seeds button end here."""
-    from bot.mixtasks import BlendTask, blend_length_s
+    from bot.engine.tasks import BlendTask, blend_length_s
     from riffusion_core.tasks import blend_alphas
 
     params = replace(params, duration_s=blend_length_s(clips, params.width))

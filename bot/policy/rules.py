@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 import discord
 from sqlalchemy import func, select
 
-from bot.models import Job, JobState
 from bot.params import CLIP_SECONDS, RiffParams
-from bot.prompt_filter import FilterTimeout, PromptFilter, describe
-from bot.server_models import GuildSettings, UserSettings
+from bot.policy.prompt_filter import FilterTimeout, PromptFilter, describe
+from bot.store.models import Job, JobState
+from bot.store.server_models import GuildSettings, UserSettings
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.db import Database
-    from bot.queue import GenerationQueue
+    from bot.engine.queue import GenerationQueue
+    from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.db import Database
-from bot.models import Favourite, Generation, Job, JobState
+from bot.store.db import Database
+from bot.store.models import Favourite, Generation, Job, JobState
 
 
 async def create_job(

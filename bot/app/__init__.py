@@ -1,0 +1,1 @@
+"""App wiring: the bot class that builds every service, logging, the command tree."""

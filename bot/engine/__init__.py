@@ -1,0 +1,1 @@
+"""GPU work: the generation queue, the renderer and its render tasks."""

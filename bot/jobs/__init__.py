@@ -1,0 +1,1 @@
+"""The job lifecycle, Discord-free: rows, queue, files, cancel, resume, shutdown."""

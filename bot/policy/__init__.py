@@ -1,0 +1,1 @@
+"""Server rules, the prompt filter and users' own defaults."""

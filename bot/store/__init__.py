@@ -1,0 +1,1 @@
+"""Persistence: the database, its models and migrations, files under DATA_DIR."""

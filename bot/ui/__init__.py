@@ -1,0 +1,1 @@
+"""What people see in Discord: messages, statuses, buttons, pages, modals."""

@@ -1,0 +1,1 @@
+"""Voice playback and the radio, on top of the engine."""
