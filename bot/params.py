@@ -6,11 +6,8 @@ import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from bot.limits import CLIP_SECONDS, DEFAULT_DENOISING, DEFAULT_GUIDANCE, MAX_SEED
 from riffusion_core.generation import PromptInput
-
-CLIP_SECONDS = 5.11  # one 512-px clip: 441 * 511 samples at 44.1 kHz
-MAX_SEED = 2**31 - 1
-VARIATION_STRENGTH = 0.35
 
 
 def random_seed() -> int:
@@ -26,8 +23,8 @@ class RiffParams:
     seed: int = 42
     seed_image: str | None = None  # a bundled seed image name, never a path from a user
     steps: int = 50
-    guidance: float = 7.0
-    denoising: float = 0.75
+    guidance: float = DEFAULT_GUIDANCE
+    denoising: float = DEFAULT_DENOISING
     duration_s: float = CLIP_SECONDS
     width: int = 512
 

@@ -173,8 +173,7 @@ class Admin(commands.Cog):
     async def storage(self, interaction: discord.Interaction) -> None:
         if not await self._allowed(interaction):
             return
-        retention = self.bot.retention
-        assert retention is not None
+        retention = self.bot.services.retention
         await interaction.response.defer(ephemeral=True, thinking=True)
         usage = await retention.usage()
         await self._say(interaction, storage_text(retention, usage))
@@ -372,8 +371,4 @@ class Admin(commands.Cog):
 
 async def setup(bot: RiffusionBot) -> None:
     """Creates the bot's ServerPolicy (used by RiffService.start) and restores paused guilds."""
-    assert bot.db is not None
-    policy = ServerPolicy(bot.settings, bot.db, bot.queue)
-    await policy.restore_pauses()
-    bot.policy = policy  # type: ignore[attr-defined]
-    await bot.add_cog(Admin(bot, policy))
+    await bot.add_cog(Admin(bot, bot.services.policy))

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.store.library import ListKind
-from bot.ui.library_pages import LIBRARY_ITEMS, render
+from bot.ui.library_pages import render
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -24,15 +24,8 @@ class Library(commands.Cog):
     def __init__(self, bot: RiffusionBot) -> None:
         self.bot = bot
 
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(*LIBRARY_ITEMS)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(*LIBRARY_ITEMS)
-
     async def _show(self, interaction: discord.Interaction, kind: ListKind) -> None:
-        assert self.bot.riffs is not None
-        shown = await render(self.bot.riffs, kind, interaction.user.id, 0)
+        shown = await render(self.bot.services, kind, interaction.user.id, 0)
         await interaction.response.send_message(ephemeral=True, **shown)
 
     @app_commands.command(

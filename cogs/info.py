@@ -9,17 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
-from sqlalchemy import func, select
 
 import riffusion_core
+from bot.store import records
 from bot.store.files import disk_usage
-from bot.store.models import Generation
 from bot.store.retention import Retention
 
 if TYPE_CHECKING:
@@ -187,16 +185,15 @@ class Info(commands.Cog):
         )
 
     def queue_text(self, user_id: int, guild_id: int | None) -> str:
-        queue = self.bot.queue
+        queue = self.bot.services.queue
         running = queue.running_jobs()
         queued = len(queue.order())
         lines = []
-        riffs = self.bot.riffs
         mine = sorted(
             (
                 a
-                for a in (riffs.active.values() if riffs else ())
-                if a.user_id == user_id and not a.queued.done
+                for a in self.bot.services.jobs.active.values()
+                if a.requester.user_id == user_id and not a.queued.done
             ),
             key=lambda a: a.job_id,
         )
@@ -208,7 +205,7 @@ class Info(commands.Cog):
                 where += f" (step {step}/{total})"
             eta = queue.eta(active.queued)
             when = f", done <t:{round(eta)}:R>" if eta else ""
-            lines.append(f"• {active.kind} **{active.params.prompt[:80]}** — {where}{when}")
+            lines.append(f"• {active.request.kind} **{active.params.prompt[:80]}** — {where}{when}")
         head = (
             "**Your requests:**\n" + "\n".join(lines)
             if lines
@@ -242,17 +239,16 @@ class Info(commands.Cog):
         await interaction.followup.send(embed=embed, ephemeral=True)
 
     async def about_embed(self) -> discord.Embed:
-        bot = self.bot
-        settings = bot.settings
-        pipe = getattr(bot.renderer, "pipe", None)
-        device = str(getattr(pipe, "device", None) or settings.riffusion_device)
+        services = self.bot.services
+        settings = services.settings
+        device = services.renderer.device_name or settings.riffusion_device
         if device.startswith("cuda"):
             device += f" ({gpu_name(device)})"
-        queue = bot.queue
+        queue = services.queue
         rate = queue.seconds_per_cost
         total, today = await self._generation_counts()
         used = await asyncio.to_thread(disk_usage, settings.data_dir)
-        retention: Retention | None = getattr(bot, "retention", None)
+        retention = services.retention
         embed = discord.Embed(title="About this bot")
         embed.add_field(name="Model", value=settings.riffusion_model, inline=False)
         embed.add_field(name="Device", value=device)
@@ -267,8 +263,7 @@ class Info(commands.Cog):
             name="Uptime", value=human_duration(time.monotonic() - self.started_monotonic)
         )
         embed.add_field(name="Disk used", value=f"{human_bytes(used)} in DATA_DIR")
-        if retention is not None:
-            embed.add_field(name="Cleanup", value=retention_text(retention), inline=False)
+        embed.add_field(name="Cleanup", value=retention_text(retention), inline=False)
         embed.add_field(
             name="Version",
             value=f"riffusion-discord {riffusion_core.__version__}, "
@@ -278,19 +273,7 @@ class Info(commands.Cog):
         return embed
 
     async def _generation_counts(self) -> tuple[int, int]:
-        midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-        assert self.bot.db is not None
-        async with self.bot.db.session() as session:
-            total = await session.scalar(select(func.count()).select_from(Generation))
-            today = await session.scalar(
-                select(func.count())
-                .select_from(Generation)
-                .where(
-                    Generation.created_at >= midnight,
-                    Generation.created_at < midnight + timedelta(days=1),
-                )
-            )
-        return int(total or 0), int(today or 0)
+        return await records.generation_counts(self.bot.services.db)
 
 
 async def setup(bot: RiffusionBot) -> None:

@@ -13,10 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.jobs.remix import MIN_STRENGTH, RemixService, generation_for_message
 from bot.jobs.uploads import looks_like_audio
-from bot.params import MAX_SEED
-from bot.ui.mix_buttons import RemixButton, RemixPromptModal
+from bot.ui.options import Prompt, Seed, Strength
+from bot.ui.remix_modals import RemixPromptModal
+from bot.ui.remix_paths import ReplyRemixes, generation_for_message, remix_from_interaction
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -28,7 +28,7 @@ CONTEXT_MENU_NAME = "Remix with Riffusion"
 class Remix(commands.Cog):
     def __init__(self, bot: RiffusionBot) -> None:
         self.bot = bot
-        self.remixes = RemixService(bot)
+        self.replies = ReplyRemixes(bot.services)
         self.context_menu = app_commands.ContextMenu(
             name=CONTEXT_MENU_NAME, callback=self.remix_message
         )
@@ -37,13 +37,10 @@ class Remix(commands.Cog):
         )
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(RemixButton)
         self.bot.tree.add_command(self.context_menu)
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.context_menu.name, type=self.context_menu.type)
-        self.bot.remove_dynamic_items(RemixButton)
-        await self.remixes.close()
 
     @app_commands.command(name="remix", description="Remix your audio in the style of a prompt.")
     @app_commands.describe(
@@ -57,12 +54,12 @@ class Remix(commands.Cog):
         self,
         interaction: discord.Interaction,
         audio: discord.Attachment,
-        prompt: app_commands.Range[str, 1, 500],
-        strength: app_commands.Range[float, MIN_STRENGTH, 1.0] | None = None,
-        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        prompt: Prompt,
+        strength: Strength | None = None,
+        seed: Seed | None = None,
     ) -> None:
-        await self.remixes.from_interaction(
-            interaction, audio, prompt=prompt, strength=strength, seed=seed
+        await remix_from_interaction(
+            self.bot.services, interaction, audio, prompt=prompt, strength=strength, seed=seed
         )
 
     async def remix_message(
@@ -78,14 +75,14 @@ class Remix(commands.Cog):
             )
             return
         parent = None
-        if self.bot.riffs is not None and message.author.id == self.bot.user.id:
-            parent = await generation_for_message(self.bot.riffs.db, message.id, message)
-        await interaction.response.send_modal(RemixPromptModal(self.remixes, audio, parent))
+        if self.bot.user is not None and message.author.id == self.bot.user.id:
+            parent = await generation_for_message(self.bot.services, message.id, message)
+        await interaction.response.send_modal(RemixPromptModal(self.bot.services, audio, parent))
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """A reply to one of our results: remix the attached audio (or say how)."""
-        if message.author.bot or message.reference is None or self.bot.riffs is None:
+        if message.author.bot or message.reference is None or self.bot.user is None:
             return
         ref_id = message.reference.message_id
         if ref_id is None:
@@ -94,10 +91,10 @@ class Remix(commands.Cog):
         if isinstance(resolved, discord.Message) and resolved.author.id != self.bot.user.id:
             return
         message_at_hand = resolved if isinstance(resolved, discord.Message) else None
-        parent = await generation_for_message(self.bot.riffs.db, ref_id, message_at_hand)
+        parent = await generation_for_message(self.bot.services, ref_id, message_at_hand)
         if parent is None:
             return
-        await self.remixes.from_reply(message, parent)
+        await self.replies.on_reply(message, parent)
 
 
 async def setup(bot: RiffusionBot) -> None:

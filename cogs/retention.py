@@ -18,7 +18,7 @@ class Cleanup(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        if self.bot.retention.enabled:
+        if self.bot.services.retention.enabled:
             self.prune.start()  # the first run is now: at start
 
     async def cog_unload(self) -> None:
@@ -27,7 +27,7 @@ class Cleanup(commands.Cog):
     @tasks.loop(hours=1)
     async def prune(self) -> None:
         try:
-            await self.bot.retention.run()
+            await self.bot.services.retention.run()
         except Exception:  # a bad hour must not stop the loop; the next one tries again
             log.exception("The cleanup of old results failed")
 

@@ -8,9 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.params import CLIP_SECONDS, MAX_SEED, RiffParams, random_seed
+from bot.jobs.service import JobRequest
+from bot.limits import CLIP_SECONDS, DEFAULT_DENOISING, DEFAULT_GUIDANCE
+from bot.params import RiffParams, random_seed
 from bot.policy import user_settings
-from bot.policy.user_settings import DEFAULT_GUIDANCE, pick
+from bot.policy.user_settings import pick
+from bot.ui.options import Denoising, Duration, Guidance, Prompt, Seed, Steps
 from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
@@ -49,22 +52,18 @@ class Riff(commands.Cog):
     async def riff(
         self,
         interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, 500],
-        negative_prompt: app_commands.Range[str, 1, 500] | None = None,
-        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        prompt: Prompt,
+        negative_prompt: Prompt | None = None,
+        seed: Seed | None = None,
         seed_image: str | None = None,
-        steps: app_commands.Range[int, 2, 200] | None = None,
-        guidance: app_commands.Range[float, 0.0, 30.0] | None = None,
-        denoising: app_commands.Range[float, 0.05, 1.0] = 0.75,
-        duration: app_commands.Range[float, 1.0, 120.0] = CLIP_SECONDS,
+        steps: Steps | None = None,
+        guidance: Guidance | None = None,
+        denoising: Denoising = DEFAULT_DENOISING,
+        duration: Duration = CLIP_SECONDS,
     ) -> None:
-        settings = self.bot.settings
+        services = self.bot.services
         problem = None
-        if steps is not None and steps > settings.max_steps:
-            problem = f"This bot allows at most {settings.max_steps} steps."
-        elif duration > settings.max_duration_s:
-            problem = f"This bot makes tracks of up to {settings.max_duration_s:g} seconds."
-        elif seed_image not in (None, NO_SEED_IMAGE) and seed_image not in list_seed_images():
+        if seed_image not in (None, NO_SEED_IMAGE) and seed_image not in list_seed_images():
             problem = f"There is no seed image called {seed_image!r}; pick one from the list."
         elif not prompt.strip():
             problem = "Please describe the music you want in the prompt."
@@ -72,7 +71,7 @@ class Riff(commands.Cog):
             await interaction.response.send_message(problem, ephemeral=True)
             return
         mine, limits = await user_settings.for_request(
-            self.bot, interaction.user.id, interaction.guild_id
+            services.db, services.policy, interaction.user.id, interaction.guild_id
         )
         if seed_image is None and mine.seed_image in list_seed_images():
             seed_image = mine.seed_image  # (a default whose image was since removed: none)
@@ -84,13 +83,13 @@ class Riff(commands.Cog):
             negative_prompt=(pick(negative_prompt, mine.negative_prompt, "")).strip() or None,
             seed=random_seed() if seed is None else seed,
             seed_image=seed_image,
-            steps=pick(steps, own_steps, settings.default_steps),
+            steps=pick(steps, own_steps, services.settings.default_steps),
             guidance=pick(guidance, mine.guidance, DEFAULT_GUIDANCE),
             denoising=denoising,
             duration_s=round(duration, 2),
         )
-        assert self.bot.riffs is not None
-        await self.bot.riffs.start(interaction, params)
+        origin = services.origins.interaction(interaction)
+        await services.jobs.start(origin, JobRequest(params=params), mine)
 
 
 async def setup(bot: RiffusionBot) -> None:

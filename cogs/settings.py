@@ -1,6 +1,6 @@
 """/settings: each user's defaults for the options they leave out, and where their music goes.
 
-The rule (bot/user_settings.py): an option given in a command wins, then the user's default
+The rule (bot/policy/user_settings.py): an option given in a command wins, then the user's default
 here, then the bot's. Values are checked with the same ranges the commands use, and against the
 server's /admin limits when set in a server.
 """
@@ -14,22 +14,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.jobs.remix import DEFAULT_STRENGTH
+from bot.limits import DEFAULT_BLEND_CLIPS, DEFAULT_GUIDANCE, DEFAULT_STRENGTH
 from bot.policy import user_settings
-from bot.policy.user_settings import (
-    DEFAULT_BLEND_CLIPS,
-    DEFAULT_GUIDANCE,
-    MAX_BLEND_CLIPS,
-    MAX_GUIDANCE,
-    MAX_STEP_OPTION,
-    MIN_BLEND_CLIPS,
-    MIN_GUIDANCE,
-    MIN_STEPS,
-    MIN_STRENGTH,
-    UserDefaults,
-    pick,
-    remix_steps_problem,
-)
+from bot.policy.user_settings import UserDefaults, pick, remix_steps_problem
+from bot.ui.options import BlendClips, Guidance, Prompt, Steps, Strength
 from bot.ui.text import quote
 from riffusion_core.seed_images import list_seed_images
 
@@ -106,8 +94,7 @@ class UserSettingsCog(commands.Cog, name="Settings"):
 
     @group.command(name="show", description="Show your settings.")
     async def show(self, interaction: discord.Interaction) -> None:
-        assert self.bot.db is not None
-        mine = await user_settings.load(self.bot.db, interaction.user.id)
+        mine = await user_settings.load(self.bot.services.db, interaction.user.id)
         await self._say(interaction, describe(mine, self.bot))
 
     @group.command(
@@ -134,16 +121,15 @@ class UserSettingsCog(commands.Cog, name="Settings"):
     async def set_(
         self,
         interaction: discord.Interaction,
-        negative_prompt: app_commands.Range[str, 1, 500] | None = None,
-        steps: app_commands.Range[int, MIN_STEPS, MAX_STEP_OPTION] | None = None,
-        guidance: app_commands.Range[float, MIN_GUIDANCE, MAX_GUIDANCE] | None = None,
-        remix_strength: app_commands.Range[float, MIN_STRENGTH, 1.0] | None = None,
-        blend_clips: app_commands.Range[int, MIN_BLEND_CLIPS, MAX_BLEND_CLIPS] | None = None,
+        negative_prompt: Prompt | None = None,
+        steps: Steps | None = None,
+        guidance: Guidance | None = None,
+        remix_strength: Strength | None = None,
+        blend_clips: BlendClips | None = None,
         seed_image: str | None = None,
         results_by_dm: bool | None = None,
         status: app_commands.Choice[str] | None = None,
     ) -> None:
-        assert self.bot.db is not None
         given: dict[str, Any] = {
             "negative_prompt": negative_prompt,
             "steps": steps,
@@ -155,7 +141,7 @@ class UserSettingsCog(commands.Cog, name="Settings"):
             "private_status": None if status is None else status.value == "private",
         }
         changes = {name: value for name, value in given.items() if value is not None}
-        mine = await user_settings.load(self.bot.db, interaction.user.id)
+        mine = await user_settings.load(self.bot.services.db, interaction.user.id)
         if not changes:
             await self._say(interaction, describe(mine, self.bot))
             return
@@ -167,7 +153,7 @@ class UserSettingsCog(commands.Cog, name="Settings"):
             changes["seed_image"] = None
         if "negative_prompt" in changes:
             changes["negative_prompt"] = changes["negative_prompt"].strip()
-        mine = await user_settings.save(self.bot.db, interaction.user.id, **changes)
+        mine = await user_settings.save(self.bot.services.db, interaction.user.id, **changes)
         names = ", ".join(LABELS[name] for name in changes)
         await self._say(interaction, f"Saved: {names}.\n{describe(mine, self.bot)}")
 
@@ -175,7 +161,7 @@ class UserSettingsCog(commands.Cog, name="Settings"):
         self, interaction: discord.Interaction, changes: dict[str, Any], mine: UserDefaults
     ) -> str | None:
         limits = await user_settings.limits_for(
-            self.bot.settings, getattr(self.bot, "policy", None), interaction.guild_id
+            self.bot.settings, self.bot.services.policy, interaction.guild_id
         )
         checked = {
             k: v for k, v in changes.items() if not (k == "seed_image" and v == NO_SEED_IMAGE)
@@ -212,9 +198,8 @@ class UserSettingsCog(commands.Cog, name="Settings"):
     async def reset(
         self, interaction: discord.Interaction, setting: app_commands.Choice[str]
     ) -> None:
-        assert self.bot.db is not None
         names = None if setting.value == ALL else [setting.value]
-        mine = await user_settings.reset(self.bot.db, interaction.user.id, names)
+        mine = await user_settings.reset(self.bot.services.db, interaction.user.id, names)
         what = "all your settings" if names is None else f"your {LABELS[setting.value].lower()}"
         await self._say(
             interaction, f"Reset {what} to the bot's default.\n{describe(mine, self.bot)}"

@@ -1,13 +1,14 @@
 """/admin over the wire-level fake Discord: permissions, channels, limits, filters, pause, DMs.
 
 The renderer is the tone generator of tests/fixtures/bot.py: these tests are about the rules a
-request passes through (bot/policy.py, called once from RiffService.start), not about sound.
+request passes through (bot/policy/rules.py, called once from JobService.start), not about sound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -274,24 +275,31 @@ def test_every_prompt_of_a_request_is_checked_and_clips_counted():
     """Blend-like tasks carry a second prompt and their own clip count; both are seen."""
     from dataclasses import dataclass
 
-    from bot.engine.renderer import ExtendSource, RenderTask
+    from bot.engine.tasks import ExtendSource, RenderTask
     from bot.params import RiffParams
-    from bot.policy.rules import clips_of, prompt_texts
+    from bot.policy.rules import prompt_texts
 
     @dataclass(frozen=True)
     class TwoPromptTask(RenderTask):
         end_prompt: str = ""
         clips: int = 4
 
+        @property
+        def clip_count(self) -> int:
+            return self.clips
+
+        def other_prompts(self) -> dict[str, str]:
+            return {"end prompt": self.end_prompt}
+
     params = RiffParams(prompt="calm piano", negative_prompt="noise", duration_s=12.0)
     task = TwoPromptTask(params=params, end_prompt="uk drill")
     texts = prompt_texts(params, task, {"blend": {"prompt_b": "uk drill", "seed_b": 3}})
     assert texts == {"prompt": "calm piano", "negative prompt": "noise", "end prompt": "uk drill"}
     assert PromptFilter.build(["drill"], []).find(texts).field == "end prompt"
-    assert clips_of(params, task) == 4
-    assert clips_of(params, RenderTask(params=params)) == 3  # 12 s = 3 clips of 5.11 s
-    extend = ExtendSource(master_path=None, image_path=None, clips=2)
-    assert clips_of(params, RenderTask(params=params, extend=extend)) == 3
+    assert task.clip_count == 4
+    assert RenderTask(params=params).clip_count == 3  # 12 s = 3 clips of 5.11 s
+    extend = ExtendSource(master_path=Path(), image_path=Path(), clips=2)
+    assert RenderTask(params=params, extend=extend).clip_count == 3
 
 
 async def test_queue_pause_holds_only_that_group():

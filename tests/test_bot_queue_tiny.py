@@ -11,7 +11,8 @@ import asyncio
 import pytest
 
 from bot.engine.queue import GenerationQueue, JobState, QueuedJob
-from bot.engine.renderer import PipelineRenderer, RenderOutput, RenderTask
+from bot.engine.renderer import PipelineRenderer
+from bot.engine.tasks import RenderOutput, RenderTask
 from bot.params import RiffParams
 from riffusion_core.errors import GenerationCancelled
 

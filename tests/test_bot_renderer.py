@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.engine.renderer import ExtendSource, PipelineRenderer, RenderTask
-from bot.params import CLIP_SECONDS, RiffParams
+from bot.engine.renderer import PipelineRenderer
+from bot.engine.tasks import ExtendSource, RenderTask
+from bot.limits import CLIP_SECONDS
+from bot.params import RiffParams
 from riffusion_core.audio import encode_wav, samples_to_segment
 from riffusion_core.generation import GenerationRequest, GenerationResult
 from riffusion_core.tasks import CHAIN_CROSSFADE_MS

@@ -123,7 +123,7 @@ async def test_favorites_pages_work_after_a_restart_post_again_and_remove(
         await click_and_wait_edit(fake, page, f"lib:unfav:fav:{uid}:0:{ids[6]}", fake.member)
         assert f"Removed #{ids[6]}" in page.content
         assert page.embeds[0]["title"] == "Your favourites (6)"
-        async with bot.db.session() as session:
+        async with bot.services.db.session() as session:
             kept = set(
                 await session.scalars(
                     select(Favourite.generation_id).where(Favourite.user_id == uid)
@@ -132,7 +132,7 @@ async def test_favorites_pages_work_after_a_restart_post_again_and_remove(
         assert kept == set(ids[:6])
 
         # Pruned files: the page says so and Post explains instead of failing.
-        generation = await records.get_generation(bot.db, ids[5])
+        generation = await records.get_generation(bot.services.db, ids[5])
         for relative in (generation.image_file, generation.audio_file):
             (bot_harness.data_dir / relative).unlink()
         again = await command_page(fake, fake.member, "favorites")
@@ -194,7 +194,7 @@ async def test_many_users_favourite_one_result_at_once(
             r.ephemeral and f"Added #{gen}" in r.content and "(you have 1)" in r.content
             for r in replies
         )
-        assert await records.favourite_count(bot.db, gen) == len(users)
+        assert await records.favourite_count(bot.services.db, gen) == len(users)
         info = await fake.click(result, f"riff:info:{gen}", fake.member)
         assert f"Favourites: {len(users)}" in (await fake.response_message(info)).content
 
@@ -204,14 +204,14 @@ async def test_many_users_favourite_one_result_at_once(
         )
         for click in double:
             await fake.response_message(click, timeout=10)
-        async with bot.db.session() as session:
+        async with bot.services.db.session() as session:
             rows = await session.scalar(
                 select(func.count())
                 .select_from(Favourite)
                 .where(Favourite.user_id == fake.member.id, Favourite.generation_id == gen)
             )
         assert rows in (0, 1)
-        assert await records.favourite_count(bot.db, gen) == len(users) + rows
+        assert await records.favourite_count(bot.services.db, gen) == len(users) + rows
         unfav = await fake.click(result, f"riff:fav:{gen}", users[0])
         assert "Removed" in (await fake.response_message(unfav)).content
         info = await fake.click(result, f"riff:info:{gen}", fake.member)

@@ -184,7 +184,7 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
         variation = await fake.click(old_result, "riff:variation:1", fake.member)
         await fake.response_message(variation)
         await fake.wait_for_message(lambda m: is_result(m) and "Variation" in m.content, timeout=15)
-        async with bot.db.session() as session:
+        async with bot.services.db.session() as session:
             favourites = list(await session.scalars(select(Favourite)))
             version = (
                 await session.execute(text("SELECT version_num FROM alembic_version"))
@@ -196,6 +196,6 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
             "Removed #1 from your favourites (you have 0)"
             in (await fake.response_message(unfav)).content
         )
-        jobs = await records.unfinished_jobs(bot.db)
+        jobs = await records.unfinished_jobs(bot.services.db)
         assert jobs == []
     assert Path(bot_harness.data_dir / "generations" / "1.mp3").is_file()

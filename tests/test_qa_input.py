@@ -75,7 +75,7 @@ async def test_out_of_range_options_from_a_stale_client_are_refused_clearly(
         refused = await answer(fake, fake.member, command, options)
         assert refused.ephemeral
         assert f"`{option}`" in refused.content and STALE_FIX in refused.content
-        assert not bot.riffs.active and renderer.batches == []  # nothing was queued
+        assert not bot.services.jobs.active and renderer.batches == []  # nothing was queued
         # The same command with good values still works.
         stale_client(fake, "riff")
         status = await answer(fake, fake.member, "riff", {"prompt": "fine", "steps": 2})
@@ -92,7 +92,7 @@ async def test_an_unknown_option_from_a_stale_client_is_refused_clearly(
         definition["options"].append({"name": "tempo", "type": 4, "description": "old"})
         refused = await answer(fake, fake.member, "riff", {"prompt": "jazz", "tempo": 120})
         assert refused.ephemeral and "`tempo`" in refused.content
-        assert STALE_FIX in refused.content and not bot.riffs.active
+        assert STALE_FIX in refused.content and not bot.services.jobs.active
 
 
 @pytest.mark.allow_discord_errors
@@ -105,7 +105,7 @@ async def test_a_command_that_breaks_still_answers(
         async def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError("database went away")
 
-        monkeypatch.setattr(bot.riffs, "start", broken)
+        monkeypatch.setattr(bot.services.jobs, "start", broken)
         reply = await answer(fake, fake.member, "riff", {"prompt": "jazz"})
         assert reply.ephemeral and "went wrong" in reply.content
         assert "database went away" not in reply.content  # internals stay in the log

@@ -34,7 +34,7 @@ async def test_a_request_acknowledged_while_the_bot_stops_is_told_and_kept(
         renderer.gate.clear()
         await fake.slash(fake.admin, "riff", {"prompt": "first", "steps": 2})
         await fake.wait_until(lambda: renderer.started.is_set(), what="first job running")
-        first.update(bot.riffs.active)
+        first.update(bot.services.jobs.active)
         monkeypatch.setattr(records, "update_job", update_job)
         interaction = await fake.slash(fake.member, "riff", {"prompt": "second", "steps": 2})
         status = await fake.response_message(interaction)

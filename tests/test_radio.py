@@ -407,7 +407,8 @@ def fake_voice(bot: Any, idle_s: float) -> list[FakeVoiceClient]:
         clients.append(FakeVoiceClient(channel))
         return clients[-1]
 
-    bot.get_cog("Voice").sessions = VoiceSessions(idle_s, connect=connect)
+    voice: VoiceSessions = bot.services.voice
+    voice.idle_s, voice.connect = idle_s, connect
     return clients
 
 

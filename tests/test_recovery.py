@@ -17,8 +17,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import inspect, select, text, update
 
-from bot.engine.renderer import ExtendSource, RenderTask
-from bot.engine.tasks import BlendClipTask, BlendTask, RemixTask
+from bot.engine.tasks import BlendClipTask, BlendTask, ExtendSource, RemixTask, RenderTask
 from bot.jobs import specs as jobspecs
 from bot.jobs.recovery import resume_order
 from bot.jobs.specs import JobNotRebuildable, JobSpec

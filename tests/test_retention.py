@@ -75,8 +75,10 @@ async def test_old_files_are_pruned_except_favourites_and_buttons_say_so(
     await db.close()
 
     async with bot_harness.running(FakeRenderer()) as bot:
-        await fake.wait_until(lambda: bot.retention.last is not None, what="cleanup at start")
-        report = bot.retention.last
+        await fake.wait_until(
+            lambda: bot.services.retention.last is not None, what="cleanup at start"
+        )
+        report = bot.services.retention.last
         assert (report.results, report.files, report.bytes) == (1, 3, freed)
         assert not any(p.exists() for p in forgotten)
         variation = await fake.wait_for_message(

@@ -101,14 +101,17 @@ async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHar
             and "**Steps:** 3 (bot default)" in reset.content
             and "**Guidance:** 9.5" in reset.content
         )
-        assert (await user_settings.load(bot.db, fake.member.id)).steps is None
+        assert (await user_settings.load(bot.services.db, fake.member.id)).steps is None
         cleared = await answer(fake, fake.member, "settings set", {"seed_image": "none"})
         assert "**Seed image:** none (from scratch) (bot default)" in cleared.content
         everything = await answer(fake, fake.member, "settings reset", {"setting": "all"})
         assert "Reset all your settings" in everything.content
-        assert await user_settings.load(bot.db, fake.member.id) == user_settings.UserDefaults()
+        assert (
+            await user_settings.load(bot.services.db, fake.member.id)
+            == user_settings.UserDefaults()
+        )
         # Someone else's settings are their own.
-        assert (await user_settings.load(bot.db, fake.admin.id)).guidance is None
+        assert (await user_settings.load(bot.services.db, fake.admin.id)).guidance is None
 
 
 async def test_defaults_fill_riff_options_and_given_options_win(
@@ -268,7 +271,10 @@ async def test_bad_values_are_refused_and_server_limits_apply(
         assert "too small for 3 steps" in refused.content  # DEFAULT_STEPS=3: no pass at all
         refused = await answer(fake, fake.member, "settings set", {"negative_prompt": "   "})
         assert "negative prompt is empty" in refused.content
-        assert await user_settings.load(bot.db, fake.member.id) == user_settings.UserDefaults()
+        assert (
+            await user_settings.load(bot.services.db, fake.member.id)
+            == user_settings.UserDefaults()
+        )
 
         await answer(fake, fake.member, "settings set", {"steps": 20, "blend_clips": 6})
         await answer(fake, fake.admin, "admin limits", {"max_steps": 10, "max_clips": 4})

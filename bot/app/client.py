@@ -1,8 +1,10 @@
-"""RiffusionBot: opens the database, starts the GPU queue, loads cogs, syncs commands.
+"""RiffusionBot: builds every service, loads the extensions, syncs commands, shuts down.
 
-Commands are synced only when their definitions changed (a hash of the payloads stored in the
-database, per application and scope) or when SYNC_COMMANDS=1: Discord caps command creates at
-200 per guild per day, and a sync on every start burns through that while developing.
+Everything with a lifetime is built once, in `setup_hook`, and handed over typed: the cogs get
+`bot.services`, buttons reach the same object through `services_of(interaction)`. Commands are
+synced only when their definitions changed (a hash of the payloads stored in the database, per
+application and scope) or when SYNC_COMMANDS=1: Discord caps command creates at 200 per guild
+per day, and a sync on every start burns through that while developing.
 """
 
 from __future__ import annotations
@@ -11,38 +13,65 @@ import asyncio
 import hashlib
 import json
 import logging
-import pkgutil
 
 import discord
 from discord.ext import commands
 
-import cogs
 from bot.app.commandtree import RiffusionTree
 from bot.config import Settings
 from bot.engine.queue import GenerationQueue
-from bot.engine.renderer import PipelineRenderer, RenderOutput, RenderTask
-from bot.jobs.service import RiffService
-from bot.store.db import Database, open_database
+from bot.engine.renderer import PipelineRenderer, Renderer
+from bot.engine.tasks import RenderOutput, RenderTask
+from bot.jobs.remix import RemixService
+from bot.jobs.service import JobService
+from bot.policy.rules import ServerPolicy
+from bot.store import records
+from bot.store.db import open_database
 from bot.store.files import Storage
-from bot.store.models import CommandSync, utcnow
 from bot.store.retention import Retention
-from bot.ui.result_buttons import DYNAMIC_ITEMS
+from bot.ui.library_pages import LIBRARY_ITEMS
+from bot.ui.mix_buttons import MixButton, PickClipSelect
+from bot.ui.origins import DiscordOrigins
+from bot.ui.play import PlayButton
+from bot.ui.remix_modals import RemixButton
+from bot.ui.result_buttons import ResultButton
+from bot.ui.result_message import ResultPoster
+from bot.ui.services import Services
+from bot.ui.status import CancelButton
+from bot.voice.sessions import VoiceSessions
 
 log = logging.getLogger(__name__)
 
 
-def extension_names() -> list[str]:
-    """Every module in cogs/ is an extension (one per feature)."""
-    return sorted(
-        f"cogs.{m.name}" for m in pkgutil.iter_modules(cogs.__path__) if not m.name.startswith("_")
-    )
+# One extension per feature, loaded by name (the app never imports the cogs).
+EXTENSIONS = (
+    "cogs.admin",
+    "cogs.blend",
+    "cogs.favorites",
+    "cogs.info",
+    "cogs.remix",
+    "cogs.retention",
+    "cogs.riff",
+    "cogs.settings",
+    "cogs.voice",
+)
+# Buttons, selects and pages that outlive the process: rebuilt from their custom_id on a click.
+DYNAMIC_ITEMS = (
+    ResultButton,
+    CancelButton,
+    RemixButton,
+    PlayButton,
+    MixButton,
+    PickClipSelect,
+    *LIBRARY_ITEMS,
+)
 
 
 class RiffusionBot(commands.Bot):
     """The Discord client; everything with a lifetime hangs off it."""
 
     def __init__(
-        self, settings: Settings, *, renderer: PipelineRenderer | None = None, **options: object
+        self, settings: Settings, *, renderer: Renderer | None = None, **options: object
     ) -> None:
         intents = discord.Intents.default()
         # Messages echo what users typed: nothing pings unless a send names whom it pings.
@@ -58,8 +87,6 @@ class RiffusionBot(commands.Bot):
         self.renderer = renderer or PipelineRenderer(
             settings.riffusion_model, settings.riffusion_device, settings.data_dir / "tmp"
         )
-        self.db: Database | None = None
-        self.storage = Storage(settings.data_dir)
         self.queue: GenerationQueue[RenderTask, RenderOutput] = GenerationQueue(
             self.renderer,
             prepare=self.renderer.prepare,
@@ -68,22 +95,48 @@ class RiffusionBot(commands.Bot):
             max_batch_size=settings.max_batch_size,
             job_timeout_s=settings.job_timeout_s,
         )
-        self.riffs: RiffService | None = None
-        self.retention: Retention | None = None
         self.synced_scopes: list[str] = []
+        self._services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
 
+    @property
+    def services(self) -> Services:
+        """Every service, built in setup_hook (before any command or button can run)."""
+        if self._services is None:
+            raise RuntimeError("the bot's services are built in setup_hook")
+        return self._services
+
     async def setup_hook(self) -> None:
-        self.db = await open_database(self.settings.effective_database_url)
-        self.riffs = RiffService(self, self.settings, self.db, self.storage, self.queue)
-        self.retention = Retention(self.settings, self.db, self.storage)
+        self._services = services = await self.build_services()
         self.queue.start()  # loads the model meanwhile
+        await services.policy.restore_pauses()  # paused servers are known before jobs return
         self.add_dynamic_items(*DYNAMIC_ITEMS)
-        for name in extension_names():
+        for name in EXTENSIONS:
             await self.load_extension(name)
-        # After the cogs: paused servers are known (cogs/admin.py) before their jobs return.
-        await self.riffs.resume_unfinished()
+        await services.jobs.resume_unfinished()
         await self.sync_commands_if_changed(force=self.settings.sync_commands)
+
+    async def build_services(self) -> Services:
+        """The one place where services are made and given what they need."""
+        settings = self.settings
+        db = await open_database(settings.effective_database_url)
+        files = Storage(settings.data_dir)
+        policy = ServerPolicy(settings, db, self.queue)
+        origins = DiscordOrigins(ResultPoster(self))
+        jobs = JobService(settings, db, files, self.queue, policy, origins)
+        return Services(
+            settings=settings,
+            db=db,
+            files=files,
+            queue=self.queue,
+            renderer=self.renderer,
+            policy=policy,
+            jobs=jobs,
+            remixes=RemixService(settings, jobs),
+            retention=Retention(settings, db, files),
+            voice=VoiceSessions(settings.voice_idle_s),
+            origins=origins,
+        )
 
     # ---- command sync ------------------------------------------------------------------------
 
@@ -100,19 +153,12 @@ class RiffusionBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
         scope = f"{self.application_id}:" + (f"guild:{guild.id}" if guild else "global")
         digest = self.command_payload_hash(guild)
-        assert self.db is not None
-        async with self.db.session() as session:
-            stored = await session.get(CommandSync, scope)
-            if not force and stored is not None and stored.payload_hash == digest:
-                log.info("Application commands unchanged; not syncing (%s)", scope)
-                return False
+        db = self.services.db
+        if not force and await records.synced_hash(db, scope) == digest:
+            log.info("Application commands unchanged; not syncing (%s)", scope)
+            return False
         synced = await self.tree.sync(guild=guild)
-        async with self.db.session() as session:
-            row = await session.get(CommandSync, scope)
-            if row is None:
-                session.add(CommandSync(scope=scope, payload_hash=digest))
-            else:
-                row.payload_hash, row.synced_at = digest, utcnow()
+        await records.remember_sync(db, scope, digest)
         self.synced_scopes.append(scope)
         log.info("Synced %d application command(s) to %s", len(synced), scope)
         return True
@@ -129,13 +175,15 @@ class RiffusionBot(commands.Bot):
         await asyncio.shield(self._closing)
 
     async def _shutdown(self) -> None:
+        services = self._services
         try:
-            if self.riffs is not None:
-                await self.riffs.shutdown(self.settings.shutdown_grace_s)
+            if services is not None:
+                await services.jobs.shutdown(self.settings.shutdown_grace_s)
             else:
                 await self.queue.shutdown(0)
         finally:
             await super().close()
-            if self.db is not None:
-                await self.db.close()
-                self.db = None
+            if services is not None:
+                await services.remixes.close()
+                await services.voice.close()
+                await services.db.close()

@@ -10,82 +10,23 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
 
+from bot.engine.tasks import CancelCheck, RenderOutput, RendersItself, RenderTask, StepCallback
 from bot.params import RiffParams
 from riffusion_core.audio import decode_audio, stitch
 from riffusion_core.generation import GenerationRequest, GenerationResult
 from riffusion_core.strip import side_by_side
-from riffusion_core.tasks import CHAIN_CROSSFADE_MS, TaskResult, chain_requests, riff_long
+from riffusion_core.tasks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
 
 if TYPE_CHECKING:
-    from pydub import AudioSegment
+    pass
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ExtendSource:
-    """The generation an Extend continues: its lossless master, its picture, its clip count."""
-
-    master_path: Path
-    image_path: Path
-    clips: int
-
-
-@dataclass(frozen=True)
-class RenderTask:
-    """One queued piece of work (the queue's payload)."""
-
-    params: RiffParams
-    init_image: Path | None = None  # Variation: img2img of this stored spectrogram
-    extend: ExtendSource | None = None
-
-    @property
-    def single_clip(self) -> bool:
-        return self.extend is not None or self.params.single_clip
-
-    @property
-    def batch_key(self) -> Hashable | None:
-        """Tasks with equal keys can share one pipeline call."""
-        if not self.single_clip:
-            return None
-        return ("clip", self.params.steps, self.params.width)
-
-    @property
-    def cost(self) -> float:
-        """Relative work, for the ETA: UNet steps times clips."""
-        clips = 1 if self.single_clip else max(1, round(self.params.duration_s / 5.11 + 0.49))
-        return float(self.params.steps * clips)
-
-
-@dataclass
-class RenderOutput:
-    image: Image.Image  # the spectrogram (clips side by side when longer than one)
-    audio: AudioSegment  # what is posted
-    master: AudioSegment  # the untrimmed chain of clips, kept losslessly so Extend lines up
-    clips: int
-    elapsed_s: float
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.audio) / 1000
-
-    @classmethod
-    def as_made(cls, result: TaskResult | GenerationResult, clips: int) -> RenderOutput:
-        """A blend, a remix or one clip as riffusion_core made it: posted and kept as is."""
-        return cls(
-            image=result.image,
-            audio=result.audio,
-            master=result.audio,
-            clips=clips,
-            elapsed_s=result.elapsed_s,
-        )
 
 
 def base_request(params: RiffParams, init_image: str | None = None) -> GenerationRequest:
@@ -95,6 +36,21 @@ def base_request(params: RiffParams, init_image: str | None = None) -> Generatio
         seed_image=init_image or params.seed_image,
         width=params.width,
     )
+
+
+class Renderer(Protocol):
+    """What the queue's worker runs: load once (`prepare`), then render batches of tasks."""
+
+    @property
+    def device_name(self) -> str | None:
+        """The device the model was loaded on; None until it is loaded."""
+        ...
+
+    def prepare(self) -> None: ...
+
+    def __call__(
+        self, tasks: Sequence[RenderTask], on_step: StepCallback, should_cancel: CancelCheck
+    ) -> list[RenderOutput]: ...
 
 
 class PipelineRenderer:
@@ -111,7 +67,11 @@ class PipelineRenderer:
         self.device = device
         self.scratch_dir = Path(scratch_dir)
         self._loader = loader
-        self.pipe = None
+        self.pipe: Any = None
+
+    @property
+    def device_name(self) -> str | None:
+        return str(self.pipe.device) if self.pipe is not None else None
 
     def prepare(self) -> None:
         """Load the pipeline on the worker thread (the first run downloads about 5 GB)."""
@@ -129,9 +89,8 @@ class PipelineRenderer:
         if self.pipe is None:
             self.prepare()
         try:
-            own = getattr(tasks[0], "render_on", None) if len(tasks) == 1 else None
-            if own is not None:  # blend, remix (bot/mixtasks.py): tasks that render themselves
-                return [own(self.pipe, on_step, should_cancel)]
+            if len(tasks) == 1 and isinstance(tasks[0], RendersItself):
+                return [tasks[0].render_on(self.pipe, on_step, should_cancel)]
             if len(tasks) == 1 and not tasks[0].single_clip:
                 return [self._long(tasks[0], on_step, should_cancel)]
             return self._clips(tasks, on_step, should_cancel)

@@ -1,24 +1,118 @@
-"""Queue payloads for /blend, a blend's single clip, and remix: RenderTasks that render themselves.
+"""What the queue carries: render tasks in, finished audio and spectrograms out.
 
-They travel through the same GenerationQueue as /riff (fairness, per-user limits, progress,
-cancel, timeout). Each runs alone on the worker thread (batch_key None: a blend or remix already
-batches its own clips inside the pipeline call), through `render_on`, which PipelineRenderer
-calls for any task that has it. `result_look` gives the posted message its own text and buttons.
+A RenderTask is one request's work. Single-clip tasks (riff, variation, extend) can share one
+pipeline call when the queue batches them (equal `batch_key`); a riff longer than one clip is a
+chain of clips. Whole-track tasks (blend, a blend's single clip, remix) render themselves in one
+`render_on` call on the worker thread and are never batched with others (their clips are batched
+inside the pipeline call). bot/engine/renderer.py runs them all.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
+from PIL import Image
 from pydub import AudioSegment
 
-from bot.engine.renderer import RenderOutput, RenderTask
-from bot.store.models import Generation
-from riffusion_core.generation import GenerationRequest, PromptInput
-from riffusion_core.tasks import BLEND_CROSSFADE_MS, REMIX_OVERLAP_MS, blend, clip_ms, remix
+from bot.limits import CLIP_SECONDS
+from bot.params import RiffParams
+from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.tasks import (
+    BLEND_CROSSFADE_MS,
+    REMIX_OVERLAP_MS,
+    TaskResult,
+    blend,
+    clip_ms,
+    remix,
+)
+
+StepCallback = Callable[[int, int], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ExtendSource:
+    """The generation an Extend continues: its lossless master, its picture, its clip count."""
+
+    master_path: Path
+    image_path: Path
+    clips: int
+
+
+@dataclass(frozen=True)
+class RenderTask:
+    """One queued piece of work (the queue's payload)."""
+
+    params: RiffParams
+    init_image: Path | None = None  # Variation: img2img of this stored spectrogram
+    extend: ExtendSource | None = None
+
+    @property
+    def single_clip(self) -> bool:
+        return self.extend is not None or self.params.single_clip
+
+    @property
+    def batch_key(self) -> Hashable | None:
+        """Tasks with equal keys can share one pipeline call."""
+        if not self.single_clip:
+            return None
+        return ("clip", self.params.steps, self.params.width)
+
+    @property
+    def cost(self) -> float:
+        """Relative work, for the ETA: UNet steps times clips."""
+        clips = (
+            1 if self.single_clip else max(1, round(self.params.duration_s / CLIP_SECONDS + 0.49))
+        )
+        return float(self.params.steps * clips)
+
+    @property
+    def clip_count(self) -> int:
+        """How many clips the track has (what a server's maximum clips limits)."""
+        if self.extend is not None:
+            return self.extend.clips + 1
+        return max(1, math.ceil(self.params.duration_s / CLIP_SECONDS - 1e-6))
+
+    def other_prompts(self) -> dict[str, str]:
+        """Prompts besides params' own, by a name users recognise (the prompt filter reads
+        every one)."""
+        return {}
+
+
+@runtime_checkable
+class RendersItself(Protocol):
+    """A task that renders its whole track in one call on the worker thread (blend, remix,
+    a radio clip), instead of being batched or chained by the renderer."""
+
+    def render_on(self, pipe: Any, on_step: StepCallback, should_cancel: CancelCheck) -> Any: ...
+
+
+@dataclass
+class RenderOutput:
+    image: Image.Image  # the spectrogram (clips side by side when longer than one)
+    audio: AudioSegment  # what is posted
+    master: AudioSegment  # the untrimmed chain of clips, kept losslessly so Extend lines up
+    clips: int
+    elapsed_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / 1000
+
+    @classmethod
+    def as_made(cls, result: TaskResult | GenerationResult, clips: int) -> RenderOutput:
+        """A blend, a remix or one clip as riffusion_core made it: posted and kept as is."""
+        return cls(
+            image=result.image,
+            audio=result.audio,
+            master=result.audio,
+            clips=clips,
+            elapsed_s=result.elapsed_s,
+        )
 
 
 def blend_length_s(clips: int, width: int = 512) -> float:
@@ -58,6 +152,13 @@ class BlendTask(WholeTrackTask):
     def cost(self) -> float:
         return float(self.params.steps * self.clips)
 
+    @property
+    def clip_count(self) -> int:
+        return self.clips
+
+    def other_prompts(self) -> dict[str, str]:
+        return {"end prompt": self.end_prompt}
+
     def end(self) -> PromptInput:
         p = self.params
         return PromptInput(
@@ -68,7 +169,9 @@ class BlendTask(WholeTrackTask):
             denoising=p.denoising,
         )
 
-    def render_on(self, pipe: Any, on_step, should_cancel) -> RenderOutput:
+    def render_on(
+        self, pipe: Any, on_step: StepCallback, should_cancel: CancelCheck
+    ) -> RenderOutput:
         result = blend(
             pipe,
             self.params.prompt_input(),
@@ -80,13 +183,6 @@ class BlendTask(WholeTrackTask):
             should_cancel=should_cancel,
         )
         return RenderOutput.as_made(result, clips=len(result.clips))
-
-    def result_look(
-        self, generation: Generation, parent_url: str | None, image_name: str
-    ) -> dict[str, Any]:
-        from bot.ui.mix_buttons import blend_look
-
-        return blend_look(generation, parent_url, image_name)
 
 
 @dataclass(frozen=True)
@@ -100,7 +196,9 @@ class BlendClipTask(BlendTask):
     def cost(self) -> float:
         return float(self.params.steps)
 
-    def render_on(self, pipe: Any, on_step, should_cancel) -> RenderOutput:
+    def render_on(
+        self, pipe: Any, on_step: StepCallback, should_cancel: CancelCheck
+    ) -> RenderOutput:
         request = GenerationRequest(
             start=self.params.prompt_input(),
             end=self.end(),
@@ -110,13 +208,6 @@ class BlendClipTask(BlendTask):
         )
         [result] = pipe.generate([request], on_step=on_step, should_cancel=should_cancel)
         return RenderOutput.as_made(result, clips=1)
-
-    def result_look(
-        self, generation: Generation, parent_url: str | None, image_name: str
-    ) -> dict[str, Any]:
-        from bot.ui.mix_buttons import blend_clip_look
-
-        return blend_clip_look(generation, parent_url, image_name)
 
 
 @dataclass(frozen=True)
@@ -137,7 +228,9 @@ class RemixTask(WholeTrackTask):
         passes = max(1, int(self.params.steps * self.params.denoising))
         return float(passes * remix_windows_count(min(seconds, self.max_input_s)))
 
-    def render_on(self, pipe: Any, on_step, should_cancel) -> RenderOutput:
+    def render_on(
+        self, pipe: Any, on_step: StepCallback, should_cancel: CancelCheck
+    ) -> RenderOutput:
         assert self.audio is not None
         p = self.params
         result = remix(
@@ -153,10 +246,3 @@ class RemixTask(WholeTrackTask):
             should_cancel=should_cancel,
         )
         return RenderOutput.as_made(result, clips=len(result.clips))
-
-    def result_look(
-        self, generation: Generation, parent_url: str | None, image_name: str
-    ) -> dict[str, Any]:
-        from bot.ui.mix_buttons import remix_look
-
-        return remix_look(generation, parent_url, image_name)

@@ -1,62 +1,73 @@
-"""Runs one request from the click to the posted result.
+"""The job lifecycle, from a request to its posted result, with no Discord code.
 
-For every /riff and every button that makes something new: queue the work, answer the
-interaction at once with a status message (position, ETA, Cancel), keep that status current
-while the job waits and runs, then post the result as ONE new channel message with the bot token
-(interaction tokens die after 15 minutes) that mentions the owner, with PNG + MP3 and buttons.
+For /riff, /blend, remix and every button that makes something new: check the request against
+the rules (bot/policy), write its row, queue it, have the origin acknowledge it with a status
+(position, ETA, Cancel), keep that status current while the job waits and runs, then save the
+result (rows and files) and have the origin post it as one message. Where and how things are
+shown is the origin's business (bot/jobs/origin.py; Discord's side is bot/ui/origins.py).
 
 Every job is a database row from the moment it is queued (with what rebuilds its work, see
-bot/jobspecs.py), so a stop or a crash loses none: SIGTERM leaves the queued ones in the
-database, and the next start puts them back in the order they were in (bot/recovery.py).
+bot/jobs/specs.py), so a stop or a crash loses none: SIGTERM leaves the queued ones in the
+database, and the next start puts them back in the order they were in (bot/jobs/recovery.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import discord
-
 from bot.config import Settings
 from bot.engine.queue import GenerationQueue, JobSuspended, QueueClosed, QueuedJob
-from bot.engine.renderer import RenderOutput, RenderTask
-from bot.jobs import recovery
-from bot.jobs import specs as jobspecs
+from bot.engine.tasks import RenderOutput, RenderTask
+from bot.jobs import recovery, specs
+from bot.jobs.origin import Delivery, JobStatus, Origin, OriginFactory, Phase
+from bot.jobs.result_files import EncodedResult, encode_result
 from bot.jobs.specs import JobNotRebuildable, JobSpec
+from bot.limits import DEFAULT_UPLOAD_LIMIT
 from bot.params import RiffParams
 from bot.policy import user_settings
+from bot.policy.rules import Requester, ServerPolicy
+from bot.policy.user_settings import UserDefaults
 from bot.store import records
 from bot.store.db import Database
 from bot.store.files import Storage
 from bot.store.models import Generation, Job, JobState
-from bot.ui.text import (
-    Attachments,
-    build_attachments,
-    cancelled_text,
-    done_text,
-    failed_text,
-    result_content,
-    result_embed,
-    status_text,
-    suspended_text,
-)
 from riffusion_core.audio import encode_wav
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_LIFETIME_S = 14 * 60  # interaction tokens last 15 minutes; stop using them a bit before
 ETA_SLACK_S = 15
 MAX_ATTEMPTS = 2  # a job a restart interrupted runs once more, not again and again
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default, for rows written before jobs.task
 TWICE_INTERRUPTED = (
     "the bot restarted twice while making it, so it stopped trying; please send it again."
 )
+CANNOT_POST = (
+    "the bot may not post in this channel. Ask a server admin to give it "
+    "Send Messages and Attach Files here."
+)
+POSTING_FAILED = "something went wrong while posting the result; the bot's log has the details."
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to make: the parameters, and for anything but a plain riff its render task."""
+
+    params: RiffParams
+    kind: str = "riff"
+    task: RenderTask | None = None
+    parent: Generation | None = None  # the result this one is made from (buttons, remix)
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific, kept with the result
+
+    @property
+    def render_task(self) -> RenderTask:
+        return self.task or RenderTask(params=self.params)
 
 
 @dataclass(eq=False)
@@ -64,172 +75,158 @@ class ActiveJob:
     """A job between its acknowledgement and its posted result."""
 
     job_id: int
-    kind: str
-    params: RiffParams
+    request: JobRequest
     task: RenderTask
     queued: QueuedJob[RenderTask, RenderOutput]
-    interaction: discord.Interaction | None  # None: resumed after a restart (no token)
-    user_id: int
-    channel: discord.abc.Messageable | None
-    guild_id: int | None
-    channel_id: int | None
-    filesize_limit: int
-    parent: Generation | None = None
-    extra: dict = field(default_factory=dict)
-    status_message_id: int | None = None
-    acknowledged_at: float = field(default_factory=time.monotonic)
+    origin: Origin
+    requester: Requester
+    by_dm: bool = False
     cancelled_by: int | None = None
-    shown: str | None = None  # the status text last sent
+    shown: JobStatus | None = None  # the status last shown
 
     @property
-    def token_alive(self) -> bool:
-        """Whether the interaction token may still edit the status and send followups."""
-        return self.interaction is not None and (
-            time.monotonic() - self.acknowledged_at < WEBHOOK_LIFETIME_S
-        )
+    def params(self) -> RiffParams:
+        return self.request.params
 
 
-class RiffService:
-    """Glue between interactions, the queue, the database and the files."""
+class CancelOutcome(enum.Enum):
+    FINISHED = "finished"  # nothing to cancel any more
+    NOT_ALLOWED = "not allowed"  # neither its owner nor a moderator
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    outcome: CancelOutcome
+    owner_id: int | None = None
+    status: JobStatus | None = None  # CANCELLED: what the status message should now say
+
+
+class JobService:
+    """Runs every request: rows, queue, status, files, posting, cancel, stop and resume."""
 
     def __init__(
         self,
-        client: discord.Client,
         settings: Settings,
         db: Database,
-        storage: Storage,
+        files: Storage,
         queue: GenerationQueue[RenderTask, RenderOutput],
+        policy: ServerPolicy,
+        origins: OriginFactory,
     ) -> None:
-        self.client = client
         self.settings = settings
         self.db = db
-        self.storage = storage
+        self.files = files
         self.queue = queue
+        self.policy = policy
+        self.origins = origins
         self.active: dict[int, ActiveJob] = {}
         self._job_ids: dict[int, int] = {}  # the queue's job id -> the jobs row id
-        self._tasks: set[asyncio.Task] = set()
-        self._starting: set[asyncio.Task] = set()  # start() calls between queueing and follow
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._starting: set[asyncio.Task[Any]] = set()  # start() calls between queue and follow
         queue.on_start = self._started
 
     # ---- starting ----------------------------------------------------------------------------
 
     async def start(
-        self,
-        interaction: discord.Interaction,
-        params: RiffParams,
-        *,
-        kind: str = "riff",
-        task: RenderTask | None = None,
-        parent: Generation | None = None,
-        extra: dict | None = None,
+        self, origin: Origin, request: JobRequest, defaults: UserDefaults | None = None
     ) -> None:
-        """Queue the request and acknowledge the interaction with its status message."""
+        """Check, record and queue the request, and have the origin acknowledge it.
+
+        `defaults`: the user's /settings when the caller has read them already (each request
+        reads them once)."""
         current = asyncio.current_task()
         if current is not None:  # a stop waits for this to hand the job to _follow
             self._starting.add(current)
         try:
-            await self._start(interaction, params, kind=kind, task=task, parent=parent, extra=extra)
+            await self._start(origin, request, defaults)
         finally:
-            self._starting.discard(current)  # type: ignore[arg-type]
+            if current is not None:
+                self._starting.discard(current)
+
+    def jobs_of(self, user_id: int) -> int:
+        """The user's requests queued or running now."""
+        return sum(
+            1 for a in self.active.values() if a.requester.user_id == user_id and not a.queued.done
+        )
 
     async def _start(
-        self,
-        interaction: discord.Interaction,
-        params: RiffParams,
-        *,
-        kind: str,
-        task: RenderTask | None,
-        parent: Generation | None,
-        extra: dict | None,
+        self, origin: Origin, request: JobRequest, defaults: UserDefaults | None
     ) -> None:
-        task = task or RenderTask(params=params)
-        policy = getattr(self.client, "policy", None)  # server rules: bot/policy.py (/admin)
-        if policy is not None:
-            mine = sum(
-                1
-                for a in self.active.values()
-                if a.user_id == interaction.user.id and not a.queued.done
-            )
-            refusal = await policy.check(
-                interaction, params, task=task, kind=kind, active_jobs=mine, extra=extra
-            )
-            if refusal:
-                await self.reply(interaction, refusal)
-                return
-        if self.queue.closed:
-            await self.reply(interaction, str(QueueClosed()))
+        requester = origin.requester
+        task = request.render_task
+        refusal = await self.policy.check(
+            requester,
+            request.params,
+            task=task,
+            kind=request.kind,
+            active_jobs=self.jobs_of(requester.user_id),
+        )
+        if refusal:
+            await origin.refuse(refusal)
             return
-        # /settings "status": private (ephemeral) or public; unset: the origin's usual.
-        private = (await user_settings.load(self.db, interaction.user.id)).private_status
-        visibility = {} if private is None else {"ephemeral": private}
+        if self.queue.closed:
+            await origin.refuse(str(QueueClosed()))
+            return
+        if defaults is None:
+            defaults = await user_settings.load(self.db, requester.user_id)
+        private = (
+            defaults.private_status
+            if defaults.private_status is not None
+            else origin.private_by_default
+        )
         spec = JobSpec(
-            task=jobspecs.describe(task, self.settings.data_dir),
-            extra=extra or {},
-            filesize_limit=interaction.filesize_limit,
-            status_ephemeral=private
-            if private is not None
-            else bool(getattr(interaction, "status_is_ephemeral", False)),
+            task=specs.describe(task, self.settings.data_dir),
+            extra=request.extra,
+            filesize_limit=requester.filesize_limit,
+            status_ephemeral=private,
         )
         # The row first: a job the queue holds always has one, so a crash cannot lose it.
         job_id = await records.create_job(
             self.db,
-            kind=kind,
-            user_id=interaction.user.id,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            params=params.to_json(),
-            parent_generation_id=parent.id if parent else None,
+            kind=request.kind,
+            user_id=requester.user_id,
+            guild_id=requester.guild_id,
+            channel_id=requester.channel_id,
+            params=request.params.to_json(),
+            parent_generation_id=request.parent.id if request.parent else None,
             task=spec.to_json(),
         )
         try:
             audio = await asyncio.to_thread(
-                jobspecs.save_remix_audio, task, job_id, self.settings.data_dir
+                specs.save_remix_audio, task, job_id, self.settings.data_dir
             )
             if audio is not None:
                 spec.task["audio"] = audio
                 await records.update_job(self.db, job_id, task=spec.to_json())
             queued = self.queue.submit(
-                interaction.user.id,
+                requester.user_id,
                 task,
                 batch_key=task.batch_key,
                 cost=task.cost,
-                group=interaction.guild_id,  # a guild's pause holds its queued jobs
+                group=requester.guild_id,  # a guild's pause holds its queued jobs
             )
         except BaseException as exc:
             await self._forget(job_id)
             if isinstance(exc, RiffusionError):
-                await self.reply(interaction, str(exc))
+                await origin.refuse(str(exc))
                 return
             raise
         active = ActiveJob(
             job_id=job_id,
-            kind=kind,
-            params=params,
+            request=request,
             task=task,
             queued=queued,
-            interaction=interaction,
-            user_id=interaction.user.id,
-            channel=interaction.channel,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            filesize_limit=interaction.filesize_limit,
-            parent=parent,
-            extra=extra or {},
+            origin=origin,
+            requester=requester,
+            by_dm=defaults.results_by_dm,
         )
         self.active[job_id] = active
         self._job_ids[queued.id] = job_id
-        from bot.ui.result_buttons import cancel_view  # buttons import this module
-
-        try:
-            active.shown = self._status(active, eta=self._eta(active))
-            await interaction.response.send_message(
-                active.shown, view=cancel_view(job_id), **visibility
-            )
-            message = await interaction.original_response()
-            active.status_message_id = message.id
-            await records.update_job(self.db, job_id, status_message_id=message.id)
-        except discord.HTTPException:
-            log.exception("Could not acknowledge the interaction for job %s", job_id)
+        active.shown = self._status(active)
+        status_message_id = await origin.acknowledge(active.shown, private=private)
+        if status_message_id is not None:
+            await records.update_job(self.db, job_id, status_message_id=status_message_id)
         self._spawn(self._follow(active), name=f"job-{job_id}")
 
     async def _forget(self, job_id: int) -> None:
@@ -237,7 +234,7 @@ class RiffService:
         with contextlib.suppress(Exception):
             await records.delete_job(self.db, job_id)
         with contextlib.suppress(OSError):
-            jobspecs.remove_job_files(job_id, self.settings.data_dir)
+            specs.remove_job_files(job_id, self.settings.data_dir)
 
     def _started(self, batch: list[QueuedJob[RenderTask, RenderOutput]]) -> None:
         """The queue started a batch (on the loop): record it before anything else can fail."""
@@ -247,32 +244,23 @@ class RiffService:
 
     # ---- cancelling --------------------------------------------------------------------------
 
-    async def cancel(self, interaction: discord.Interaction, job_id: int) -> None:
-        """Cancel button: the owner or a member who can manage messages."""
+    def cancel(self, job_id: int, user_id: int, *, may_moderate: bool) -> CancelResult:
+        """Cancel a queued or running job: its owner, or a moderator (`may_moderate`)."""
         active = self.active.get(job_id)
         if active is None or active.queued.done:
-            await self.reply(interaction, "This request has already finished.")
-            return
-        allowed = interaction.user.id == active.user_id or (
-            interaction.permissions.manage_messages and interaction.guild_id is not None
-        )
-        if not allowed:
-            await self.reply(
-                interaction, f"Only <@{active.user_id}> (or a moderator) can cancel this request."
-            )
-            return
-        active.cancelled_by = interaction.user.id
+            return CancelResult(CancelOutcome.FINISHED)
+        owner = active.requester.user_id
+        if user_id != owner and not may_moderate:
+            return CancelResult(CancelOutcome.NOT_ALLOWED, owner_id=owner)
+        active.cancelled_by = user_id
         self.queue.cancel(active.queued)
-        text = cancelled_text(active.params, self._cancel_reason(active))
-        try:
-            await interaction.response.edit_message(content=text, view=None)
-        except discord.HTTPException:
-            await self.reply(interaction, "Cancelled.")
+        return CancelResult(CancelOutcome.CANCELLED, owner_id=owner, status=self._cancelled(active))
 
-    def _cancel_reason(self, active: ActiveJob) -> str:
-        if active.cancelled_by in (None, active.user_id):
-            return "Cancelled."
-        return f"Cancelled by <@{active.cancelled_by}>."
+    def _cancelled(self, active: ActiveJob) -> JobStatus:
+        by = active.cancelled_by
+        return self._final(
+            active, Phase.CANCELLED, cancelled_by=None if by == active.requester.user_id else by
+        )
 
     # ---- following a job ---------------------------------------------------------------------
 
@@ -286,59 +274,41 @@ class RiffService:
             except JobSuspended as exc:
                 # Stopping: the row stays queued/running and the next start resumes it.
                 suspended = True
-                await self._edit_status(
-                    active, suspended_text(active.params, str(exc)), keep_view=True
-                )
+                await active.origin.show(self._final(active, Phase.SUSPENDED, reason=str(exc)))
                 return
             except GenerationCancelled:
                 await records.update_job(self.db, active.job_id, state=JobState.CANCELLED)
-                await self._edit_status(
-                    active, cancelled_text(active.params, self._cancel_reason(active))
-                )
+                await active.origin.show(self._cancelled(active))
                 return
             except RiffusionError as exc:
-                await records.update_job(
-                    self.db, active.job_id, state=JobState.FAILED, error=str(exc)
-                )
-                await self._edit_status(active, failed_text(active.params, str(exc)))
+                await self._fail(active, str(exc))
                 return
             try:
                 await self._deliver(active, output)
             except RiffusionError as exc:  # e.g. the MP3 cannot fit the upload limit
-                await records.update_job(
-                    self.db, active.job_id, state=JobState.FAILED, error=str(exc)
-                )
-                await self._edit_status(active, failed_text(active.params, str(exc)))
+                await self._fail(active, str(exc))
         except Exception:
             log.exception("Job %s failed after rendering", active.job_id)
             with contextlib.suppress(Exception):
-                await records.update_job(
-                    self.db,
-                    active.job_id,
-                    state=JobState.FAILED,
-                    error="internal error while posting",
-                )
-                await self._edit_status(
-                    active,
-                    failed_text(
-                        active.params,
-                        "something went wrong while posting the result; the "
-                        "bot's log has the details.",
-                    ),
-                )
+                await self._fail(active, POSTING_FAILED, error="internal error while posting")
         finally:
             self.active.pop(active.job_id, None)
             self._job_ids.pop(job.id, None)
             if not suspended:
                 with contextlib.suppress(OSError):
-                    jobspecs.remove_job_files(active.job_id, self.settings.data_dir)
+                    specs.remove_job_files(active.job_id, self.settings.data_dir)
+
+    async def _fail(self, active: ActiveJob, reason: str, *, error: str | None = None) -> None:
+        await records.update_job(
+            self.db, active.job_id, state=JobState.FAILED, error=error or reason
+        )
+        await active.origin.show(self._final(active, Phase.FAILED, reason=reason))
 
     async def _track_progress(self, active: ActiveJob) -> None:
-        """Edit the status at most every PROGRESS_INTERVAL_S, and only when its text changes."""
+        """Show progress at most every PROGRESS_INTERVAL_S, and only when something changed."""
         job = active.queued
         interval = self.settings.progress_interval_s
-        shown_eta = self._eta(active)
-        shown_text = active.shown or self._status(active, eta=shown_eta)
+        shown = active.shown or self._status(active)
         last_edit = time.monotonic()
         while not job.done:
             job.progress_changed.clear()
@@ -350,46 +320,57 @@ class RiffService:
                 await asyncio.sleep(too_soon)
             if job.done:
                 break
-            eta = self._eta(active)
-            if (
-                shown_eta is None
-                or eta is None
-                or abs(eta - shown_eta) > max(ETA_SLACK_S, 0.2 * max(shown_eta - time.time(), 0))
-            ):
-                shown_eta = eta
-            text = self._status(active, eta=shown_eta)
-            if text != shown_text:
-                shown_text = text
+            status = self._status(active, shown_eta=shown.eta_unix)
+            if status != shown:
+                shown = active.shown = status
                 last_edit = time.monotonic()
-                await self._edit_status(active, text, keep_view=True)
+                await active.origin.show(status)
 
-    def _eta(self, active: ActiveJob) -> int | None:
-        eta = self.queue.eta(active.queued)
-        return None if eta is None else round(eta)
-
-    def _status(self, active: ActiveJob, eta: int | None = None) -> str:
+    def _status(self, active: ActiveJob, *, shown_eta: int | None = None) -> JobStatus:
+        """The waiting status; the ETA shown before is kept unless it moved noticeably."""
         job = active.queued
-        return status_text(
-            active.params,
-            kind=active.kind,
+        eta = self.queue.eta(job)
+        eta_unix = None if eta is None else round(eta)
+        if (
+            shown_eta is not None
+            and eta_unix is not None
+            and abs(eta_unix - shown_eta) <= max(ETA_SLACK_S, 0.2 * max(shown_eta - time.time(), 0))
+        ):
+            eta_unix = shown_eta
+        return JobStatus(
+            job_id=active.job_id,
+            kind=active.request.kind,
+            params=active.params,
+            owner_id=active.requester.user_id,
             position=self.queue.position(job),
             progress=job.progress,
-            eta_unix=eta,
+            eta_unix=eta_unix,
+        )
+
+    def _final(self, active: ActiveJob, phase: Phase, **fields: Any) -> JobStatus:
+        return JobStatus(
+            job_id=active.job_id,
+            kind=active.request.kind,
+            params=active.params,
+            owner_id=active.requester.user_id,
+            phase=phase,
+            **fields,
         )
 
     # ---- delivering --------------------------------------------------------------------------
 
     async def _deliver(self, active: ActiveJob, output: RenderOutput) -> None:
         """Save, post one message mentioning the owner, link it from the status message."""
-        params = active.params
+        request, params = active.request, active.params
+        requester = active.requester
         generation = await records.add_generation(
             self.db,
             Generation(
-                kind=active.kind,
-                parent_id=active.parent.id if active.parent else None,
-                user_id=active.user_id,
-                guild_id=active.guild_id,
-                channel_id=active.channel_id,
+                kind=request.kind,
+                parent_id=request.parent.id if request.parent else None,
+                user_id=requester.user_id,
+                guild_id=requester.guild_id,
+                channel_id=requester.channel_id,
                 prompt=params.prompt,
                 negative_prompt=params.negative_prompt,
                 seed=params.seed,
@@ -399,140 +380,66 @@ class RiffService:
                 denoising=params.denoising,
                 width=params.width,
                 duration_s=params.duration_s,
-                extra={**active.extra, "clips": output.clips},
+                extra={**request.extra, "clips": output.clips},
                 model=self.settings.riffusion_model,
                 audio_duration_s=output.duration_s,
                 elapsed_s=output.elapsed_s,
             ),
             job_id=active.job_id,
         )
-        attachments = await asyncio.to_thread(
-            self._save_files, generation.id, output, active.filesize_limit
+        encoded = await asyncio.to_thread(
+            self._save_files, generation.id, output, requester.filesize_limit
         )
-        generation.image_file = self.storage.relative(generation.id, ".png")
-        generation.audio_file = self.storage.relative(generation.id, ".mp3")
-        generation.mp3_bitrate_kbps = attachments.bitrate_kbps
+        generation.image_file = self.files.relative(generation.id, ".png")
+        generation.audio_file = self.files.relative(generation.id, ".mp3")
+        generation.mp3_bitrate_kbps = encoded.bitrate_kbps
+        generation.extra = {
+            **generation.extra,
+            "master": self.files.relative(generation.id, ".wav"),
+        }
         await records.update_generation(
             self.db,
             generation.id,
             image_file=generation.image_file,
             audio_file=generation.audio_file,
-            mp3_bitrate_kbps=attachments.bitrate_kbps,
-            extra={**generation.extra, "master": self.storage.relative(generation.id, ".wav")},
+            mp3_bitrate_kbps=encoded.bitrate_kbps,
+            extra=generation.extra,
         )
-        message = await self._post(active, generation, attachments)
-        if message is not None:
-            files = {a.filename.rsplit(".", 1)[-1]: a.id for a in message.attachments}
-            generation.message_id = message.id
-            generation.channel_id = message.channel.id
+        posted = await active.origin.post_result(
+            Delivery(
+                generation=generation,
+                png=encoded.png,
+                mp3=encoded.mp3,
+                parent_url=request.parent.jump_url() if request.parent else None,
+                by_dm=active.by_dm,
+            )
+        )
+        if posted is not None:
+            generation.message_id = posted.message_id
+            generation.channel_id = posted.channel_id
             await records.update_generation(
                 self.db,
                 generation.id,
-                message_id=message.id,
-                channel_id=message.channel.id,
-                image_attachment_id=files.get("png"),
-                audio_attachment_id=files.get("mp3"),
+                message_id=posted.message_id,
+                channel_id=posted.channel_id,
+                image_attachment_id=posted.attachment_ids.get("png"),
+                audio_attachment_id=posted.attachment_ids.get("mp3"),
             )
         await records.update_job(
             self.db, active.job_id, state=JobState.DONE, generation_id=generation.id
         )
-        if message is None:
-            await self._edit_status(
-                active,
-                failed_text(
-                    params,
-                    "the bot may not post in this channel. Ask a server admin to give it "
-                    "Send Messages and Attach Files here.",
-                ),
-            )
+        if posted is None:
+            await active.origin.show(self._final(active, Phase.FAILED, reason=CANNOT_POST))
         else:
-            await self._edit_status(active, done_text(params, message.jump_url))
+            await active.origin.show(self._final(active, Phase.DONE, result_url=posted.jump_url))
 
-    def _save_files(self, generation_id: int, output: RenderOutput, limit: int) -> Attachments:
+    def _save_files(self, generation_id: int, output: RenderOutput, limit: int) -> EncodedResult:
         """Encode and write PNG, MP3 (within the upload limit) and the lossless master."""
-        attachments = build_attachments(output.image, output.audio, limit)
-        self.storage.save_bytes(generation_id, ".png", attachments.png)
-        self.storage.save_bytes(generation_id, ".mp3", attachments.mp3)
-        self.storage.save_bytes(generation_id, ".wav", encode_wav(output.master))
-        return attachments
-
-    async def _post(
-        self, active: ActiveJob, generation: Generation, attachments: Attachments
-    ) -> discord.Message | None:
-        from bot.ui.result_buttons import result_view
-
-        parent_url = active.parent.jump_url() if active.parent else None
-        image_name = f"riff-{generation.id}.png"
-        kwargs = dict(
-            content=result_content(generation, parent_url),
-            embed=result_embed(generation, image_name),
-            view=result_view(generation.id),
-            allowed_mentions=discord.AllowedMentions(
-                users=[discord.Object(active.user_id)], everyone=False, roles=False
-            ),
-        )
-        look = getattr(active.task, "result_look", None)  # blend, remix: own text and buttons
-        if look is not None:
-            kwargs.update(look(generation, parent_url, image_name))
-        targets = [active.channel]
-        policy = getattr(self.client, "policy", None)
-        if policy is not None:  # results by DM when the user asked (bot/policy.py)
-            targets = await policy.destinations(self.client, active.user_id, active.channel)
-        for channel in targets:
-            if channel is None:
-                continue
-            try:
-                return await channel.send(files=attachments.files(generation.id), **kwargs)
-            except (discord.Forbidden, discord.NotFound) as exc:
-                log.info(
-                    "No permission to post in channel %s (%s); trying the next way",
-                    getattr(channel, "id", None),
-                    exc.code,
-                )
-        if active.token_alive:
-            try:
-                return await active.interaction.followup.send(  # type: ignore[union-attr]
-                    files=attachments.files(generation.id), wait=True, **kwargs
-                )
-            except discord.HTTPException:
-                log.exception("The followup for job %s failed too", active.job_id)
-        return None
-
-    # ---- messages ----------------------------------------------------------------------------
-
-    async def _edit_status(
-        self,
-        active: ActiveJob,
-        text: str,
-        *,
-        keep_view: bool = False,
-        view: discord.ui.View | None = None,
-    ) -> None:
-        """Edit the status message: through the interaction while its token lives, else by id."""
-        view_kwargs: dict[str, Any] = (
-            {"view": view} if view is not None else ({} if keep_view else {"view": None})
-        )
-        try:
-            if active.token_alive:
-                await active.interaction.edit_original_response(  # type: ignore[union-attr]
-                    content=text, **view_kwargs
-                )
-            elif active.status_message_id and active.channel_id:
-                message = self.client.get_partial_messageable(
-                    active.channel_id
-                ).get_partial_message(active.status_message_id)
-                await message.edit(content=text, **view_kwargs)
-        except discord.NotFound:
-            log.debug("Status message of job %s is gone", active.job_id)
-        except discord.HTTPException as exc:
-            log.warning("Could not update the status of job %s: %s", active.job_id, exc)
-
-    async def reply(self, interaction: discord.Interaction, text: str) -> None:
-        """An ephemeral answer, whether or not the interaction was already answered."""
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
+        encoded = encode_result(output.image, output.audio, limit)
+        self.files.save_bytes(generation_id, ".png", encoded.png)
+        self.files.save_bytes(generation_id, ".mp3", encoded.mp3)
+        self.files.save_bytes(generation_id, ".wav", encode_wav(output.master))
+        return encoded
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -585,6 +492,18 @@ class RiffService:
         )
         return resumed
 
+    def _stored_origin(self, row: Job, *, tell_owner: bool = True) -> Origin:
+        spec = JobSpec.from_json(row.task, default_limit=DEFAULT_UPLOAD_LIMIT)
+        requester = Requester(
+            user_id=row.user_id,
+            guild_id=row.guild_id,
+            channel_id=row.channel_id,
+            filesize_limit=spec.filesize_limit,
+        )
+        # A status only its owner could see (ephemeral) cannot be edited with the bot token.
+        message_id = None if spec.status_ephemeral else row.status_message_id
+        return self.origins.resumed(requester, status_message_id=message_id, tell_owner=tell_owner)
+
     async def _resume(self, row: Job) -> bool:
         params = RiffParams.from_json(row.params)
         if row.generation_id is not None and await self._already_made(row, params):
@@ -598,11 +517,12 @@ class RiffService:
             parent = await records.get_generation(self.db, row.parent_generation_id)
         try:
             task = await asyncio.to_thread(
-                jobspecs.rebuild, row.kind, params, spec, self.storage, parent
+                specs.rebuild, row.kind, params, spec, self.files, parent
             )
         except JobNotRebuildable as exc:
             await self._fail_stored(row, str(exc))
             return False
+        defaults = await user_settings.load(self.db, row.user_id)
         # Queued again before the queue can start it (its start is recorded as running).
         await records.update_job(self.db, row.id, state=JobState.QUEUED)
         queued = self.queue.submit(
@@ -614,103 +534,58 @@ class RiffService:
             resumed=True,
             first=row.state == JobState.RUNNING.value,
         )
-        channel = self.client.get_partial_messageable(row.channel_id) if row.channel_id else None
+        # No await from here until the job is known by its queue id: the queue may start it at
+        # once, and its start is recorded through that id (_started).
+        origin = self._stored_origin(row, tell_owner=False)
         active = ActiveJob(
             job_id=row.id,
-            kind=row.kind,
-            params=params,
+            request=JobRequest(
+                params=params, kind=row.kind, task=task, parent=parent, extra=spec.extra
+            ),
             task=task,
             queued=queued,
-            interaction=None,
-            user_id=row.user_id,
-            channel=channel,
-            guild_id=row.guild_id,
-            channel_id=row.channel_id,
-            filesize_limit=spec.filesize_limit,
-            parent=parent,
-            extra=spec.extra,
-            status_message_id=None if spec.status_ephemeral else row.status_message_id,
+            origin=origin,
+            requester=origin.requester,
+            by_dm=defaults.results_by_dm,
         )
         self.active[row.id] = active
         self._job_ids[queued.id] = row.id
-        await self._reattach_status(active)
+        active.shown = self._status(active)
+        status_message_id = await origin.acknowledge(active.shown, private=False)
+        if status_message_id is not None and status_message_id != row.status_message_id:
+            await records.update_job(self.db, row.id, status_message_id=status_message_id)
         self._spawn(self._follow(active), name=f"job-{row.id}")
         return True
 
     async def _already_made(self, row: Job, params: RiffParams) -> bool:
         """The result row exists: posted (finish the job) or not (remove it, make it again)."""
+        assert row.generation_id is not None
         generation = await records.get_generation(self.db, row.generation_id)
         if generation is not None and generation.message_id is not None:
             await records.update_job(self.db, row.id, state=JobState.DONE)
-            await self._edit_stored(row, done_text(params, generation.jump_url()), tell=False)
+            status = self._stored_status(row, params, Phase.DONE, result_url=generation.jump_url())
+            await self._stored_origin(row, tell_owner=False).show(status)
             return True
         if generation is not None:
             with contextlib.suppress(OSError, ValueError):
-                for relative in self.storage.files_of(
+                for relative in self.files.files_of(
                     generation.image_file, generation.audio_file, generation.extra
                 ):
-                    self.storage.delete(relative)
+                    self.files.delete(relative)
             await records.delete_generation(self.db, generation.id)
         return False
-
-    async def _reattach_status(self, active: ActiveJob) -> None:
-        """Show the resumed job's place and Cancel again: edit its status, or post a new one."""
-        from bot.ui.result_buttons import cancel_view
-
-        text = active.shown = self._status(active, eta=self._eta(active))
-        if active.status_message_id is not None and active.channel_id is not None:
-            message = self.client.get_partial_messageable(active.channel_id).get_partial_message(
-                active.status_message_id
-            )
-            try:
-                await message.edit(content=text, view=cancel_view(active.job_id))
-                return
-            except discord.NotFound:
-                pass  # deleted meanwhile: post a new one
-            except discord.HTTPException as exc:
-                log.warning("Could not update the status of job %s: %s", active.job_id, exc)
-                return
-        if active.channel is None:
-            return
-        try:
-            status = await active.channel.send(
-                f"<@{active.user_id}> {text}",
-                view=cancel_view(active.job_id),
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
-        except discord.HTTPException as exc:
-            log.info("Could not post a status for resumed job %s: %s", active.job_id, exc)
-            return
-        active.status_message_id = status.id
-        await records.update_job(self.db, active.job_id, status_message_id=status.id)
 
     async def _fail_stored(self, row: Job, reason: str) -> None:
         await records.update_job(self.db, row.id, state=JobState.FAILED, error=reason)
         with contextlib.suppress(OSError):
-            jobspecs.remove_job_files(row.id, self.settings.data_dir)
-        await self._edit_stored(row, failed_text(RiffParams.from_json(row.params), reason))
+            specs.remove_job_files(row.id, self.settings.data_dir)
+        params = RiffParams.from_json(row.params)
+        await self._stored_origin(row).show(
+            self._stored_status(row, params, Phase.FAILED, reason=reason)
+        )
 
-    async def _edit_stored(self, row: Job, text: str, *, tell: bool = True) -> None:
-        """Edit a stored job's status message with the bot token (there is no interaction).
-
-        A status only the owner could see (an ephemeral one) cannot be edited that way; with
-        `tell`, the owner gets a new message in the channel instead.
-        """
-        spec = JobSpec.from_json(row.task, default_limit=DEFAULT_UPLOAD_LIMIT)
-        if row.channel_id and row.status_message_id and not spec.status_ephemeral:
-            message = self.client.get_partial_messageable(row.channel_id).get_partial_message(
-                row.status_message_id
-            )
-            try:
-                await message.edit(content=text, view=None)
-                return
-            except discord.HTTPException as exc:
-                log.info("Could not update the status of job %s: %s", row.id, exc)
-        if tell and row.channel_id:
-            with contextlib.suppress(discord.HTTPException):
-                await self.client.get_partial_messageable(row.channel_id).send(
-                    f"<@{row.user_id}> {text}",
-                    allowed_mentions=discord.AllowedMentions(
-                        users=[discord.Object(row.user_id)], everyone=False, roles=False
-                    ),
-                )
+    @staticmethod
+    def _stored_status(row: Job, params: RiffParams, phase: Phase, **fields: Any) -> JobStatus:
+        return JobStatus(
+            job_id=row.id, kind=row.kind, params=params, owner_id=row.user_id, phase=phase, **fields
+        )

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.engine.renderer import ExtendSource, RenderTask
-from bot.engine.tasks import BlendClipTask, BlendTask, RemixTask
+from bot.engine.tasks import BlendClipTask, BlendTask, ExtendSource, RemixTask, RenderTask
 from bot.params import RiffParams
 from bot.store.files import Storage
 from bot.store.models import Generation

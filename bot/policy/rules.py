@@ -1,28 +1,28 @@
 """Who may generate what, where and how much: one check every request passes through.
 
-RiffService.start calls `ServerPolicy.check` before queueing anything, so /riff, every button and
-later commands (blend, remix) obey the same rules. Rules come from the guild's /admin settings
-(bot/server_models.GuildSettings) over the bot-wide defaults of Settings; in DMs only the bot-wide
-defaults apply. Every refusal names the rule and the limit, so nobody is left guessing.
+The job service (bot/jobs/service.py) calls `ServerPolicy.check` before queueing anything, so
+/riff, /blend, remix, every button and the radio obey the same rules, each checked here once.
+Rules come from the guild's /admin settings (bot/server_models.GuildSettings) over the bot-wide
+defaults of Settings; in DMs only the bot-wide defaults apply. Every refusal names the rule and
+the limit, so nobody is left guessing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-import discord
 from sqlalchemy import func, select
 
-from bot.params import CLIP_SECONDS, RiffParams
+from bot.engine.tasks import RenderTask
+from bot.limits import DEFAULT_UPLOAD_LIMIT
+from bot.params import RiffParams
 from bot.policy.prompt_filter import FilterTimeout, PromptFilter, describe
 from bot.store.models import Job, JobState
-from bot.store.server_models import GuildSettings, UserSettings
+from bot.store.server_models import GuildSettings
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -48,6 +48,17 @@ def steps_advice(kind: str, limit: int) -> str:
     if kind in COMMAND_KINDS:
         return f"; choose steps:{limit} or fewer."
     return f"; this result was made with more, so start a new one with steps:{limit} or fewer."
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks and where: what every rule is checked against."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    parent_channel_id: int | None = None  # a thread's channel (allowed channels name those)
+    filesize_limit: int = DEFAULT_UPLOAD_LIMIT  # per file, where the result will be posted
 
 
 @dataclass(frozen=True)
@@ -81,23 +92,12 @@ class GuildRules:
         )
 
 
-def clips_of(params: RiffParams, task: Any) -> int:
-    """How many clips a request renders (Extend adds one to its parent's chain)."""
-    extend = getattr(task, "extend", None)
-    if extend is not None:
-        return int(extend.clips) + 1
-    own = getattr(task, "clips", None)
-    if isinstance(own, int) and own > 0:
-        return own
-    return max(1, math.ceil(params.duration_s / CLIP_SECONDS - 1e-6))
-
-
 def prompt_texts(
-    params: RiffParams, task: Any = None, extra: dict | None = None
+    params: RiffParams, task: RenderTask | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, str | None]:
     """Every prompt a request carries, by a name users recognise: the prompt, the negative
-    prompt, and any other prompt a command adds (a blend's end prompt lives on its task or in
-    `extra`, e.g. `end_prompt`, `{"blend": {"prompt_b": ...}}`)."""
+    prompt, any other prompt its task renders (a blend's end prompt), and any prompt kept in
+    `extra` (e.g. `{"blend": {"prompt_b": ...}}`)."""
     texts: dict[str, str | None] = {
         "prompt": params.prompt,
         "negative prompt": params.negative_prompt,
@@ -110,9 +110,9 @@ def prompt_texts(
             for key, inner in value.items():
                 add(str(key), inner)
 
-    if task is not None and dataclasses.is_dataclass(task):
-        for f in dataclasses.fields(task):
-            add(f.name, getattr(task, f.name, None))
+    if task is not None:
+        for name, value in task.other_prompts().items():
+            add(name, value)
     add("extra", extra or {})
     return texts
 
@@ -193,12 +193,6 @@ class ServerPolicy:
                 self.queue.pause(guild_id)
         return paused
 
-    async def results_by_dm(self, user_id: int) -> bool:
-        """The user's /settings choice (cogs/settings.py)."""
-        async with self.db.session() as session:
-            row = await session.get(UserSettings, user_id)
-            return bool(row and row.results_by_dm)
-
     # ---- counting --------------------------------------------------------------------------
 
     async def jobs_today(self, user_id: int, guild_id: int | None) -> int:
@@ -224,10 +218,10 @@ class ServerPolicy:
 
     async def check(
         self,
-        interaction: discord.Interaction,
+        requester: Requester,
         params: RiffParams,
         *,
-        task: Any = None,
+        task: RenderTask | None = None,
         kind: str = "riff",
         active_jobs: int = 0,
         extra: dict | None = None,
@@ -235,10 +229,10 @@ class ServerPolicy:
     ) -> str | None:
         """None when the request may be queued; otherwise the refusal, naming rule and limit.
 
-        `active_jobs`: the user's requests already queued or running (RiffService knows them);
+        `active_jobs`: the user's requests already queued or running (the job service knows);
         `daily=False` for things that are not counted per day (the radio).
         """
-        guild_id = interaction.guild_id
+        guild_id = requester.guild_id
         rules = await self.rules(guild_id) if guild_id is not None else None
         texts = prompt_texts(params, task, extra)
         if params.steps > self.settings.max_steps:
@@ -248,8 +242,10 @@ class ServerPolicy:
                 f"would use {params.steps} (the bot's setting: MAX_STEPS)"
                 + steps_advice(kind, self.settings.max_steps)
             )
+        if kind == "riff" and params.duration_s > self.settings.max_duration_s + 1e-6:
+            return f"This bot makes tracks of up to {self.settings.max_duration_s:g} seconds."
         if rules is not None:
-            refusal = self._guild_rules(interaction, rules, params, task, kind)
+            refusal = self._guild_rules(requester, rules, params, task, kind)
             if refusal:
                 return refusal
             if rules.filter:
@@ -273,7 +269,7 @@ class ServerPolicy:
             else (self.settings.max_jobs_per_day or None)
         )
         if daily and limit is not None:
-            used = await self.jobs_today(interaction.user.id, guild_id)
+            used = await self.jobs_today(requester.user_id, guild_id)
             if used >= limit:
                 where = "on this server" if guild_id is not None else "with this bot"
                 source = (
@@ -290,10 +286,10 @@ class ServerPolicy:
 
     def _guild_rules(
         self,
-        interaction: discord.Interaction,
+        requester: Requester,
         rules: GuildRules,
         params: RiffParams,
-        task: Any,
+        task: RenderTask | None,
         kind: str,
     ) -> str | None:
         if rules.paused:
@@ -302,8 +298,7 @@ class ServerPolicy:
                 "not queued; please try again after they resume it."
             )
         if rules.allowed_channels:
-            channel = interaction.channel
-            ids = {interaction.channel_id, getattr(channel, "parent_id", None)}
+            ids = {requester.channel_id, requester.parent_channel_id}
             if not ids & set(rules.allowed_channels):
                 where = ", ".join(f"<#{c}>" for c in rules.allowed_channels)
                 return (
@@ -321,24 +316,10 @@ class ServerPolicy:
                 f"This server allows tracks of up to {rules.max_duration_s:g} s (this one "
                 f"would be {params.duration_s:g} s; admin setting: maximum duration)."
             )
-        clips = clips_of(params, task)
+        clips = (task or RenderTask(params=params)).clip_count
         if rules.max_clips is not None and clips > rules.max_clips:
             return (
                 f"This server allows at most {rules.max_clips} clip(s) per track (this one "
                 f"needs {clips}; admin setting: maximum clips)."
             )
         return None
-
-    async def destinations(
-        self, client: discord.Client, user_id: int, channel: discord.abc.Messageable | None
-    ) -> list[discord.abc.Messageable | None]:
-        """Where to post a result, in order: the user's DMs first when they asked for that."""
-        if isinstance(channel, discord.DMChannel) or not await self.results_by_dm(user_id):
-            return [channel]
-        try:
-            user = client.get_user(user_id) or await client.fetch_user(user_id)
-            dm = user.dm_channel or await user.create_dm()
-        except discord.HTTPException as exc:
-            log.info("Could not open a DM with user %s (%s); posting in the channel", user_id, exc)
-            return [channel]
-        return [dm, channel]

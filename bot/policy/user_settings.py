@@ -12,23 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from bot.params import RiffParams
+from bot.limits import (
+    MAX_BLEND_CLIPS,
+    MAX_GUIDANCE,
+    MAX_PROMPT,
+    MAX_STEP_OPTION,
+    MIN_BLEND_CLIPS,
+    MIN_GUIDANCE,
+    MIN_STEPS,
+    MIN_STRENGTH,
+)
 from bot.store.server_models import UserSettings
-from bot.ui.mix_buttons import MAX_BLEND_CLIPS
 
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.policy.rules import ServerPolicy
     from bot.store.db import Database
-
-MIN_STEPS = 2
-MAX_STEP_OPTION = 200  # the largest value the steps options accept
-MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0
-MIN_STRENGTH = 0.1  # the gentlest remix that still changes something
-MIN_BLEND_CLIPS = 2
-DEFAULT_BLEND_CLIPS = 4
-DEFAULT_GUIDANCE = RiffParams.guidance
-MAX_PROMPT = 500
 
 
 @dataclass(frozen=True)
@@ -159,10 +158,12 @@ def remix_steps_problem(steps: int, strength: float) -> str | None:
     return None
 
 
-async def for_request(bot: Any, user_id: int, guild_id: int | None) -> tuple[UserDefaults, Limits]:
-    """A user's defaults and the limits where they ask (bot: a RiffusionBot)."""
-    limits = await limits_for(bot.settings, getattr(bot, "policy", None), guild_id)
-    return await load(bot.db, user_id), limits
+async def for_request(
+    db: Database, policy: ServerPolicy, user_id: int, guild_id: int | None
+) -> tuple[UserDefaults, Limits]:
+    """A user's defaults and the limits where they ask: read once per request."""
+    limits = await limits_for(policy.settings, policy, guild_id)
+    return await load(db, user_id), limits
 
 
 def pick(given: Any, mine: Any, bot_default: Any) -> Any:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.db import Database
-from bot.store.models import Favourite, Generation, Job, JobState
+from bot.store.models import CommandSync, Favourite, Generation, Job, JobState, utcnow
 
 
 async def create_job(
@@ -194,3 +194,60 @@ async def favourite_count(db: Database, generation_id: int) -> int:
             .where(Favourite.generation_id == generation_id)
         )
     return int(count or 0)
+
+
+async def generation_by_message(db: Database, message_id: int) -> Generation | None:
+    """The (not deleted) result posted as this message, by the id recorded when it was posted."""
+    async with db.session() as session:
+        return await session.scalar(
+            select(Generation)
+            .where(Generation.message_id == message_id, Generation.deleted_at.is_(None))
+            .limit(1)
+        )
+
+
+async def latest_playable(db: Database, user_id: int) -> int | None:
+    """The user's newest result that still has its audio."""
+    async with db.session() as session:
+        return await session.scalar(
+            select(Generation.id)
+            .where(
+                Generation.user_id == user_id,
+                Generation.deleted_at.is_(None),
+                Generation.audio_file.is_not(None),
+            )
+            .order_by(Generation.id.desc())
+            .limit(1)
+        )
+
+
+async def synced_hash(db: Database, scope: str) -> str | None:
+    """The hash of the application commands last synced to `scope`."""
+    async with db.session() as session:
+        row = await session.get(CommandSync, scope)
+        return row.payload_hash if row is not None else None
+
+
+async def remember_sync(db: Database, scope: str, digest: str) -> None:
+    async with db.session() as session:
+        row = await session.get(CommandSync, scope)
+        if row is None:
+            session.add(CommandSync(scope=scope, payload_hash=digest))
+        else:
+            row.payload_hash, row.synced_at = digest, utcnow()
+
+
+async def generation_counts(db: Database) -> tuple[int, int]:
+    """Results made in all, and since UTC midnight (for /about)."""
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    async with db.session() as session:
+        total = await session.scalar(select(func.count()).select_from(Generation))
+        today = await session.scalar(
+            select(func.count())
+            .select_from(Generation)
+            .where(
+                Generation.created_at >= midnight,
+                Generation.created_at < midnight + timedelta(days=1),
+            )
+        )
+    return int(total or 0), int(today or 0)

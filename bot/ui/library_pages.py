@@ -12,18 +12,20 @@ import asyncio
 import io
 import logging
 from datetime import timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from bot.store import library, records
 from bot.store.library import ListKind, Page
 from bot.store.models import Generation
-from bot.ui.result_buttons import ResultButton, _stored, service_of
+from bot.ui.mix_buttons import MixButton
+from bot.ui.remix_modals import RemixButton
+from bot.ui.replies import reply
+from bot.ui.result_buttons import ResultButton
+from bot.ui.results import stored_file
+from bot.ui.services import Services, services_of
 from bot.ui.text import CONTENT_LIMIT, KIND_LABELS, clip, quote, result_embed
-
-if TYPE_CHECKING:
-    from bot.jobs.service import RiffService
 
 log = logging.getLogger(__name__)
 
@@ -105,29 +107,27 @@ def page_view(page: Page, favourites: set[int]) -> discord.ui.View:
     return view
 
 
-async def render(service: RiffService, kind: ListKind, user_id: int, page: int) -> dict[str, Any]:
+async def render(services: Services, kind: ListKind, user_id: int, page: int) -> dict[str, Any]:
     """The embed and buttons of one page (kwargs for send_message / edit_message)."""
-    loaded = await library.load_page(service.db, kind, user_id, page)
+    loaded = await library.load_page(services.db, kind, user_id, page)
     ids = [g.id for g in loaded.entries]
     favourites = (
-        set(ids) if kind == "fav" else await library.favourite_ids(service.db, user_id, ids)
+        set(ids) if kind == "fav" else await library.favourite_ids(services.db, user_id, ids)
     )
-    with_files = {g.id: stored_files(service, g) is not None for g in loaded.entries}
+    with_files = {g.id: stored_files(services, g) is not None for g in loaded.entries}
     return {"embed": page_embed(loaded, with_files), "view": page_view(loaded, favourites)}
 
 
-def stored_files(service: RiffService, generation: Generation) -> tuple[Any, Any] | None:
+def stored_files(services: Services, generation: Generation) -> tuple[Any, Any] | None:
     """(PNG path, MP3 path) when both are still in DATA_DIR."""
     image, audio = (
-        _stored(service, generation.image_file),
-        _stored(service, generation.audio_file),
+        stored_file(services.files, generation.image_file),
+        stored_file(services.files, generation.audio_file),
     )
     return (image, audio) if image is not None and audio is not None else None
 
 
 def repost_view(generation: Generation) -> discord.ui.View:
-    from bot.ui.mix_buttons import MixButton, RemixButton
-
     view = discord.ui.View(timeout=None)
     view.add_item(ResultButton("fav", generation.id))
     if generation.kind in MIX_KINDS:
@@ -139,12 +139,12 @@ def repost_view(generation: Generation) -> discord.ui.View:
 
 
 async def repost(
-    interaction: discord.Interaction, service: RiffService, generation: Generation, kind: ListKind
+    interaction: discord.Interaction, services: Services, generation: Generation, kind: ListKind
 ) -> None:
     """Post the result in this channel again, with its files, and say where (ephemeral)."""
-    paths = stored_files(service, generation)
+    paths = stored_files(services, generation)
     if paths is None:
-        await service.reply(interaction, files_gone_text(generation))
+        await reply(interaction, files_gone_text(generation))
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
     png, mp3 = await asyncio.gather(
@@ -229,11 +229,11 @@ class PageButton(
         return cls(match["kind"], int(match["uid"]), int(match["page"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        service = service_of(interaction)
+        services = services_of(interaction)
         if interaction.user.id != self.user_id:
-            await service.reply(interaction, _not_yours(self.user_id))
+            await reply(interaction, _not_yours(self.user_id))
             return
-        shown = await render(service, self.kind, self.user_id, self.page)
+        shown = await render(services, self.kind, self.user_id, self.page)
         await interaction.response.edit_message(content=None, **shown)
 
 
@@ -279,34 +279,32 @@ class EntryButton(
         )
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        service = service_of(interaction)
+        services = services_of(interaction)
         if interaction.user.id != self.user_id:
-            await service.reply(interaction, _not_yours(self.user_id))
+            await reply(interaction, _not_yours(self.user_id))
             return
-        generation = await records.get_generation(service.db, self.generation_id)
+        generation = await records.get_generation(services.db, self.generation_id)
         if generation is None:
-            await service.reply(
-                interaction, f"#{self.generation_id} is no longer in the bot's records."
-            )
+            await reply(interaction, f"#{self.generation_id} is no longer in the bot's records.")
             return
         if self.action == "post":
-            await repost(interaction, service, generation, self.kind)
+            await repost(interaction, services, generation, self.kind)
             return
         if self.action == "unfav":
-            removed = await library.remove_favourite(service.db, self.user_id, generation.id)
+            removed = await library.remove_favourite(services.db, self.user_id, generation.id)
             note = (
                 f"Removed #{generation.id} from your favourites."
                 if removed
                 else f"#{generation.id} was not in your favourites any more."
             )
         else:
-            added, _count = await records.toggle_favourite(service.db, self.user_id, generation.id)
+            added, _count = await records.toggle_favourite(services.db, self.user_id, generation.id)
             note = (
                 f"⭐ Added #{generation.id} to your favourites."
                 if added
                 else f"Removed #{generation.id} from your favourites."
             )
-        shown = await render(service, self.kind, self.user_id, self.page)
+        shown = await render(services, self.kind, self.user_id, self.page)
         await interaction.response.edit_message(content=note, **shown)
 
 

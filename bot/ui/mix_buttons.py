@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
-from bot.params import random_seed
+from bot.engine.tasks import BlendClipTask
+from bot.jobs.blends import blend_request
+from bot.jobs.service import JobRequest
+from bot.limits import CLIP_SECONDS, MAX_BLEND_CLIPS
+from bot.params import RiffParams, random_seed
+from bot.policy.user_settings import UserDefaults
 from bot.store import records
 from bot.store.models import Generation
-from bot.ui.result_buttons import ResultButton, clicked_result, parent_link, service_of
+from bot.ui.remix_modals import RemixButton
+from bot.ui.replies import reply
+from bot.ui.result_buttons import ResultButton
+from bot.ui.results import clicked_result, parent_link
+from bot.ui.services import Services, services_of
 from bot.ui.text import (
     CONTENT_LIMIT,
     PRUNED_LINE,
@@ -28,13 +37,7 @@ from bot.ui.text import (
     with_command,
 )
 
-if TYPE_CHECKING:
-    from bot.jobs.remix import RemixService
-    from bot.jobs.service import RiffService
-
 log = logging.getLogger(__name__)
-
-MAX_BLEND_CLIPS = 12
 
 
 # ---- what the messages say ---------------------------------------------------------------------
@@ -245,20 +248,20 @@ class MixButton(
         return cls(match["action"], int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        service = service_of(interaction)
-        generation = await clicked_result(interaction, self.generation_id)
+        services = services_of(interaction)
+        generation = await clicked_result(services, interaction, self.generation_id)
         if generation is None:
             return
         if self.action == "info":
-            parent_url = await parent_link(service, generation)
-            favourites = await records.favourite_count(service.db, generation.id)
-            await service.reply(interaction, mix_info_text(generation, favourites, parent_url))
+            parent_url = await parent_link(services, generation)
+            favourites = await records.favourite_count(services.db, generation.id)
+            await reply(interaction, mix_info_text(generation, favourites, parent_url))
             return
         if generation.kind != "blend":
-            await service.reply(interaction, "Only a whole blend can be rerolled here.")
+            await reply(interaction, "Only a whole blend can be rerolled here.")
             return
         await start_blend(
-            service,
+            services,
             interaction,
             replace(params_of(generation), seed=random_seed()),
             prompt_b=blend_info(generation).get("prompt_b", ""),
@@ -298,19 +301,16 @@ class PickClipSelect(
         return cls(int(match["id"]), int(match["clips"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        service = service_of(interaction)
-        generation = await clicked_result(interaction, self.generation_id)
+        services = services_of(interaction)
+        generation = await clicked_result(services, interaction, self.generation_id)
         if generation is None:
             return
         info = blend_info(generation)
         alphas = list(info.get("alphas") or [])
         k = int(self.item.values[0]) if self.item.values else 0
         if not 1 <= k <= len(alphas):
-            await service.reply(interaction, "That blend has no such clip.")
+            await reply(interaction, "That blend has no such clip.")
             return
-        from bot.engine.tasks import BlendClipTask
-        from bot.params import CLIP_SECONDS
-
         params = replace(params_of(generation), duration_s=CLIP_SECONDS)
         clip_info = {
             "prompt_b": info.get("prompt_b", ""),
@@ -325,158 +325,27 @@ class PickClipSelect(
             end_seed=int(clip_info["seed_b"]),
             alpha=float(alphas[k - 1]),
         )
-        await service.start(
-            interaction,
-            params,
+        request = JobRequest(
+            params=params,
             kind="blend-clip",
             task=task,
             parent=generation,
             extra={"blend": clip_info},
         )
-
-
-class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:remix:(?P<id>\d+)"):
-    """Opens a modal to upload audio and remix it in this result's style."""
-
-    def __init__(self, generation_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Remix",
-                emoji="🎛️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"riff:remix:{generation_id}",
-            )
-        )
-        self.generation_id = generation_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
-    ) -> RemixButton:
-        return cls(int(match["id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        generation = await clicked_result(interaction, self.generation_id)
-        if generation is None:
-            return
-        # A modal must be the first response: no defer before it.
-        await interaction.response.send_modal(
-            RemixUploadModal(remix_service_of(interaction), generation)
-        )
-
-
-class _RemixModal(discord.ui.Modal, title="Remix with Riffusion"):
-    """The style (prompt) and strength fields both remix modals ask for."""
-
-    def __init__(self, remixes: RemixService, parent: Generation | None) -> None:
-        super().__init__(timeout=15 * 60)
-        self.remixes = remixes
-        self.parent = parent
-        self.prompt = discord.ui.TextInput(
-            label="Style (prompt)",
-            custom_id="remix:prompt",
-            max_length=500,
-            required=parent is None,
-            placeholder="e.g. lofi hip hop, warm piano",
-            default=parent.prompt[:500] if parent else None,
-        )
-        self.strength = discord.ui.TextInput(
-            label="Strength (0.1-1, higher changes more)",
-            custom_id="remix:strength",
-            required=False,
-            max_length=5,
-            placeholder="Empty: your /settings default, else 0.55",
-        )
-
-    async def submit(self, interaction: discord.Interaction, attachment: Any) -> None:
-        strength = None
-        if self.strength.value.strip():
-            try:
-                strength = float(self.strength.value.strip().replace(",", "."))
-            except ValueError:
-                await interaction.response.send_message(
-                    "The strength must be a number between 0.1 and 1, e.g. 0.55.", ephemeral=True
-                )
-                return
-        await self.remixes.from_interaction(
-            interaction,
-            attachment,
-            prompt=self.prompt.value,
-            strength=strength,
-            parent=self.parent,
-        )
-
-
-class RemixUploadModal(_RemixModal):
-    """The Remix button: upload a file (a modal file upload) and pick the style."""
-
-    def __init__(self, remixes: RemixService, parent: Generation | None) -> None:
-        super().__init__(remixes, parent)
-        self.upload = discord.ui.FileUpload(custom_id="remix:file", min_values=1, max_values=1)
-        self.add_item(
-            discord.ui.Label(
-                text="Audio to remix",
-                component=self.upload,
-                description="MP3, WAV, OGG, FLAC or M4A",
-            )
-        )
-        self.add_item(self.prompt)
-        self.add_item(self.strength)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        if not self.upload.values:
-            await interaction.response.send_message("Please attach an audio file.", ephemeral=True)
-            return
-        await self.submit(interaction, self.upload.values[0])
-
-
-class RemixPromptModal(_RemixModal):
-    """The message context-menu command: the file is the target's, the style is asked here."""
-
-    def __init__(
-        self, remixes: RemixService, attachment: discord.Attachment, parent: Generation | None
-    ) -> None:
-        super().__init__(remixes, parent)
-        self.attachment = attachment
-        self.add_item(self.prompt)
-        self.add_item(self.strength)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self.submit(interaction, self.attachment)
-
-
-def remix_service_of(interaction: discord.Interaction) -> RemixService:
-    cog = interaction.client.get_cog("Remix")  # type: ignore[attr-defined]
-    if cog is None:
-        raise RuntimeError("the remix cog is not loaded")
-    return cog.remixes
+        await services.jobs.start(services.origins.interaction(interaction), request)
 
 
 async def start_blend(
-    service: RiffService,
+    services: Services,
     interaction: discord.Interaction,
-    params,
+    params: RiffParams,
     *,
     prompt_b: str,
     seed_b: int,
     clips: int,
     parent: Generation | None = None,
+    defaults: UserDefaults | None = None,
 ) -> None:
     """Queue a blend: /blend and the Reroll seeds button end here."""
-    from bot.engine.tasks import BlendTask, blend_length_s
-    from riffusion_core.tasks import blend_alphas
-
-    params = replace(params, duration_s=blend_length_s(clips, params.width))
-    task = BlendTask(params=params, end_prompt=prompt_b, end_seed=seed_b, clips=clips)
-    extra = {
-        "blend": {
-            "prompt_b": prompt_b,
-            "seed_b": seed_b,
-            "clips": clips,
-            "alphas": blend_alphas(clips),
-        }
-    }
-    await service.start(interaction, params, kind="blend", task=task, parent=parent, extra=extra)
-
-
-MIX_DYNAMIC_ITEMS = (MixButton, PickClipSelect, RemixButton)
+    request = blend_request(params, prompt_b=prompt_b, seed_b=seed_b, clips=clips, parent=parent)
+    await services.jobs.start(services.origins.interaction(interaction), request, defaults)

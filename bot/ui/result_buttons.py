@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
-from bot.engine.renderer import ExtendSource, RenderTask
-from bot.params import CLIP_SECONDS, VARIATION_STRENGTH, random_seed
+from bot.engine.tasks import ExtendSource, RenderTask
+from bot.jobs.service import JobRequest
+from bot.limits import CLIP_SECONDS, EXTEND_FACTOR, VARIATION_STRENGTH
+from bot.params import random_seed
 from bot.store import records
 from bot.store.models import Generation
-from bot.ui.text import info_text, params_of
-
-if TYPE_CHECKING:
-    from bot.jobs.service import RiffService
+from bot.ui.play import PlayButton
+from bot.ui.remix_modals import RemixButton
+from bot.ui.replies import reply
+from bot.ui.results import clicked_result, parent_link, stored_file
+from bot.ui.services import Services, services_of
+from bot.ui.text import info_text, params_of, result_content, result_embed
 
 log = logging.getLogger(__name__)
 
@@ -36,45 +38,12 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "info": ("Info", "ℹ️", discord.ButtonStyle.secondary),
     "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
 }
-GONE = "This result is no longer in the bot's records, so this button cannot do anything."
 FILES_GONE = (
     "The files of this result were cleaned up (old results keep only their settings unless "
     "someone favourited them), so Variation and Extend cannot use it any more; Reroll still "
     "works, and so do Info and Favourite."
 )
 PRUNED_NOTE = " Its files were cleaned up earlier; its settings are kept, so Reroll still works."
-
-
-def service_of(interaction: discord.Interaction) -> RiffService:
-    return interaction.client.riffs  # type: ignore[attr-defined]
-
-
-async def record_message(
-    service: RiffService, generation: Generation, message: discord.Message | None
-) -> None:
-    """Clicked before the bot recorded where it posted the result (a fast click): record it."""
-    if message is not None:
-        await records.remember_message(service.db, generation, message.id, message.channel.id)
-
-
-async def clicked_result(interaction: discord.Interaction, generation_id: int) -> Generation | None:
-    """The result a button or menu under it belongs to, or None after telling the user it is
-    gone. A click that beats the bot recording where it posted the result records it."""
-    service = service_of(interaction)
-    generation = await records.get_generation(service.db, generation_id)
-    if generation is None:
-        await service.reply(interaction, GONE)
-        return None
-    await record_message(service, generation, interaction.message)
-    return generation
-
-
-async def parent_link(service: RiffService, generation: Generation) -> str | None:
-    """A link to the message of the result this one was made from, for Info."""
-    if generation.parent_id is None:
-        return None
-    parent = await records.get_generation(service.db, generation.parent_id)
-    return parent.jump_url() if parent else None
 
 
 class ResultButton(
@@ -101,47 +70,63 @@ class ResultButton(
         return cls(match["action"], int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        generation = await clicked_result(interaction, self.generation_id)
+        services = services_of(interaction)
+        generation = await clicked_result(services, interaction, self.generation_id)
         if generation is None:
             return
-        handler = getattr(self, f"_{self.action}")
-        await handler(interaction, service_of(interaction), generation)
+        handlers = {
+            "reroll": self._reroll,
+            "variation": self._variation,
+            "extend": self._extend,
+            "fav": self._fav,
+            "info": self._info,
+            "delete": self._delete,
+        }
+        await handlers[self.action](interaction, services, generation)
+
+    @staticmethod
+    async def _start(
+        interaction: discord.Interaction, services: Services, request: JobRequest
+    ) -> None:
+        await services.jobs.start(services.origins.interaction(interaction), request)
 
     async def _reroll(
-        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+        self, interaction: discord.Interaction, services: Services, generation: Generation
     ) -> None:
         params = params_of(generation).with_seed(random_seed())
-        await service.start(interaction, params, kind="reroll", parent=generation)
+        await self._start(
+            interaction, services, JobRequest(params=params, kind="reroll", parent=generation)
+        )
 
     async def _variation(
-        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+        self, interaction: discord.Interaction, services: Services, generation: Generation
     ) -> None:
-        image = _stored(service, generation.image_file)
+        image = stored_file(services.files, generation.image_file)
         if image is None:
-            await service.reply(interaction, FILES_GONE)
+            await reply(interaction, FILES_GONE)
             return
         params = replace(params_of(generation), seed=random_seed(), denoising=VARIATION_STRENGTH)
-        await service.start(
-            interaction,
-            params,
+        request = JobRequest(
+            params=params,
             kind="variation",
             parent=generation,
             task=RenderTask(params=params, init_image=image),
             extra={"variation_of": generation.id},
         )
+        await self._start(interaction, services, request)
 
     async def _extend(
-        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+        self, interaction: discord.Interaction, services: Services, generation: Generation
     ) -> None:
-        master = _stored(service, generation.extra.get("master"))
-        image = _stored(service, generation.image_file)
+        master = stored_file(services.files, generation.extra.get("master"))
+        image = stored_file(services.files, generation.image_file)
         if master is None or image is None:
-            await service.reply(interaction, FILES_GONE)
+            await reply(interaction, FILES_GONE)
             return
         length = (generation.audio_duration_s or generation.duration_s) + CLIP_SECONDS
-        limit = 2 * service.settings.max_duration_s
+        limit = EXTEND_FACTOR * services.settings.max_duration_s
         if length > limit:
-            await service.reply(
+            await reply(
                 interaction,
                 f"This track is long enough already: extended tracks can be up to {limit:g} s.",
             )
@@ -150,20 +135,20 @@ class ResultButton(
         source = ExtendSource(
             master_path=master, image_path=image, clips=int(generation.extra.get("clips", 1))
         )
-        await service.start(
-            interaction,
-            params,
+        request = JobRequest(
+            params=params,
             kind="extend",
             parent=generation,
             task=RenderTask(params=params, extend=source),
             extra={"extends": generation.id},
         )
+        await self._start(interaction, services, request)
 
     async def _fav(
-        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+        self, interaction: discord.Interaction, services: Services, generation: Generation
     ) -> None:
         added, count = await records.toggle_favourite(
-            service.db, interaction.user.id, generation.id
+            services.db, interaction.user.id, generation.id
         )
         if added:
             text = f"⭐ Added #{generation.id} to your favourites (you have {count})."
@@ -171,21 +156,21 @@ class ResultButton(
                 text += PRUNED_NOTE
         else:
             text = f"Removed #{generation.id} from your favourites (you have {count})."
-        await service.reply(interaction, text)
+        await reply(interaction, text)
 
     async def _info(
-        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+        self, interaction: discord.Interaction, services: Services, generation: Generation
     ) -> None:
-        favourites = await records.favourite_count(service.db, generation.id)
-        parent_url = await parent_link(service, generation)
-        await service.reply(interaction, info_text(generation, favourites, parent_url))
+        favourites = await records.favourite_count(services.db, generation.id)
+        parent_url = await parent_link(services, generation)
+        await reply(interaction, info_text(generation, favourites, parent_url))
 
     async def _delete(
-        self, interaction: discord.Interaction, service: RiffService, generation: Generation
+        self, interaction: discord.Interaction, services: Services, generation: Generation
     ) -> None:
         may_manage = interaction.guild_id is not None and interaction.permissions.manage_messages
         if interaction.user.id != generation.user_id and not may_manage:
-            await service.reply(
+            await reply(
                 interaction,
                 f"Sorry, only <@{generation.user_id}> (who made "
                 "this) or members who can manage messages can delete it.",
@@ -197,83 +182,42 @@ class ResultButton(
         except discord.NotFound:
             pass
         except discord.HTTPException:
-            await service.reply(
+            await reply(
                 interaction,
                 "The bot could not delete that message (it may "
                 "lack the Manage Messages permission here).",
             )
             return
         await records.update_generation(
-            service.db, generation.id, deleted_at=datetime.now(timezone.utc)
+            services.db, generation.id, deleted_at=datetime.now(timezone.utc)
         )
-        if await records.favourite_count(service.db, generation.id) == 0:
+        if await records.favourite_count(services.db, generation.id) == 0:
             with contextlib.suppress(OSError, ValueError):
                 for relative in (
                     generation.image_file,
                     generation.audio_file,
                     generation.extra.get("master"),
                 ):
-                    service.storage.delete(relative)
+                    services.files.delete(relative)
             await records.update_generation(
-                service.db, generation.id, image_file=None, audio_file=None
+                services.db, generation.id, image_file=None, audio_file=None
             )
-        await service.reply(interaction, "Deleted.")
-
-
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:cancel:(?P<id>\d+)"):
-    """Cancel on a status message, while queued or running."""
-
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Cancel",
-                emoji="✖️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"riff:cancel:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
-    ) -> CancelButton:
-        return cls(int(match["id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await service_of(interaction).cancel(interaction, self.job_id)
-
-
-DYNAMIC_ITEMS = (ResultButton, CancelButton)
-
-
-# Buttons other features add under every result (e.g. Play from cogs/voice.py), built per id.
-EXTRA_RESULT_ITEMS: list[Callable[[int], discord.ui.Item]] = []
+        await reply(interaction, "Deleted.")
 
 
 def result_view(generation_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in ACTIONS:
         view.add_item(ResultButton(action, generation_id))
-    from bot.ui.mix_buttons import RemixButton  # builds on this module, so imported late
-
     view.add_item(RemixButton(generation_id))
-    for make in EXTRA_RESULT_ITEMS:
-        view.add_item(make(generation_id))
+    view.add_item(PlayButton(generation_id))
     return view
 
 
-def cancel_view(job_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
-    return view
-
-
-def _stored(service: RiffService, relative: str | None) -> Path | None:
-    if not relative:
-        return None
-    try:
-        path = service.storage.path(relative)
-    except ValueError:
-        return None
-    return path if path.is_file() else None
+def riff_look(generation: Generation, parent_url: str | None, image_name: str) -> dict[str, Any]:
+    """A riff (and its rerolls, variations, extends): the prompt and every button."""
+    return {
+        "content": result_content(generation, parent_url),
+        "embed": result_embed(generation, image_name),
+        "view": result_view(generation.id),
+    }

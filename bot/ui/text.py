@@ -6,22 +6,12 @@ embeds, the upload limit) are checked in one place.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import discord
-from PIL import Image
 
 from bot.params import RiffParams
 from bot.store.models import Generation
-from riffusion_core.audio import encode_mp3_within
-
-if TYPE_CHECKING:
-    from pydub import AudioSegment
 
 CONTENT_LIMIT = 2000
-REQUEST_LIMIT = 25 * 1024 * 1024
 KIND_LABELS = {"riff": "Riff", "reroll": "Reroll", "variation": "Variation", "extend": "Extend"}
 
 
@@ -174,33 +164,3 @@ def info_text(generation: Generation, favourites: int, parent_url: str | None) -
         lines.append(PRUNED_LINE)
     lines.append(f"Favourites: {favourites}")
     return with_command("\n".join(lines), p.command(), CONTENT_LIMIT)
-
-
-@dataclass
-class Attachments:
-    png: bytes
-    mp3: bytes
-    bitrate_kbps: int
-
-    def files(self, generation_id: int) -> list[discord.File]:
-        return [
-            discord.File(io.BytesIO(self.png), filename=f"riff-{generation_id}.png"),
-            discord.File(io.BytesIO(self.mp3), filename=f"riff-{generation_id}.mp3"),
-        ]
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", exif=image.getexif())
-    return buffer.getvalue()
-
-
-def build_attachments(image: Image.Image, audio: AudioSegment, filesize_limit: int) -> Attachments:
-    """PNG + MP3 that fit the upload limit (the MP3 bitrate drops until it fits).
-
-    Raises RiffusionError from encode_mp3_within when even the lowest bitrate is too big.
-    """
-    png = png_bytes(image)
-    budget = min(filesize_limit, REQUEST_LIMIT - len(png) - 64 * 1024)
-    mp3, bitrate = encode_mp3_within(audio, budget)
-    return Attachments(png=png, mp3=mp3, bitrate_kbps=bitrate)

@@ -89,7 +89,7 @@ class VoiceSessions:
 
     def __init__(self, idle_s: float, connect: Connector = connect_voice) -> None:
         self.idle_s = idle_s
-        self._connect = connect
+        self.connect = connect
         self.guilds: dict[int, GuildVoice] = {}
 
     def get(self, guild_id: int) -> GuildVoice | None:
@@ -106,7 +106,7 @@ class VoiceSessions:
         """Connect to `channel`, or move there from another channel of the same guild."""
         session = self.get(guild_id)
         if session is None:
-            session = GuildVoice(await self._connect(channel))
+            session = GuildVoice(await self.connect(channel))
             self.guilds[guild_id] = session
         elif getattr(session.client.channel, "id", None) != channel.id:
             await session.client.move_to(channel)

@@ -1,0 +1,49 @@
+"""The result a button, select or menu belongs to, and its files on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import discord
+
+from bot.store import records
+from bot.store.files import Storage
+from bot.store.models import Generation
+from bot.ui.replies import reply
+from bot.ui.services import Services
+
+GONE = "This result is no longer in the bot's records, so this button cannot do anything."
+
+
+async def clicked_result(
+    services: Services, interaction: discord.Interaction, generation_id: int
+) -> Generation | None:
+    """The result a button or menu under it belongs to, or None after telling the user it is
+    gone. A click that beats the bot recording where it posted the result records it."""
+    generation = await records.get_generation(services.db, generation_id)
+    if generation is None:
+        await reply(interaction, GONE)
+        return None
+    message = interaction.message
+    if message is not None:
+        await records.remember_message(services.db, generation, message.id, message.channel.id)
+    return generation
+
+
+async def parent_link(services: Services, generation: Generation) -> str | None:
+    """A link to the message of the result this one was made from, for Info."""
+    if generation.parent_id is None:
+        return None
+    parent = await records.get_generation(services.db, generation.parent_id)
+    return parent.jump_url() if parent else None
+
+
+def stored_file(files: Storage, relative: str | None) -> Path | None:
+    """A result's file under DATA_DIR, if it is still there."""
+    if not relative:
+        return None
+    try:
+        path = files.path(relative)
+    except ValueError:
+        return None
+    return path if path.is_file() else None
