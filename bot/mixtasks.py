@@ -18,7 +18,7 @@ from pydub import AudioSegment
 from bot.models import Generation
 from bot.renderer import RenderOutput, RenderTask
 from riffusion_core.generation import GenerationRequest, PromptInput
-from riffusion_core.tasks import BLEND_CROSSFADE_MS, REMIX_OVERLAP_MS, blend, clip_ms, remix
+from riffusion_core.tracks import BLEND_CROSSFADE_MS, REMIX_OVERLAP_MS, blend, clip_ms, remix
 
 
 def blend_length_s(clips: int, width: int = 512) -> float:

@@ -464,7 +464,7 @@ async def start_blend(
 ) -> None:
     """Queue a blend: /blend and the Reroll seeds button end here."""
     from bot.mixtasks import BlendTask, blend_length_s
-    from riffusion_core.tasks import blend_alphas
+    from riffusion_core.tracks import blend_alphas
 
     params = replace(params, duration_s=blend_length_s(clips, params.width))
     task = BlendTask(params=params, end_prompt=prompt_b, end_seed=seed_b, clips=clips)

@@ -21,7 +21,7 @@ from bot.params import RiffParams
 from riffusion_core.audio import decode_audio, stitch
 from riffusion_core.generation import GenerationRequest, GenerationResult
 from riffusion_core.strip import side_by_side
-from riffusion_core.tasks import CHAIN_CROSSFADE_MS, TaskResult, chain_requests, riff_long
+from riffusion_core.tracks import CHAIN_CROSSFADE_MS, TrackResult, chain_requests, riff_long
 
 if TYPE_CHECKING:
     from pydub import AudioSegment
@@ -77,7 +77,7 @@ class RenderOutput:
         return len(self.audio) / 1000
 
     @classmethod
-    def as_made(cls, result: TaskResult | GenerationResult, clips: int) -> RenderOutput:
+    def as_made(cls, result: TrackResult | GenerationResult, clips: int) -> RenderOutput:
         """A blend, a remix or one clip as riffusion_core made it: posted and kept as is."""
         return cls(
             image=result.image,

@@ -27,7 +27,7 @@ def run_audio_to_image(args: argparse.Namespace) -> int:
     from riffusion_core.audio import decode_audio
     from riffusion_core.converter import get_converter
     from riffusion_core.image import save_image
-    from riffusion_core.params import SpectrogramParams
+    from riffusion_core.spectrogram_params import SpectrogramParams
 
     segment = decode_audio(args.input).segment
     converter = get_converter(SpectrogramParams(stereo=args.stereo), _device(args.device))

@@ -321,7 +321,7 @@ def _run(args: argparse.Namespace, label: str, work: Callable[[Any, _Progress], 
 
 def run_riff(args: argparse.Namespace) -> int:
     from riffusion_core.generation import GenerationRequest
-    from riffusion_core.tasks import clip_ms, riff_long
+    from riffusion_core.tracks import clip_ms, riff_long
 
     start = _prompt(args.prompt, args.seed, args)
     _check_seed_image(args.seed_image)
@@ -345,7 +345,7 @@ def run_riff(args: argparse.Namespace) -> int:
 
 def run_blend(args: argparse.Namespace) -> int:
     from riffusion_core.generation import GenerationRequest
-    from riffusion_core.tasks import blend
+    from riffusion_core.tracks import blend
 
     seed_b = args.seed_a + 1 if args.seed_b is None else args.seed_b
     start = _prompt(args.prompt_a, args.seed_a, args)
@@ -387,7 +387,7 @@ def run_blend(args: argparse.Namespace) -> int:
 
 def run_remix(args: argparse.Namespace) -> int:
     from riffusion_core.audio import decode_audio
-    from riffusion_core.tasks import remix
+    from riffusion_core.tracks import remix
 
     prompt = _prompt(args.prompt, args.seed, args)
     data = _read_input(args.audio)

@@ -17,9 +17,9 @@ from pydub import AudioSegment
 from riffusion_core.audio import samples_to_segment, segment_to_samples
 from riffusion_core.errors import AudioDecodeError
 from riffusion_core.image import image_from_spectrogram, spectrogram_from_image
-from riffusion_core.params import ExifTag, SpectrogramParams
 from riffusion_core.phase import FastPhaseSettings
 from riffusion_core.spectrogram import Method, SpectrogramConverter
+from riffusion_core.spectrogram_params import ExifTag, SpectrogramParams
 
 DEFAULT_PARAMS = SpectrogramParams()
 

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from riffusion_core.errors import SpectrogramImageError
-from riffusion_core.params import SpectrogramParams, exif_max_value
+from riffusion_core.spectrogram_params import SpectrogramParams, exif_max_value
 
 MAX_CHANNELS = 2
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.spectrogram_params import SpectrogramParams
 from riffusion_core.stft import FrameTransform
 
 if TYPE_CHECKING:

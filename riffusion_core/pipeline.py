@@ -36,9 +36,9 @@ from riffusion_core.converter import get_converter
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 from riffusion_core.generation import HEIGHT, GenerationRequest, GenerationResult, PromptInput
 from riffusion_core.interpolation import slerp
-from riffusion_core.params import ExifTag, SpectrogramParams
 from riffusion_core.prompt_weights import chunk_tokens, parse_prompt_weights
 from riffusion_core.seed_images import fit_width, load_seed_image
+from riffusion_core.spectrogram_params import ExifTag, SpectrogramParams
 
 OnStep = Callable[[int, int], None]
 ShouldCancel = Callable[[], bool]

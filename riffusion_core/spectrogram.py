@@ -16,8 +16,8 @@ import torchaudio
 
 from riffusion_core.banded import BandedMatrix
 from riffusion_core.errors import AudioDecodeError
-from riffusion_core.params import SpectrogramParams
 from riffusion_core.phase import FastPhase, FastPhaseSettings
+from riffusion_core.spectrogram_params import SpectrogramParams
 
 Method = Literal["fast", "griffinlim"]
 METHODS: tuple[Method, ...] = ("fast", "griffinlim")

@@ -13,7 +13,7 @@ import pytest
 from bot.mixtasks import BlendClipTask, BlendTask, RemixTask, blend_length_s
 from bot.params import RiffParams
 from bot.renderer import PipelineRenderer
-from riffusion_core.tasks import clip_ms
+from riffusion_core.tracks import clip_ms
 
 pytestmark = pytest.mark.slow
 

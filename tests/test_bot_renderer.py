@@ -17,7 +17,7 @@ from bot.params import CLIP_SECONDS, RiffParams
 from bot.renderer import ExtendSource, PipelineRenderer, RenderTask
 from riffusion_core.audio import encode_wav, samples_to_segment
 from riffusion_core.generation import GenerationRequest, GenerationResult
-from riffusion_core.tasks import CHAIN_CROSSFADE_MS
+from riffusion_core.tracks import CHAIN_CROSSFADE_MS
 
 CLIP_SAMPLES = 441 * 511
 

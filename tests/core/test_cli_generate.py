@@ -12,7 +12,7 @@ from PIL import Image
 from riffusion_core.audio import SAMPLE_RATE, decode_audio, export_audio
 from riffusion_core.cli import main
 from riffusion_core.cli_generate import slug
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.spectrogram_params import SpectrogramParams
 
 STEPS = "3"
 

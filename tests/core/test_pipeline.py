@@ -12,7 +12,7 @@ from riffusion_core.converter import get_converter
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 from riffusion_core.generation import GenerationRequest, PromptInput
 from riffusion_core.image import save_image
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.spectrogram_params import SpectrogramParams
 
 WIDTH = 64  # 512 x 64 px images keep each render well under a second of CPU time
 STEPS = 4

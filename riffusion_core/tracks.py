@@ -1,7 +1,7 @@
 """Tracks longer than one clip: a long riff, a blend between two prompts, and a remix of audio.
 
 One generated clip is 5.11 s (512 px). Everything longer is several clips rendered in batches by
-`RiffusionPipeline.generate` and stitched:
+the pipeline and stitched:
 
 - riff_long walks the way the Riffusion web app does: the first clip, then seed s -> s+1 at
   alpha 0.25, 0.5, 0.75, 1.0, then s+1 -> s+2, ...; with a looping seed image the clips line up
@@ -52,7 +52,7 @@ def clip_ms(width: int = 512) -> int:
 
 
 @dataclass
-class TaskResult:
+class TrackResult:
     """Clips, the picture and the stitched track of a multi-clip task, with its parameters."""
 
     clips: list[GenerationResult]
@@ -83,14 +83,14 @@ class TaskResult:
 
 
 @dataclass
-class RiffResult(TaskResult):
+class RiffResult(TrackResult):
     """A riff of any length; `image` is the clips' spectrograms side by side (still decodable)."""
 
     task: str = field(default="riff", init=False)
 
 
 @dataclass
-class BlendResult(TaskResult):
+class BlendResult(TrackResult):
     """A blend A -> B; `image` has a red line and number per clip; clips[k] is alpha alphas[k]."""
 
     alphas: list[float] = field(default_factory=list)
@@ -102,7 +102,7 @@ class BlendResult(TaskResult):
 
 
 @dataclass
-class RemixResult(TaskResult):
+class RemixResult(TrackResult):
     """A remix; says which part of the input was used and whether it was cut to max_input_s.
 
     `window_images[k]` is the input spectrogram clip k was repainted from (its request names a
@@ -318,7 +318,7 @@ def remix(
     result reports the real length and the truncation.
     """
     from riffusion_core.converter import get_converter
-    from riffusion_core.params import SpectrogramParams
+    from riffusion_core.spectrogram_params import SpectrogramParams
 
     _check_positive("max input length", max_input_s)
     if not 0.0 < strength <= 1.0:

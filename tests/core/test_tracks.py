@@ -13,7 +13,7 @@ from PIL import Image
 from riffusion_core.audio import SAMPLE_RATE, AudioSegment, segment_to_samples
 from riffusion_core.errors import AudioDecodeError, GenerationCancelled, RiffusionError
 from riffusion_core.generation import GenerationRequest, PromptInput
-from riffusion_core.tasks import (
+from riffusion_core.tracks import (
     BLEND_CROSSFADE_MS,
     blend,
     blend_alphas,
