@@ -18,7 +18,8 @@ from bot.models import Generation
 from bot.params import RiffParams
 from bot.renderer import ExtendSource, RenderTask
 from bot.storage import Storage
-from riffusion_core.audio import decode_audio, encode_wav
+from riffusion_core.audio import encode_wav
+from riffusion_core.audio_decode import decode_audio
 from riffusion_core.errors import RiffusionError
 
 JOBS_DIR = "jobs"

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from bot.params import RiffParams
-from riffusion_core.audio import decode_audio, stitch
+from riffusion_core.audio import stitch
+from riffusion_core.audio_decode import decode_audio
 from riffusion_core.generation import GenerationRequest, GenerationResult
 from riffusion_core.strip import side_by_side
 from riffusion_core.tracks import CHAIN_CROSSFADE_MS, TrackResult, chain_requests, riff_long

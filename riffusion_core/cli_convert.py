@@ -24,7 +24,7 @@ def configure_audio_to_image(parser: argparse.ArgumentParser) -> None:
 
 def run_audio_to_image(args: argparse.Namespace) -> int:
     _check_suffix(args.output, IMAGE_SUFFIXES, "image")
-    from riffusion_core.audio import decode_audio
+    from riffusion_core.audio_decode import decode_audio
     from riffusion_core.converter import get_converter
     from riffusion_core.image import save_image
     from riffusion_core.spectrogram_params import SpectrogramParams

@@ -386,7 +386,7 @@ def run_blend(args: argparse.Namespace) -> int:
 
 
 def run_remix(args: argparse.Namespace) -> int:
-    from riffusion_core.audio import decode_audio
+    from riffusion_core.audio_decode import decode_audio
     from riffusion_core.tracks import remix
 
     prompt = _prompt(args.prompt, args.seed, args)

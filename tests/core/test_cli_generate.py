@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from riffusion_core.audio import SAMPLE_RATE, decode_audio, export_audio
+from riffusion_core.audio import SAMPLE_RATE, export_audio
+from riffusion_core.audio_decode import decode_audio
 from riffusion_core.cli import main
 from riffusion_core.cli_generate import slug
 from riffusion_core.spectrogram_params import SpectrogramParams
