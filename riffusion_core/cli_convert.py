@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from riffusion_core.cli import Subcommand
+from riffusion_core.cli_subcommand import Subcommand
 from riffusion_core.errors import RiffusionError
 
 IMAGE_SUFFIXES = (".png",)

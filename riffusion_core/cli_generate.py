@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from riffusion_core.cli import Subcommand
+from riffusion_core.cli_subcommand import Subcommand
 from riffusion_core.errors import RiffusionError
 
 DEVICE_ENV_VAR = "RIFFUSION_DEVICE"
