@@ -6,10 +6,8 @@ import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from riffusion_core.generation import PromptInput
+from riffusion_core.generation import CLIP_SECONDS, MAX_SEED, PromptInput
 
-CLIP_SECONDS = 5.11  # one 512-px clip: 441 * 511 samples at 44.1 kHz
-MAX_SEED = 2**31 - 1
 VARIATION_STRENGTH = 0.35
 
 

@@ -1,7 +1,7 @@
 """Tracks longer than one clip: a long riff, a blend between two prompts, and a remix of audio.
 
-One generated clip is 5.11 s (512 px). Everything longer is several clips rendered in batches by
-the pipeline and stitched:
+One generated clip is 5.11 s (512 px: generation.CLIP_SECONDS). Everything longer is several
+clips rendered in batches by the pipeline and stitched:
 
 - riff_long walks the way the Riffusion web app does: the first clip, then seed s -> s+1 at
   alpha 0.25, 0.5, 0.75, 1.0, then s+1 -> s+2, ...; with a looping seed image the clips line up
@@ -28,11 +28,16 @@ from PIL import Image
 
 from riffusion_core.audio import SAMPLE_RATE, AudioSegment, stitch
 from riffusion_core.errors import AudioDecodeError, RiffusionError
-from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.generation import (
+    HOP_SAMPLES,
+    GenerationRequest,
+    GenerationResult,
+    PromptInput,
+    next_seed,
+)
 from riffusion_core.image import save_image
 from riffusion_core.strip import boundaries, marked_strip, side_by_side
 
-HOP_SAMPLES = 441  # one spectrogram column = 10 ms
 CHAIN_CROSSFADE_MS = 10  # riff chain: clips already line up; this only hides the phase step
 # (each join starts the next clip 10 ms early, well under a 94 BPM sixteenth of 160 ms)
 BLEND_CROSSFADE_MS = 250  # blend: neighbouring clips differ, so fade over a quarter second
@@ -159,19 +164,22 @@ def _check_positive(name: str, value: float) -> None:
 
 def chain_requests(request: GenerationRequest, clips: int) -> list[GenerationRequest]:
     """The web app's walk: the request's start, then s -> s+1 at 0.25..1.0, s+1 -> s+2, ...
+    (after MAX_SEED the walk goes on from seed 0).
 
     If the request has an `end`, the first transition goes to it (a newly typed prompt becomes
     the end of the next transition) and the walk carries on from there.
     """
     current = request.start
-    target = request.end if request.end is not None else replace(current, seed=current.seed + 1)
+    target = (
+        request.end if request.end is not None else replace(current, seed=next_seed(current.seed))
+    )
     out = [replace(request, end=None, alpha=0.0)]
     while len(out) < clips:
         for alpha in WEB_APP_ALPHAS:
             if len(out) == clips:
                 break
             out.append(replace(request, start=current, end=target, alpha=alpha))
-        current, target = target, replace(target, seed=target.seed + 1)
+        current, target = target, replace(target, seed=next_seed(target.seed))
     return out
 
 

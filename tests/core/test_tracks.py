@@ -12,7 +12,7 @@ from PIL import Image
 
 from riffusion_core.audio import SAMPLE_RATE, AudioSegment, segment_to_samples
 from riffusion_core.errors import AudioDecodeError, GenerationCancelled, RiffusionError
-from riffusion_core.generation import GenerationRequest, PromptInput
+from riffusion_core.generation import MAX_SEED, GenerationRequest, PromptInput
 from riffusion_core.tracks import (
     BLEND_CROSSFADE_MS,
     blend,
@@ -55,6 +55,12 @@ def test_chain_walks_seed_to_seed_like_the_web_app():
         (8, 9, 0.25),
     ]
     assert all(r.start.prompt == "jazz" and r.num_inference_steps == STEPS for r in chain)
+
+
+def test_chain_wraps_after_the_largest_seed():
+    request = GenerationRequest(start=PromptInput("jazz", seed=MAX_SEED), num_inference_steps=3)
+    chain = chain_requests(request, 6)
+    assert [(r.start.seed, r.end.seed) for r in chain[1:]] == [(MAX_SEED, 0)] * 4 + [(0, 1)]
 
 
 def test_chain_goes_to_the_requested_end_first():
