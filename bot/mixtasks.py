@@ -17,6 +17,7 @@ from pydub import AudioSegment
 
 from bot.models import Generation
 from bot.renderer import RenderOutput, RenderTask
+from riffusion_core.clips import render_clips
 from riffusion_core.generation import GenerationRequest, PromptInput
 from riffusion_core.tracks import BLEND_CROSSFADE_MS, REMIX_OVERLAP_MS, blend, clip_ms, remix
 
@@ -108,7 +109,7 @@ class BlendClipTask(BlendTask):
             num_inference_steps=self.params.steps,
             width=self.params.width,
         )
-        [result] = pipe.generate([request], on_step=on_step, should_cancel=should_cancel)
+        [result] = render_clips(pipe, [request], on_step=on_step, should_cancel=should_cancel)
         return RenderOutput.as_made(result, clips=1)
 
     def result_look(

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from riffusion_core.errors import RiffusionError
 from riffusion_core.spectrogram_params import SpectrogramParams
+
+if TYPE_CHECKING:
+    from pydub import AudioSegment
 
 _MODEL_PARAMS = SpectrogramParams()  # the geometry the published model was trained on
 HEIGHT = _MODEL_PARAMS.num_frequencies  # 512 mel bins
@@ -32,6 +35,7 @@ MAX_SEED = 2**31 - 1
 this range (a signed 32-bit integer), so the CLI accepts the same ones: any seed a user sees
 anywhere reproduces everywhere. Walks that go to the next seed wrap around (next_seed)."""
 MAX_PROMPT_CHARS = 2000
+DEFAULT_MAX_BATCH_SIZE = 8  # requests per UNet batch unless the caller says otherwise
 
 
 @dataclass(frozen=True)
@@ -154,9 +158,9 @@ class GenerationResult:
 
     request: GenerationRequest
     image: Image.Image  # the spectrogram, RGB, 512 high, EXIF with the spectrogram parameters
-    audio: Any  # pydub.AudioSegment, or None when generate(..., with_audio=False)
+    audio: AudioSegment  # what the image decodes to (riffusion_core.clips.render_clips)
     duration_s: float
-    elapsed_s: float  # wall time of the batch that rendered this clip (image and audio)
+    elapsed_s: float  # wall time of the batch that rendered this clip (images and audio)
     seeds: tuple[int, ...] = ()  # start seed, and end seed for a blend
     scheduler: str = ""
     model_id: str = ""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ import numpy as np
 from PIL import Image
 
 from riffusion_core.audio import SAMPLE_RATE, AudioSegment, stitch
+from riffusion_core.clips import ClipPipeline, OnStep, ShouldCancel, render_clips
+from riffusion_core.converter import get_converter
 from riffusion_core.errors import AudioDecodeError, RiffusionError
 from riffusion_core.generation import (
     HOP_SAMPLES,
@@ -36,6 +38,7 @@ from riffusion_core.generation import (
     next_seed,
 )
 from riffusion_core.image import save_image
+from riffusion_core.spectrogram_params import SpectrogramParams
 from riffusion_core.strip import boundaries, marked_strip, side_by_side
 
 CHAIN_CROSSFADE_MS = 10  # riff chain: clips already line up; this only hides the phase step
@@ -46,9 +49,6 @@ END_FADE_MS = 10  # fade applied where a track is cut short, so the cut does not
 WEB_APP_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_BATCH_SIZE = 4
 MAX_CLIPS = 64  # about 5 1/2 minutes: a guard against a typo asking for hours of GPU time
-
-OnStep = Callable[[int, int], None]
-ShouldCancel = Callable[[], bool]
 
 
 def clip_ms(width: int = 512) -> int:
@@ -131,16 +131,17 @@ class RemixResult(TrackResult):
 
 
 def _generate_batched(
-    pipe,
+    pipe: ClipPipeline,
     requests: Sequence[GenerationRequest],
     batch_size: int,
     on_step: OnStep | None,
     should_cancel: ShouldCancel | None,
 ) -> list[GenerationResult]:
-    """All clips in one generate() call: the pipeline batches compatible requests (at most
-    `batch_size` per UNet batch) and reports progress over the whole task."""
-    return pipe.generate(
-        list(requests),
+    """All clips in one pipeline call: the pipeline batches compatible requests (at most
+    `batch_size` per UNet batch) and reports progress over the whole track."""
+    return render_clips(
+        pipe,
+        requests,
         on_step=on_step,
         should_cancel=should_cancel,
         max_batch_size=max(1, batch_size),
@@ -191,7 +192,7 @@ def clips_needed(duration_ms: int, one_clip_ms: int, crossfade_ms: int) -> int:
 
 
 def riff_long(
-    pipe,
+    pipe: ClipPipeline,
     request: GenerationRequest,
     duration_s: float,
     *,
@@ -235,7 +236,7 @@ def blend_alphas(clips: int) -> list[float]:
 
 
 def blend(
-    pipe,
+    pipe: ClipPipeline,
     start: PromptInput,
     end: PromptInput,
     clips: int = 5,
@@ -302,7 +303,7 @@ def _mono_pcm(audio: AudioSegment) -> AudioSegment:
 
 
 def remix(
-    pipe,
+    pipe: ClipPipeline,
     audio: AudioSegment,
     prompt: PromptInput,
     strength: float = 0.55,
@@ -325,9 +326,6 @@ def remix(
     `source_duration_s` when `audio` is itself only the first part of a longer file, so the
     result reports the real length and the truncation.
     """
-    from riffusion_core.converter import get_converter
-    from riffusion_core.spectrogram_params import SpectrogramParams
-
     _check_positive("max input length", max_input_s)
     if not 0.0 < strength <= 1.0:
         raise RiffusionError(f"The remix strength must be between 0 and 1, not {strength}.")
