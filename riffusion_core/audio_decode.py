@@ -185,7 +185,7 @@ class _Collector:
         self.input_key: tuple | None = None
         self.full = False
 
-    def _new_resampler(self, frame: av.AudioFrame) -> None:
+    def _new_resampler(self, frame: av.AudioFrame) -> av.AudioResampler:
         if self.resampler is not None:
             self._store(self.resampler.resample(None))
         if self.channels == 0:
@@ -193,6 +193,7 @@ class _Collector:
         layout = "mono" if self.channels == 1 else "stereo"
         self.resampler = av.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
         self.input_key = (frame.format.name, frame.layout.name, frame.sample_rate)
+        return self.resampler
 
     def add(self, frame: av.AudioFrame) -> None:
         if self.full:
@@ -202,9 +203,12 @@ class _Collector:
             raise AudioDecodeError(
                 f"That file has an unusable sample rate ({frame.sample_rate} Hz). {_SUPPORTED}"
             )
-        if (frame.format.name, frame.layout.name, frame.sample_rate) != self.input_key:
-            self._new_resampler(frame)
-        self._store(self.resampler.resample(frame))
+        key = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if self.resampler is None or key != self.input_key:
+            resampler = self._new_resampler(frame)
+        else:
+            resampler = self.resampler
+        self._store(resampler.resample(frame))
 
     def finish(self) -> bytes:
         """All samples as interleaved int16 bytes (joined once: peak memory about 2x the audio)."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeAlias
 
 import numpy as np
 import torch
@@ -52,10 +52,17 @@ from riffusion_core.spectrogram_params import SpectrogramParams
 
 StepCallback = Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]
 """callback_on_step_end(pipe, step_index, timestep, callback_kwargs) -> callback_kwargs."""
-StepEndCallback = StepCallback | PipelineCallback | MultiPipelineCallbacks
+StepEndCallback: TypeAlias = StepCallback | PipelineCallback | MultiPipelineCallbacks
+
+
+class SchedulerClass(Protocol):
+    """A diffusers scheduler class: built from a checkpoint's scheduler config."""
+
+    def from_config(self, config: dict[str, Any]) -> Any: ...
+
 
 # name -> (scheduler class, config overrides). "pndm" is what the Riffusion checkpoint ships with.
-SCHEDULERS: dict[str, tuple[type, dict[str, Any]]] = {
+SCHEDULERS: dict[str, tuple[SchedulerClass, dict[str, Any]]] = {
     "pndm": (PNDMScheduler, {"skip_prk_steps": True}),
     "dpmsolver++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
     "ddim": (DDIMScheduler, {}),
