@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from riffusion_core.audio import samples_to_segment
 from riffusion_core.converter import SpectrogramImageConverter
 from riffusion_core.image import spectrogram_from_image
-from riffusion_core.params import SpectrogramParams
 from riffusion_core.phase import FastPhaseSettings
+from riffusion_core.spectrogram_params import SpectrogramParams
 from tests.conftest import REFERENCE_DIR
 
 CLIPS = (

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from riffusion_core.audio import encode_mp3
 from riffusion_core.converter import get_converter
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.spectrogram_params import SpectrogramParams
 
 GUIDANCE = 7.0
 TOKENS = 77

@@ -8,8 +8,9 @@ riffusion_core, which defines the format.
 
 from __future__ import annotations
 
-CLIP_SECONDS = 5.11  # one 512-px clip: 441 * 511 samples at 44.1 kHz
-MAX_SEED = 2**31 - 1
+from riffusion_core.generation import CLIP_SECONDS, MAX_SEED
+
+__all__ = ["CLIP_SECONDS", "MAX_SEED"]  # defined by the format, used by the bot from here
 
 # Text
 MAX_PROMPT = 500  # characters, for every prompt and negative prompt

@@ -1,6 +1,7 @@
 """`riffusion` command line: one argparse subcommand per task, gathered from a small registry.
 
-Each module named in SUBCOMMAND_MODULES exposes `SUBCOMMANDS: list[Subcommand]`; adding a
+Each module named in SUBCOMMAND_MODULES exposes `SUBCOMMANDS: list[Subcommand]` (Subcommand is
+defined in cli_subcommand, which those modules import instead of this one); adding a
 command (riff, blend, remix...) means adding a module to that tuple, nothing else. Modules import
 their heavy dependencies (torch, diffusers) inside `run`, so `riffusion --help` stays quick.
 
@@ -13,25 +14,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from riffusion_core import __version__
+from riffusion_core.cli_subcommand import Subcommand
 from riffusion_core.errors import RiffusionError
 
 SUBCOMMAND_MODULES: tuple[str, ...] = ("riffusion_core.cli_convert", "riffusion_core.cli_generate")
 
 EXIT_USER_ERROR = 1
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    """One CLI subcommand: `configure` adds its arguments, `run` does the work (exit status)."""
-
-    name: str
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
 
 
 def load_subcommands(modules: Sequence[str] = SUBCOMMAND_MODULES) -> list[Subcommand]:

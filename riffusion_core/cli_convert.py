@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from riffusion_core.cli import Subcommand
+from riffusion_core.cli_subcommand import Subcommand
 from riffusion_core.errors import RiffusionError
 
 IMAGE_SUFFIXES = (".png",)
@@ -24,10 +24,10 @@ def configure_audio_to_image(parser: argparse.ArgumentParser) -> None:
 
 def run_audio_to_image(args: argparse.Namespace) -> int:
     _check_suffix(args.output, IMAGE_SUFFIXES, "image")
-    from riffusion_core.audio import decode_audio
+    from riffusion_core.audio_decode import decode_audio
     from riffusion_core.converter import get_converter
     from riffusion_core.image import save_image
-    from riffusion_core.params import SpectrogramParams
+    from riffusion_core.spectrogram_params import SpectrogramParams
 
     segment = decode_audio(args.input).segment
     converter = get_converter(SpectrogramParams(stereo=args.stereo), _device(args.device))

@@ -25,8 +25,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from riffusion_core.cli import Subcommand
+from riffusion_core.cli_subcommand import Subcommand
 from riffusion_core.errors import RiffusionError
+from riffusion_core.generation import (
+    CLIP_SECONDS,
+    MAX_SEED,
+    GenerationRequest,
+    PromptInput,
+    next_seed,
+)
 
 DEVICE_ENV_VAR = "RIFFUSION_DEVICE"
 SCHEDULERS = ("pndm", "dpmsolver++")
@@ -51,7 +58,9 @@ def _number(kind: type, check: Callable[[float], bool], what: str) -> Callable[[
 
 
 positive_int = _number(int, lambda v: v > 0, "a whole number above 0")
-seed_int = _number(int, lambda v: 0 <= v < 2**63, "a seed (a whole number, 0 or more)")
+seed_int = _number(
+    int, lambda v: 0 <= v <= MAX_SEED, f"a seed (a whole number from 0 to {MAX_SEED})"
+)
 positive_float = _number(float, lambda v: v > 0, "a number above 0")
 non_negative_float = _number(float, lambda v: v >= 0, "a number, 0 or more")
 fraction = _number(float, lambda v: 0 < v <= 1, "a number above 0 and at most 1")
@@ -116,7 +125,7 @@ def configure_riff(parser: argparse.ArgumentParser) -> None:
         "--duration",
         type=positive_float,
         default=None,
-        help="seconds; longer than one clip (5.11 s) chains clips seed s -> s+1 "
+        help=f"seconds; longer than one clip ({CLIP_SECONDS:.2f} s) chains clips seed s -> s+1 "
         "as the Riffusion web app does (default: one clip)",
     )
     _common(parser, steps=50)
@@ -291,8 +300,6 @@ def _write(
 
 
 def _prompt(text: str, seed: int, args: argparse.Namespace):
-    from riffusion_core.generation import PromptInput
-
     if not text.strip():
         raise RiffusionError("The prompt is empty: describe the music you want.")
     fields = {
@@ -320,12 +327,11 @@ def _run(args: argparse.Namespace, label: str, work: Callable[[Any, _Progress], 
 
 
 def run_riff(args: argparse.Namespace) -> int:
-    from riffusion_core.generation import GenerationRequest
-    from riffusion_core.tasks import clip_ms, riff_long
+    from riffusion_core.tracks import riff_long
 
     start = _prompt(args.prompt, args.seed, args)
     _check_seed_image(args.seed_image)
-    duration = args.duration if args.duration is not None else clip_ms() / 1000
+    duration = args.duration if args.duration is not None else CLIP_SECONDS
     request = GenerationRequest(
         start=start, num_inference_steps=args.steps, seed_image=args.seed_image
     )
@@ -344,10 +350,9 @@ def run_riff(args: argparse.Namespace) -> int:
 
 
 def run_blend(args: argparse.Namespace) -> int:
-    from riffusion_core.generation import GenerationRequest
-    from riffusion_core.tasks import blend
+    from riffusion_core.tracks import blend
 
-    seed_b = args.seed_a + 1 if args.seed_b is None else args.seed_b
+    seed_b = next_seed(args.seed_a) if args.seed_b is None else args.seed_b
     start = _prompt(args.prompt_a, args.seed_a, args)
     end = _prompt(args.prompt_b, seed_b, args)
     # Validates steps, seed image and strength now, before the slow model load.
@@ -386,8 +391,8 @@ def run_blend(args: argparse.Namespace) -> int:
 
 
 def run_remix(args: argparse.Namespace) -> int:
-    from riffusion_core.audio import decode_audio
-    from riffusion_core.tasks import remix
+    from riffusion_core.audio_decode import decode_audio
+    from riffusion_core.tracks import remix
 
     prompt = _prompt(args.prompt, args.seed, args)
     data = _read_input(args.audio)

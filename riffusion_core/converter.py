@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import SupportsFloat
 
 import numpy as np
 import torch
@@ -17,9 +18,9 @@ from pydub import AudioSegment
 from riffusion_core.audio import samples_to_segment, segment_to_samples
 from riffusion_core.errors import AudioDecodeError
 from riffusion_core.image import image_from_spectrogram, spectrogram_from_image
-from riffusion_core.params import ExifTag, SpectrogramParams
 from riffusion_core.phase import FastPhaseSettings
 from riffusion_core.spectrogram import Method, SpectrogramConverter
+from riffusion_core.spectrogram_params import ExifTag, SpectrogramParams
 
 DEFAULT_PARAMS = SpectrogramParams()
 
@@ -113,12 +114,22 @@ def image_is_stereo(image: Image.Image, *, default: bool) -> bool:
 
 
 def _looks_stereo(image: Image.Image) -> bool:
-    red, green, blue = image.split()
-    return red.getextrema() == (0, 0) and (green.getextrema()[1] > 0 or blue.getextrema()[1] > 0)
+    red, green, blue = (_band_range(band) for band in image.split())
+    return red == (0, 0) and (green[1] > 0 or blue[1] > 0)
+
+
+def _band_range(band: Image.Image) -> tuple[float, float]:
+    """(lowest, highest) value of a single-band image."""
+    low, high = band.getextrema()
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        raise TypeError(f"expected a single-band image, got mode {band.mode}")
+    return low, high
 
 
 def _as_int(value: object) -> int | None:
+    if not isinstance(value, str | bytes | SupportsFloat):  # EXIF may hold anything
+        return None
     try:
-        return int(float(value))  # type: ignore[arg-type]
+        return int(float(value))
     except (TypeError, ValueError):
         return None

@@ -8,22 +8,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from PIL import Image
 
 from riffusion_core.errors import RiffusionError
+from riffusion_core.spectrogram_params import SpectrogramParams
 
-HEIGHT = 512  # 512 mel bins
+if TYPE_CHECKING:
+    from pydub import AudioSegment
+
+_MODEL_PARAMS = SpectrogramParams()  # the geometry the published model was trained on
+HEIGHT = _MODEL_PARAMS.num_frequencies  # 512 mel bins
+SAMPLE_RATE = _MODEL_PARAMS.sample_rate
+HOP_SAMPLES = _MODEL_PARAMS.hop_length  # 10 ms: one image column
+CLIP_WIDTH = 512  # px: the square images the model was trained on, and the seed images' loops
+CLIP_SECONDS = _MODEL_PARAMS.num_samples(CLIP_WIDTH) / SAMPLE_RATE
+"""One clip's audio: 441 * 511 samples = 5.11 s exactly (other widths: tracks.clip_ms)."""
 MIN_WIDTH = 64
 MAX_WIDTH = 4096
 MIN_STEPS = 2
 MAX_STEPS = 200
 MAX_GUIDANCE = 50.0
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**31 - 1
+"""Largest seed. Discord's integer options, the bot's records and shared links carry seeds in
+this range (a signed 32-bit integer), so the CLI accepts the same ones: any seed a user sees
+anywhere reproduces everywhere. Walks that go to the next seed wrap around (next_seed)."""
 MAX_PROMPT_CHARS = 2000
-SAMPLE_RATE = 44100
-HOP_SAMPLES = 441  # 10 ms
+DEFAULT_MAX_BATCH_SIZE = 8  # requests per UNet batch unless the caller says otherwise
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,7 @@ class GenerationRequest:
     @property
     def duration_s(self) -> float:
         """Length of the audio the image decodes to (441 samples per column, minus one)."""
-        return HOP_SAMPLES * (self.width - 1) / SAMPLE_RATE
+        return _MODEL_PARAMS.num_samples(self.width) / SAMPLE_RATE
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,9 +158,9 @@ class GenerationResult:
 
     request: GenerationRequest
     image: Image.Image  # the spectrogram, RGB, 512 high, EXIF with the spectrogram parameters
-    audio: Any  # pydub.AudioSegment, or None when generate(..., with_audio=False)
+    audio: AudioSegment  # what the image decodes to (riffusion_core.clips.render_clips)
     duration_s: float
-    elapsed_s: float  # wall time of the batch that rendered this clip (image and audio)
+    elapsed_s: float  # wall time of the batch that rendered this clip (images and audio)
     seeds: tuple[int, ...] = ()  # start seed, and end seed for a blend
     scheduler: str = ""
     model_id: str = ""
@@ -182,7 +194,12 @@ class GenerationResult:
         }
 
 
-def _finite(value: object) -> bool:
+def next_seed(seed: int) -> int:
+    """The seed after `seed` in a walk (s -> s + 1), wrapping from MAX_SEED back to 0."""
+    return (seed + 1) % (MAX_SEED + 1)
+
+
+def _finite(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -8,6 +8,7 @@ at 0 and put the left channel in G and the right one in B.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -16,7 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from riffusion_core.errors import SpectrogramImageError
-from riffusion_core.params import SpectrogramParams, exif_max_value
+from riffusion_core.spectrogram_params import ExifTag, SpectrogramParams, exif_max_value
 
 MAX_CHANNELS = 2
 
@@ -41,10 +42,31 @@ def image_from_spectrogram(spectrogram: torch.Tensor, params: SpectrogramParams)
         rgb[..., 1] = pixels[0]
         rgb[..., 2] = pixels[1]
     image = Image.fromarray(rgb, mode="RGB")
-    stereo_params = _with_stereo(params, pixels.shape[0] == 2)
+    return _attach_params(image, _with_stereo(params, pixels.shape[0] == 2), max_value)
+
+
+def mono_spectrogram_image(pixels: np.ndarray, params: SpectrogramParams) -> Image.Image:
+    """RGB image (R = G = B, EXIF attached) of (n_mels, T) uint8 pixels, top row highest bin.
+
+    For images made without a spectrogram to measure, such as the pipeline's: the PNG is then a
+    well-formed mono spectrogram whose audio is exactly what the clip played. The maximum-value
+    tag is left out: such an image has no absolute scale, and audio is peak-normalised anyway.
+    """
+    if pixels.ndim != 2 or pixels.dtype != np.uint8:
+        raise SpectrogramImageError("A mono spectrogram image is one 2-D plane of 8-bit pixels.")
+    image = Image.fromarray(np.stack([pixels, pixels, pixels], axis=-1))
+    return _attach_params(image, _with_stereo(params, False), None)
+
+
+def _attach_params(
+    image: Image.Image, params: SpectrogramParams, max_value: float | None
+) -> Image.Image:
+    """Write the parameters (and the spectrogram's maximum, when it has one) as EXIF tags."""
     exif = Image.Exif()
-    for tag, value in stereo_params.to_exif(max_value=max_value).items():
-        exif[tag] = value
+    tags = params.to_exif(max_value=1.0 if max_value is None else max_value)
+    for tag, value in tags.items():
+        if max_value is not None or tag != ExifTag.MAX_VALUE.value:
+            exif[tag] = value
     image.info["exif"] = exif.tobytes()
     return image
 
@@ -124,8 +146,4 @@ def _as_rgb_array(image: Image.Image) -> np.ndarray:
 
 
 def _with_stereo(params: SpectrogramParams, stereo: bool) -> SpectrogramParams:
-    if params.stereo == stereo:
-        return params
-    from dataclasses import replace
-
-    return replace(params, stereo=stereo)
+    return params if params.stereo == stereo else replace(params, stereo=stereo)

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.inverse_mel import NonNegativeInverseMel
+from riffusion_core.spectrogram_params import SpectrogramParams
 from riffusion_core.stft import FrameTransform
-
-if TYPE_CHECKING:
-    from riffusion_core.spectrogram import NonNegativeInverseMel
 
 # Gaussian window equivalent to a Hann window of length L: exp(-pi t^2 / (HANN_GAMMA * L^2)).
 HANN_GAMMA = 0.25645

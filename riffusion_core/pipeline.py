@@ -1,13 +1,16 @@
-"""RiffusionPipeline: Stable Diffusion for spectrograms, in one readable class.
+"""RiffusionPipeline: Stable Diffusion for spectrograms, in one readable diffusers pipeline.
 
 It loads a standard StableDiffusionPipeline folder (vae, text_encoder, tokenizer, unet,
-scheduler) and renders `GenerationRequest`s: text-to-audio from seeded noise, img2img from a seed
-image, interpolation between two prompt ends, masks, weighted and arbitrarily long prompts.
-Compatible requests share one UNet batch; every result equals rendering it alone.
+scheduler) and renders `GenerationRequest`s into spectrogram images: text-to-audio from seeded
+noise, img2img from a seed image, interpolation between two prompt ends, masks, weighted and
+arbitrarily long prompts. Compatible requests share one UNet batch; every image equals rendering
+its request alone. Like diffusers' pipelines it returns images only (the spectrogram parameters
+in their EXIF): turning them into sound is riffusion_core.clips' job.
 
 The denoising loop is written out here rather than borrowed from diffusers' pipelines because
 Riffusion needs things they do not offer together: per-item guidance and seeds in one batch,
-slerped noise, interpolated embeddings with negative prompts, and cancellation between steps.
+slerped noise, and interpolated embeddings with negative prompts. Progress and cancellation use
+diffusers' conventions: `callback_on_step_end` after every UNet pass, and `interrupt`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypeAlias
 
 import numpy as np
 import torch
@@ -29,30 +32,64 @@ from diffusers import (
     PNDMScheduler,
     UNet2DConditionModel,
 )
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+from diffusers.utils import BaseOutput
 from PIL import Image
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from riffusion_core.converter import get_converter
-from riffusion_core.errors import GenerationCancelled, RiffusionError
-from riffusion_core.generation import HEIGHT, GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.errors import RiffusionError
+from riffusion_core.generation import (
+    DEFAULT_MAX_BATCH_SIZE,
+    HEIGHT,
+    GenerationRequest,
+    PromptInput,
+)
+from riffusion_core.image import mono_spectrogram_image
 from riffusion_core.interpolation import slerp
-from riffusion_core.params import ExifTag, SpectrogramParams
 from riffusion_core.prompt_weights import chunk_tokens, parse_prompt_weights
 from riffusion_core.seed_images import fit_width, load_seed_image
+from riffusion_core.spectrogram_params import SpectrogramParams
 
-OnStep = Callable[[int, int], None]
-ShouldCancel = Callable[[], bool]
+StepCallback = Callable[[Any, int, Any, dict[str, Any]], dict[str, Any]]
+"""callback_on_step_end(pipe, step_index, timestep, callback_kwargs) -> callback_kwargs."""
+StepEndCallback: TypeAlias = StepCallback | PipelineCallback | MultiPipelineCallbacks
 
-DEFAULT_MAX_BATCH_SIZE = 8
+
+class SchedulerClass(Protocol):
+    """A diffusers scheduler class: built from a checkpoint's scheduler config."""
+
+    def from_config(self, config: dict[str, Any]) -> Any: ...
+
 
 # name -> (scheduler class, config overrides). "pndm" is what the Riffusion checkpoint ships with.
-SCHEDULERS: dict[str, tuple[type, dict[str, Any]]] = {
+SCHEDULERS: dict[str, tuple[SchedulerClass, dict[str, Any]]] = {
     "pndm": (PNDMScheduler, {"skip_prk_steps": True}),
     "dpmsolver++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
     "ddim": (DDIMScheduler, {}),
     "euler": (EulerDiscreteScheduler, {}),
 }
 _SCHEDULER_ALIASES = {"dpm++": "dpmsolver++", "dpm": "dpmsolver++", "dpmsolver": "dpmsolver++"}
+
+
+@dataclass(frozen=True)
+class RenderInfo:
+    """How one output image was rendered: what a clip's record keeps besides the image."""
+
+    seeds: tuple[int, ...]  # start seed, and end seed for a blend
+    scheduler: str
+    unet_steps: int  # UNet passes actually run (img2img runs fewer than num_inference_steps)
+    batch: int  # which UNet batch of the call rendered it
+    batch_size: int  # how many requests shared that batch
+    batch_elapsed_s: float  # wall time of that batch: denoising and VAE decoding
+
+
+@dataclass
+class RiffusionPipelineOutput(BaseOutput):
+    """The spectrograms, in request order (RGB, EXIF with the spectrogram parameters), and how
+    each was rendered. Empty when the call was interrupted."""
+
+    images: list[Image.Image]
+    renders: list[RenderInfo]
 
 
 @dataclass
@@ -99,6 +136,7 @@ class RiffusionPipeline(DiffusionPipeline):
     """Riffusion's text/image-to-spectrogram diffusion; see the module docstring."""
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
+    _callback_tensor_inputs: ClassVar[list[str]] = ["latents", "prompt_embeds"]
     # The published checkpoint lists a safety checker; it means nothing on spectrograms. Naming
     # the components here lets load_pipeline pass None so they are neither downloaded nor loaded.
     _optional_components: ClassVar[list[str]] = ["safety_checker", "feature_extractor"]
@@ -129,6 +167,8 @@ class RiffusionPipeline(DiffusionPipeline):
         self._scheduler_name = _name_of(scheduler)
         self._model_id: str | None = None
         self._empty_chunk: torch.Tensor | None = None
+        self._interrupt = False
+        self._num_timesteps = 0
 
     # ------------------------------------------------------------------ configuration
 
@@ -144,6 +184,17 @@ class RiffusionPipeline(DiffusionPipeline):
     @property
     def scheduler_name(self) -> str:
         return self._scheduler_name
+
+    @property
+    def interrupt(self) -> bool:
+        """True once a step callback set `pipe._interrupt = True` (diffusers' convention): the
+        loop stops after that step and the call returns no images. Reset by every call."""
+        return self._interrupt
+
+    @property
+    def num_timesteps(self) -> int:
+        """UNet passes of the current (or last) call, over all its batches."""
+        return self._num_timesteps
 
     @staticmethod
     def available_schedulers() -> list[str]:
@@ -179,61 +230,71 @@ class RiffusionPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ generation
 
     @torch.inference_mode()
-    def generate(
+    def __call__(
         self,
-        requests: Sequence[GenerationRequest],
+        requests: GenerationRequest | Sequence[GenerationRequest],
         *,
-        on_step: OnStep | None = None,
-        should_cancel: ShouldCancel | None = None,
-        with_audio: bool = True,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
-    ) -> list[GenerationResult]:
-        """Render `requests` (results in the same order).
+        callback_on_step_end: StepCallback
+        | PipelineCallback
+        | MultiPipelineCallbacks
+        | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+    ) -> RiffusionPipelineOutput:
+        """Render `requests` (images in the same order).
 
         Compatible requests (same steps, width, kind and strength, same prompt length in
-        chunks) share a UNet batch of at most `max_batch_size`. `on_step(step, total)` is called
-        after every UNet pass, counting over all batches of this call. `should_cancel()` is
-        checked before every pass and raises GenerationCancelled. `with_audio=False` skips
-        spectrogram-to-audio decoding (result.audio is None).
+        chunks) share a UNet batch of at most `max_batch_size`. `callback_on_step_end(self,
+        step_index, timestep, callback_kwargs)` runs after every UNet pass; `step_index` counts
+        the passes of every batch of this call (0 to `num_timesteps` - 1), `callback_kwargs`
+        holds the tensors named in `callback_on_step_end_tensor_inputs` ("latents",
+        "prompt_embeds"), and the tensors it returns replace them. A callback that sets
+        `self._interrupt = True` stops the call after that step (see `interrupt`).
         """
-        requests = list(requests)
-        if not requests:
-            return []
+        requests = [requests] if isinstance(requests, GenerationRequest) else list(requests)
         for request in requests:
             if not isinstance(request, GenerationRequest):
-                raise RiffusionError("generate() takes GenerationRequest objects.")
-        _check_cancel(should_cancel)
+                raise RiffusionError("The pipeline takes GenerationRequest objects.")
+        if isinstance(callback_on_step_end, PipelineCallback | MultiPipelineCallbacks):
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
+        unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
+        if unknown:
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs can only name {self._callback_tensor_inputs}"
+                f", not {sorted(unknown)}."
+            )
+        self._interrupt = False
         items = [self._prepare(index, request) for index, request in enumerate(requests)]
         groups = self._group(items, max(1, int(max_batch_size)))
-        total = sum(len(group.timesteps) for group in groups)
-        progress = _Progress(on_step, total)
-        results: dict[int, GenerationResult] = {}
-        for group in groups:
-            group_started = time.perf_counter()
-            latents = self._denoise(group, progress, should_cancel)
-            images = self._decode(latents, should_cancel)
-            for item, image in zip(group.items, images, strict=True):
-                _check_cancel(should_cancel)
-                audio = self._audio(image, item.seeds[0]) if with_audio else None
-                results[item.index] = GenerationResult(
-                    request=item.request,
-                    image=image,
-                    audio=audio,
-                    duration_s=audio.frame_count() / audio.frame_rate
-                    if audio is not None
-                    else item.request.duration_s,
-                    elapsed_s=0.0,
-                    seeds=item.seeds,
-                    scheduler=self._scheduler_name,
-                    model_id=self.model_id,
-                    device=str(self.device),
-                    unet_steps=len(group.timesteps),
-                    batch_size=len(group.items),
-                )
-            elapsed = time.perf_counter() - group_started
-            for item in group.items:
-                results[item.index].elapsed_s = elapsed
-        return [results[i] for i in range(len(requests))]
+        self._num_timesteps = sum(len(group.timesteps) for group in groups)
+        step = _StepHook(self, callback_on_step_end, tuple(callback_on_step_end_tensor_inputs))
+        images: dict[int, Image.Image] = {}
+        renders: dict[int, RenderInfo] = {}
+        with self.progress_bar(total=self._num_timesteps) as progress_bar:
+            for batch, group in enumerate(groups):
+                started = time.perf_counter()
+                latents = self._denoise(group, step, progress_bar)
+                if self.interrupt:
+                    break
+                decoded = self._decode(latents)
+                elapsed = time.perf_counter() - started
+                for item, image in zip(group.items, decoded, strict=True):
+                    images[item.index] = image
+                    renders[item.index] = RenderInfo(
+                        seeds=item.seeds,
+                        scheduler=self._scheduler_name,
+                        unet_steps=len(group.timesteps),
+                        batch=batch,
+                        batch_size=len(group.items),
+                        batch_elapsed_s=elapsed,
+                    )
+        self.maybe_free_model_hooks()
+        if self.interrupt:
+            return RiffusionPipelineOutput(images=[], renders=[])
+        order = range(len(requests))
+        return RiffusionPipelineOutput(
+            images=[images[i] for i in order], renders=[renders[i] for i in order]
+        )
 
     # ------------------------------------------------------------------ preparation
 
@@ -408,9 +469,7 @@ class RiffusionPipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ the loop
 
-    def _denoise(
-        self, group: _Group, progress: _Progress, should_cancel: ShouldCancel | None
-    ) -> torch.Tensor:
+    def _denoise(self, group: _Group, step: _StepHook, progress_bar: Any) -> torch.Tensor:
         device, dtype = self.device, self.unet.dtype
         scheduler, timesteps = group.scheduler, group.timesteps
         noises, inits, keeps = [], [], []
@@ -449,7 +508,8 @@ class RiffusionPipeline(DiffusionPipeline):
         ).view(-1, 1, 1, 1)
 
         for i, t in enumerate(timesteps):
-            _check_cancel(should_cancel)
+            if self.interrupt:
+                break
             model_input = scheduler.scale_model_input(torch.cat([latents, latents]), t)
             noise_pred = self.unet(model_input, t, encoder_hidden_states=embeddings).sample
             uncond, cond = noise_pred.chunk(2)
@@ -463,40 +523,43 @@ class RiffusionPipeline(DiffusionPipeline):
                 else:
                     proper = original
                 latents = keep * proper + (1 - keep) * latents
-            progress.advance()
+            latents, embeddings = step(t, latents=latents, prompt_embeds=embeddings)
+            progress_bar.update()
         return latents
 
-    def _decode(
-        self, latents: torch.Tensor, should_cancel: ShouldCancel | None
-    ) -> list[Image.Image]:
+    def _decode(self, latents: torch.Tensor) -> list[Image.Image]:
         """Latents -> RGB spectrogram images, one VAE pass per item (identical in any batch)."""
         images = []
         for row in latents.split(1):
-            _check_cancel(should_cancel)
             pixels = self.vae.decode(row / self.vae.config.scaling_factor).sample
             images.append(_tensor_to_image(pixels[0]))
         return images
 
-    def _audio(self, image: Image.Image, seed: int) -> Any:
-        """Spectrogram image -> AudioSegment with the conversion module (seeded phase)."""
-        return get_converter(SpectrogramParams(), self.device).audio_from_spectrogram_image(
-            image, seed=seed
-        )
 
+class _StepHook:
+    """Calls the step-end callback with the tensors it asked for and takes back its changes;
+    counts steps over every batch of a call."""
 
-class _Progress:
-    def __init__(self, on_step: OnStep | None, total: int) -> None:
-        self.on_step, self.total, self.done = on_step, total, 0
+    def __init__(
+        self,
+        pipe: RiffusionPipeline,
+        callback: StepEndCallback | None,
+        tensor_inputs: tuple[str, ...],
+    ) -> None:
+        self.pipe, self.callback, self.tensor_inputs = pipe, callback, tensor_inputs
+        self.index = 0
 
-    def advance(self) -> None:
-        self.done += 1
-        if self.on_step is not None:
-            self.on_step(self.done, self.total)
-
-
-def _check_cancel(should_cancel: ShouldCancel | None) -> None:
-    if should_cancel is not None and should_cancel():
-        raise GenerationCancelled()
+    def __call__(
+        self, timestep: Any, *, latents: torch.Tensor, prompt_embeds: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.callback is not None:
+            tensors = {"latents": latents, "prompt_embeds": prompt_embeds}
+            kwargs = {name: tensors[name] for name in self.tensor_inputs}
+            outputs = self.callback(self.pipe, self.index, timestep, kwargs)
+            latents = outputs.pop("latents", latents)
+            prompt_embeds = outputs.pop("prompt_embeds", prompt_embeds)
+        self.index += 1
+        return latents, prompt_embeds
 
 
 def _image_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -505,22 +568,13 @@ def _image_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def _tensor_to_image(pixels: torch.Tensor) -> Image.Image:
-    """VAE output -> mono spectrogram image with the parameters in its EXIF.
+    """VAE output (3, H, W) in [-1, 1] -> mono spectrogram image of the model's parameters.
 
-    The converter reads mono images from the red channel (as the reference did), so red is copied
-    to green and blue: the PNG is then a well-formed mono spectrogram (R = G = B) whose audio is
-    exactly what the clip played. The maximum-value tag is left out: a generated image has no
-    absolute scale, and audio is peak-normalised anyway.
+    The converter reads mono images from the red channel (as the reference did), so the red
+    channel is the spectrogram; the image module makes it a well-formed mono PNG.
     """
     array = ((pixels.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-    red = array[0].cpu().numpy()
-    image = Image.fromarray(np.stack([red, red, red], axis=-1))
-    exif = Image.Exif()
-    for tag, value in SpectrogramParams().to_exif(max_value=1.0).items():
-        if tag != ExifTag.MAX_VALUE.value:
-            exif[tag] = value
-    image.info["exif"] = exif.tobytes()
-    return image
+    return mono_spectrogram_image(array[0].cpu().numpy(), SpectrogramParams())
 
 
 def _name_of(scheduler: Any) -> str:

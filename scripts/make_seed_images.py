@@ -247,7 +247,7 @@ def loop_image(loop: np.ndarray) -> Image.Image:
     first and last columns show the same moment of the beat.
     """
     from riffusion_core.converter import get_converter
-    from riffusion_core.params import SpectrogramParams
+    from riffusion_core.spectrogram_params import SpectrogramParams
 
     converter = get_converter(SpectrogramParams(), "cpu")
     full = converter.spectrogram_image_from_audio(loop_to_segment(loop, PAD_COLUMNS))

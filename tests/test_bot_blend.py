@@ -1,6 +1,6 @@
 """/blend over the fake Discord: one track, one marked strip, buttons, and "pick clip k".
 
-The bot runs its real PipelineRenderer and riffusion_core.tasks.blend on FakePipe (see
+The bot runs its real PipelineRenderer and riffusion_core.tracks.blend on FakePipe (see
 tests/fixtures/mixing.py), so the stitching, the strip and the queue are real; only the
 diffusion is a stand-in.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from riffusion_core.strip import MARK_COLOUR
-from riffusion_core.tasks import BLEND_CROSSFADE_MS, clip_ms
+from riffusion_core.tracks import BLEND_CROSSFADE_MS, clip_ms
 from tests.fakediscord import FakeDiscord, Message
 from tests.fixtures.bot import BotHarness
 from tests.fixtures.mixing import FakePipe, is_result, mp3_seconds, png_of

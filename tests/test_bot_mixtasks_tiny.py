@@ -13,7 +13,7 @@ import pytest
 from bot.engine.renderer import PipelineRenderer
 from bot.engine.tasks import BlendClipTask, BlendTask, RemixTask, blend_length_s
 from bot.params import RiffParams
-from riffusion_core.tasks import clip_ms
+from riffusion_core.tracks import clip_ms
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +52,7 @@ def test_a_picked_clip_is_that_alpha_of_the_blend(renderer, tiny_pipeline):
     # alpha 0 is prompt A alone: the same picture a plain clip of A renders.
     from riffusion_core.generation import GenerationRequest, PromptInput
 
-    [plain] = tiny_pipeline.generate(
-        [GenerationRequest(start=PromptInput("rock", seed=1), num_inference_steps=2)],
-        with_audio=False,
-    )
-    assert np.array_equal(np.asarray(picked.image), np.asarray(plain.image))
+    [plain] = tiny_pipeline(
+        [GenerationRequest(start=PromptInput("rock", seed=1), num_inference_steps=2)]
+    ).images
+    assert np.array_equal(np.asarray(picked.image), np.asarray(plain))

@@ -1,7 +1,7 @@
 """Remix over the fake Discord: the four ways in (reply, /remix, context menu, Remix button)
 all end in the same job and post like a riff, saying which part of the input was used.
 
-The bot runs the real riffusion_core.tasks.remix on FakePipe (tests/fixtures/mixing.py).
+The bot runs the real riffusion_core.tracks.remix on FakePipe (tests/fixtures/mixing.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """PipelineRenderer's own logic (trim, batch, long chain, Extend, Variation) with a fake pipe.
 
-The fake pipe returns a tone and a flat image per request instantly, so these check what the
-renderer asks of the pipeline and what it makes of the answers; the real pipeline is exercised
-in test_bot_queue_tiny.py and test_bot_process.py.
+The fake pipe returns a flat image per request instantly, which "decodes" to a tone, so these
+check what the renderer asks of the pipeline and what it makes of the answers; the real
+pipeline is exercised in test_bot_queue_tiny.py and test_bot_process.py.
 """
 
 from __future__ import annotations
@@ -11,47 +11,62 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from bot.engine.renderer import PipelineRenderer
 from bot.engine.tasks import ExtendSource, RenderTask
-from bot.limits import CLIP_SECONDS
 from bot.params import RiffParams
+from riffusion_core import clips
 from riffusion_core.audio import encode_wav, samples_to_segment
-from riffusion_core.generation import GenerationRequest, GenerationResult
-from riffusion_core.tasks import CHAIN_CROSSFADE_MS
+from riffusion_core.generation import GenerationRequest
+from riffusion_core.pipeline import RenderInfo, RiffusionPipelineOutput
+from riffusion_core.tracks import CHAIN_CROSSFADE_MS
 
 CLIP_SAMPLES = 441 * 511
 
 
 class FakePipe:
+    model_id = "fake"
+
     def __init__(self) -> None:
         self.calls: list[list[GenerationRequest]] = []
         self.seed_image_widths: list[int] = []
+        self.device = torch.device("cpu")
+        self.interrupt = False
+        self.num_timesteps = 1
 
-    def generate(self, requests, *, on_step=None, should_cancel=None, **options):
+    def __call__(self, requests, *, callback_on_step_end=None, **options):
         self.calls.append(list(requests))
         for request in requests:
             if request.seed_image and Path(request.seed_image).is_file():
                 with Image.open(request.seed_image) as image:
                     self.seed_image_widths.append(image.width)
-        if on_step is not None:
-            on_step(1, 1)
-        return [self._clip(r) for r in requests]
-
-    def _clip(self, request: GenerationRequest) -> GenerationResult:
-        t = np.arange(CLIP_SAMPLES) / 44100
-        tone = 6000 * np.sin(2 * np.pi * (200 + request.start.seed) * t)
-        audio = samples_to_segment(tone[None, :].astype(np.float32))
-        image = Image.new("RGB", (request.width, 512), (request.start.seed % 256,) * 3)
-        return GenerationResult(
-            request=request, image=image, audio=audio, duration_s=CLIP_SECONDS, elapsed_s=0.0
+        if callback_on_step_end is not None:
+            callback_on_step_end(self, 0, 999, {})
+        return RiffusionPipelineOutput(
+            images=[self._image(r) for r in requests],
+            renders=[
+                RenderInfo((r.start.seed,), "fake", 1, 0, len(requests), 0.0) for r in requests
+            ],
         )
+
+    @staticmethod
+    def _image(request: GenerationRequest) -> Image.Image:
+        return Image.new("RGB", (request.width, 512), (request.start.seed % 256,) * 3)
+
+    @staticmethod
+    def tone(image: Image.Image, seed: int, device: object):
+        """Stands in for clips.clip_audio: a tone of one clip's length, its pitch from the seed."""
+        t = np.arange(CLIP_SAMPLES) / 44100
+        tone = 6000 * np.sin(2 * np.pi * (200 + seed) * t)
+        return samples_to_segment(tone[None, :].astype(np.float32))
 
 
 @pytest.fixture
-def renderer(tmp_path: Path) -> PipelineRenderer:
+def renderer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PipelineRenderer:
     pipe = FakePipe()
+    monkeypatch.setattr(clips, "clip_audio", FakePipe.tone)
     renderer = PipelineRenderer("fake", "cpu", tmp_path / "scratch", loader=lambda *a, **k: pipe)
     renderer.prepare()
     return renderer

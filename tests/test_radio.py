@@ -150,6 +150,16 @@ def test_seed_walk_follows_the_web_app_loop_and_steering():
     )
 
 
+def test_seed_walk_wraps_after_the_largest_seed():
+    from riffusion_core.generation import MAX_SEED, PromptInput
+
+    walk = SeedWalk("jazz", seed=MAX_SEED)
+    clips = [walk.next() for _ in range(5)]
+    assert {(c.start_seed, c.end_seed) for c in clips[:4]} == {(MAX_SEED, 0)}
+    assert (clips[4].start_seed, clips[4].end_seed) == (0, 1)
+    PromptInput("jazz", seed=clips[0].end_seed)  # a seed the pipeline accepts
+
+
 # ---- the stream --------------------------------------------------------------------------------
 
 

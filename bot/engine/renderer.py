@@ -1,7 +1,7 @@
 """The queue's render function: RenderTasks in, finished audio and spectrograms out.
 
 Runs only on the queue's worker thread, which owns the pipeline (loaded there by `prepare`).
-Single-clip tasks (riff, variation, extend) share one `pipe.generate` call when the queue batches
+Single-clip tasks (riff, variation, extend) share one `render_clips` call when the queue batches
 them; a riff longer than one clip is a chain of clips rendered by `riff_long`.
 """
 
@@ -18,10 +18,12 @@ from PIL import Image
 
 from bot.engine.tasks import CancelCheck, RenderOutput, RendersItself, RenderTask, StepCallback
 from bot.params import RiffParams
-from riffusion_core.audio import decode_audio, stitch
+from riffusion_core.audio import stitch
+from riffusion_core.audio_decode import decode_audio
+from riffusion_core.clips import render_clips
 from riffusion_core.generation import GenerationRequest, GenerationResult
 from riffusion_core.strip import side_by_side
-from riffusion_core.tasks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
+from riffusion_core.tracks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
 
 if TYPE_CHECKING:
     pass
@@ -105,7 +107,9 @@ class PipelineRenderer:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=self._scratch()) as scratch:
             requests = [self._clip_request(task, Path(scratch)) for task in tasks]
-            results = self.pipe.generate(requests, on_step=on_step, should_cancel=should_cancel)
+            results = render_clips(
+                self.pipe, requests, on_step=on_step, should_cancel=should_cancel
+            )
         elapsed = time.perf_counter() - started
         return [
             self._finish_clip(task, result, elapsed)

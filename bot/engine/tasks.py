@@ -20,11 +20,12 @@ from pydub import AudioSegment
 
 from bot.limits import CLIP_SECONDS
 from bot.params import RiffParams
+from riffusion_core.clips import render_clips
 from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
-from riffusion_core.tasks import (
+from riffusion_core.tracks import (
     BLEND_CROSSFADE_MS,
     REMIX_OVERLAP_MS,
-    TaskResult,
+    TrackResult,
     blend,
     clip_ms,
     remix,
@@ -104,7 +105,7 @@ class RenderOutput:
         return len(self.audio) / 1000
 
     @classmethod
-    def as_made(cls, result: TaskResult | GenerationResult, clips: int) -> RenderOutput:
+    def as_made(cls, result: TrackResult | GenerationResult, clips: int) -> RenderOutput:
         """A blend, a remix or one clip as riffusion_core made it: posted and kept as is."""
         return cls(
             image=result.image,
@@ -206,7 +207,7 @@ class BlendClipTask(BlendTask):
             num_inference_steps=self.params.steps,
             width=self.params.width,
         )
-        [result] = pipe.generate([request], on_step=on_step, should_cancel=should_cancel)
+        [result] = render_clips(pipe, [request], on_step=on_step, should_cancel=should_cancel)
         return RenderOutput.as_made(result, clips=1)
 
 

@@ -8,7 +8,7 @@ from bot.engine.tasks import BlendTask, blend_length_s
 from bot.jobs.service import JobRequest
 from bot.params import RiffParams
 from bot.store.models import Generation
-from riffusion_core.tasks import blend_alphas
+from riffusion_core.tracks import blend_alphas
 
 
 def blend_request(

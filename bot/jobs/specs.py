@@ -17,7 +17,8 @@ from bot.engine.tasks import BlendClipTask, BlendTask, ExtendSource, RemixTask, 
 from bot.params import RiffParams
 from bot.store.files import Storage
 from bot.store.models import Generation
-from riffusion_core.audio import decode_audio, encode_wav
+from riffusion_core.audio import encode_wav
+from riffusion_core.audio_decode import decode_audio
 from riffusion_core.errors import RiffusionError
 
 JOBS_DIR = "jobs"

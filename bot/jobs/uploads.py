@@ -22,7 +22,7 @@ from typing import Protocol
 import aiohttp
 from pydub import AudioSegment
 
-from riffusion_core.audio import decode_audio
+from riffusion_core.audio_decode import decode_audio
 from riffusion_core.errors import AudioDecodeError, RiffusionError
 
 log = logging.getLogger(__name__)

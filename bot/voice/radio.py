@@ -31,6 +31,7 @@ import numpy as np
 from pydub import AudioSegment
 
 from riffusion_core.errors import RiffusionError
+from riffusion_core.generation import next_seed
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class SeedWalk:
     def next(self) -> RadioClip:
         if self._step == 0:
             end = self.pending.popleft() if self.pending else self.prompt
-            self._transition = (self.prompt, self.seed, end, self.seed + 1)
+            self._transition = (self.prompt, self.seed, end, next_seed(self.seed))
         assert self._transition is not None
         start_prompt, start_seed, end_prompt, end_seed = self._transition
         clip = RadioClip(

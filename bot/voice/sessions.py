@@ -20,6 +20,7 @@ from pydub import AudioSegment
 
 from bot.voice.radio import RadioClip, RadioStation
 from riffusion_core.audio import ffmpeg_executable
+from riffusion_core.clips import render_clips
 from riffusion_core.errors import RiffusionError
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ class RadioTask:
         )
 
     def render_on(self, pipe: Any, on_step: Any, should_cancel: Any) -> AudioSegment:
-        result = pipe.generate([self.request()], on_step=on_step, should_cancel=should_cancel)
+        result = render_clips(pipe, [self.request()], on_step=on_step, should_cancel=should_cancel)
         return result[0].audio
 
 

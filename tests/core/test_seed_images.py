@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.spectrogram_params import SpectrogramParams
 from scripts import make_seed_images as seeds
 
 SEED_DIR = Path(seeds.__file__).resolve().parent.parent / "riffusion_core" / "seed_images"

@@ -12,7 +12,7 @@ from PIL import Image
 from pydub import AudioSegment
 
 from riffusion_core.cli import main
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.spectrogram_params import SpectrogramParams
 from tests.conftest import REPO_ROOT
 
 

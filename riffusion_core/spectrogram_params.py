@@ -135,7 +135,7 @@ def exif_max_value(exif: Mapping[int, Any]) -> float | None:
 
 def _tag_value(exif: Mapping[int, Any], tag: ExifTag, kind: type) -> Any:
     """One tag converted to `kind`; None when missing or not a plain number."""
-    raw = exif.get(tag.value)
+    raw: Any = exif.get(tag.value)  # int, float, IFDRational, bytes, tuples: whatever was written
     if isinstance(raw, tuple | list) and len(raw) == 1:
         raw = raw[0]
     try:

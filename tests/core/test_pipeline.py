@@ -1,18 +1,21 @@
-"""RiffusionPipeline.generate on the tiny random model (CPU, narrow images, few steps)."""
+"""RiffusionPipeline on the tiny random model (CPU, narrow images, few steps): the images it
+renders, its batching, and diffusers' conventions (step callback, interrupt, progress bar,
+output dataclass). Clips with audio (render_clips) are tested in test_clips.py."""
 
-import io
-import json
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
+from diffusers.utils import BaseOutput
 from PIL import Image
 
-from riffusion_core.converter import get_converter
-from riffusion_core.errors import GenerationCancelled, RiffusionError
+from riffusion_core.errors import RiffusionError
 from riffusion_core.generation import GenerationRequest, PromptInput
-from riffusion_core.image import save_image
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.pipeline import RenderInfo, RiffusionPipelineOutput
+from riffusion_core.spectrogram_params import ExifTag, SpectrogramParams
 
 WIDTH = 64  # 512 x 64 px images keep each render well under a second of CPU time
 STEPS = 4
@@ -27,12 +30,21 @@ def request(prompt="lofi hip hop beat", seed=1, steps=STEPS, **kwargs):
     )
 
 
+@dataclass
+class Rendered:
+    """One image of a pipeline call and how it was rendered."""
+
+    image: Image.Image
+    info: RenderInfo
+
+
 def pixels(result) -> np.ndarray:
     return np.asarray(result.image, dtype=np.int16)
 
 
-def render(pipe, *requests, **kwargs):
-    return pipe.generate(list(requests), with_audio=False, **kwargs)
+def render(pipe, *requests, **kwargs) -> list[Rendered]:
+    output = pipe(list(requests), **kwargs)
+    return [Rendered(im, info) for im, info in zip(output.images, output.renders, strict=True)]
 
 
 @pytest.fixture
@@ -56,36 +68,14 @@ def seed_image_path(tmp_path_factory):
     return str(path)
 
 
-def test_text_to_audio_image_and_record(tiny_pipeline):
+def test_text_to_image_and_how_it_was_rendered(tiny_pipeline):
     (result,) = render(tiny_pipeline, request(width=512))
     assert result.image.size == (512, 512) and result.image.mode == "RGB"
-    assert result.audio is None and result.seeds == (1,)
-    assert result.duration_s == pytest.approx(5.11)
-    assert result.unet_steps == STEPS + 1  # PNDM with skip_prk_steps repeats one timestep
-    record = json.loads(json.dumps(result.to_dict()))
-    assert record["parameters"]["scheduler"] == "pndm"
-    assert record["parameters"]["model_id"] == tiny_pipeline.model_id
-    assert record["parameters"]["start"]["prompt"] == "lofi hip hop beat"
+    assert result.info.seeds == (1,) and result.info.scheduler == "pndm"
+    assert result.info.unet_steps == STEPS + 1  # PNDM with skip_prk_steps repeats one timestep
+    assert (result.info.batch, result.info.batch_size) == (0, 1)
+    assert result.info.batch_elapsed_s > 0
     assert pixels(result).std() > 1  # not a blank image
-
-
-def test_audio_is_decoded_from_the_image(tiny_pipeline):
-    (result,) = tiny_pipeline.generate([request(width=128)])
-    audio = result.audio
-    assert audio.frame_rate == 44100 and audio.channels == 1 and audio.sample_width == 2
-    assert audio.frame_count() == 441 * 127
-    assert result.duration_s == pytest.approx(441 * 127 / 44100, abs=1e-3)
-    assert audio.max > 0
-    # The PNG is a mono spectrogram with its parameters, and decodes to the same audio.
-    assert SpectrogramParams.from_exif(result.image.getexif()) == SpectrogramParams()
-    rgb = pixels(result)
-    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()
-    png = io.BytesIO()
-    save_image(result.image, png)
-    again = get_converter(SpectrogramParams(), "cpu").audio_from_spectrogram_image(
-        Image.open(png), seed=result.seeds[0]
-    )
-    assert again.raw_data == audio.raw_data
 
 
 def test_deterministic_and_seed_dependent(tiny_pipeline):
@@ -110,7 +100,7 @@ def test_alpha_endpoints_equal_each_end_alone(tiny_pipeline):
     assert np.array_equal(pixels(at1), pixels(only_end))
     assert not np.array_equal(pixels(mid), pixels(only_start))
     assert not np.array_equal(pixels(mid), pixels(only_end))
-    assert at1.seeds == (3, 9)
+    assert at1.info.seeds == (3, 9)
 
 
 def test_negative_prompt_changes_the_output(tiny_pipeline):
@@ -147,34 +137,94 @@ def test_long_prompts_and_interpolating_short_to_long(tiny_pipeline):
     assert np.array_equal(pixels(results[2]), pixels(results[3]))
 
 
-def test_progress_counts_every_unet_pass(tiny_pipeline, unet_calls):
+def test_step_callback_sees_every_unet_pass(tiny_pipeline, unet_calls):
     seen = []
-    render(tiny_pipeline, request(), request(width=72), on_step=lambda s, t: seen.append((s, t)))
-    total = 2 * (STEPS + 1)  # two widths -> two batches
-    assert seen == [(i, total) for i in range(1, total + 1)]
+
+    def callback(pipe, step_index, timestep, callback_kwargs):
+        seen.append((step_index, pipe.num_timesteps, int(timestep)))
+        assert set(callback_kwargs) == {"latents"}
+        channels, scale = pipe.unet.config.in_channels, pipe.vae_scale_factor
+        assert callback_kwargs["latents"].shape[:3] == (1, channels, 512 // scale)
+        return callback_kwargs
+
+    render(tiny_pipeline, request(), request(width=72), callback_on_step_end=callback)
+    total = 2 * (STEPS + 1)  # two widths -> two batches, counted as one run of steps
+    assert [(i, n) for i, n, _ in seen] == [(i, total) for i in range(total)]
+    assert tiny_pipeline.num_timesteps == total
     assert len(unet_calls) == total
+    timesteps = [t for _, _, t in seen]
+    assert timesteps[: STEPS + 1] == timesteps[STEPS + 1 :]  # each batch walks the schedule
+    assert timesteps[0] > timesteps[STEPS]
 
 
-def test_cancel_within_one_step(tiny_pipeline, unet_calls):
-    done = []
+def test_step_callback_can_replace_the_latents(tiny_pipeline):
+    def silence_at_the_end(pipe, step_index, timestep, callback_kwargs):
+        if step_index == pipe.num_timesteps - 1:
+            callback_kwargs["latents"] = torch.zeros_like(callback_kwargs["latents"])
+        return callback_kwargs
 
-    def should_cancel():
-        return len(done) >= 2
+    (plain,) = render(tiny_pipeline, request(seed=8))
+    (zeroed,) = render(tiny_pipeline, request(seed=8), callback_on_step_end=silence_at_the_end)
+    (from_zeros,) = render(tiny_pipeline, request(seed=9), callback_on_step_end=silence_at_the_end)
+    assert not np.array_equal(pixels(plain), pixels(zeroed))
+    assert np.array_equal(pixels(zeroed), pixels(from_zeros))  # both decode the zero latents
 
-    with pytest.raises(GenerationCancelled):
-        render(
-            tiny_pipeline,
-            request(steps=10),
-            on_step=lambda s, t: done.append(s),
-            should_cancel=should_cancel,
+
+def test_unknown_callback_tensor_inputs_are_refused(tiny_pipeline, unet_calls):
+    with pytest.raises(ValueError, match="callback_on_step_end_tensor_inputs"):
+        tiny_pipeline(
+            [request()],
+            callback_on_step_end=lambda p, i, t, kw: kw,
+            callback_on_step_end_tensor_inputs=["noise"],
         )
-    assert len(unet_calls) == 2
-
-
-def test_cancel_before_start(tiny_pipeline, unet_calls):
-    with pytest.raises(GenerationCancelled):
-        render(tiny_pipeline, request(), should_cancel=lambda: True)
     assert unet_calls == []
+    seen = []
+    tiny_pipeline(
+        [request()],
+        callback_on_step_end=lambda p, i, t, kw: seen.append(sorted(kw)) or kw,
+        callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"],
+    )
+    assert seen[0] == ["latents", "prompt_embeds"]
+
+
+def test_interrupt_stops_the_loop_within_one_step(tiny_pipeline, unet_calls):
+    def stop_after_two(pipe, step_index, timestep, callback_kwargs):
+        if step_index == 1:
+            pipe._interrupt = True  # how diffusers' callbacks interrupt a pipeline
+        return callback_kwargs
+
+    output = tiny_pipeline(
+        [request(steps=10), request(steps=10, width=72)], callback_on_step_end=stop_after_two
+    )
+    assert tiny_pipeline.interrupt
+    assert len(unet_calls) == 2  # neither the rest of this batch nor the next batch ran
+    assert output.images == [] and output.renders == []
+    (again,) = render(tiny_pipeline, request())  # the next call starts afresh
+    assert not tiny_pipeline.interrupt and again.image.size == (WIDTH, 512)
+
+
+def test_output_is_a_diffusers_output_of_spectrogram_images(tiny_pipeline):
+    output = tiny_pipeline(request(seed=2))  # one request needs no list
+    assert isinstance(output, RiffusionPipelineOutput) and isinstance(output, BaseOutput)
+    assert output["images"] is output.images and output.to_tuple()[0] is output.images
+    [image] = output.images
+    exif = image.getexif()
+    assert SpectrogramParams.from_exif(exif) == SpectrogramParams()
+    assert ExifTag.MAX_VALUE.value not in exif  # a generated image has no absolute scale
+    rgb = np.asarray(image)
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def test_progress_bar_follows_the_steps(tiny_pipeline, capsys):
+    tiny_pipeline.set_progress_bar_config(disable=False, ascii=True)
+    try:
+        render(tiny_pipeline, request(), request(width=72))
+    finally:
+        tiny_pipeline.set_progress_bar_config(disable=True)
+    total = 2 * (STEPS + 1)
+    assert f"{total}/{total}" in capsys.readouterr().err
+    render(tiny_pipeline, request())
+    assert capsys.readouterr().err == ""  # disabled again, as load_pipeline leaves it
 
 
 def test_batched_equals_unbatched(tiny_pipeline, unet_calls):
@@ -191,10 +241,10 @@ def test_batched_equals_unbatched(tiny_pipeline, unet_calls):
     ]
     batched = render(tiny_pipeline, *requests)
     assert len(unet_calls) == STEPS + 1  # one UNet batch for all three
-    assert [r.batch_size for r in batched] == [3, 3, 3]
+    assert [r.info.batch_size for r in batched] == [3, 3, 3]
     for req, together in zip(requests, batched, strict=True):
         (alone,) = render(tiny_pipeline, req)
-        assert alone.batch_size == 1
+        assert alone.info.batch_size == 1
         # Not bit-exact on CPU: kernels differ with the batch size. Measured: at most 1 level
         # on about 0.003 % of the values.
         diff = np.abs(pixels(alone) - pixels(together))
@@ -209,14 +259,14 @@ def test_incompatible_requests_are_grouped_and_kept_in_order(tiny_pipeline, seed
         request(seed=4),
     ]
     results = render(tiny_pipeline, *requests)
-    assert [r.request for r in results] == requests
-    assert [r.batch_size for r in results] == [2, 1, 1, 2]
+    assert [r.info.seeds for r in results] == [(1,), (2,), (3,), (4,)]  # in request order
+    assert [r.info.batch_size for r in results] == [2, 1, 1, 2]
     assert [r.image.width for r in results] == [WIDTH, 128, WIDTH, WIDTH]
 
 
 def test_max_batch_size_splits_batches(tiny_pipeline, unet_calls):
     results = render(tiny_pipeline, request(seed=1), request(seed=2), max_batch_size=1)
-    assert [r.batch_size for r in results] == [1, 1]
+    assert [r.info.batch_size for r in results] == [1, 1]
     assert len(unet_calls) == 2 * (STEPS + 1)
 
 
@@ -229,7 +279,7 @@ def test_img2img_runs_strength_times_steps(
     (result,) = render(
         tiny_pipeline, request(steps=steps, seed_image=seed_image_path, denoising=strength)
     )
-    assert len(unet_calls) == passes == result.unet_steps
+    assert len(unet_calls) == passes == result.info.unet_steps
     assert result.image.size == (WIDTH, 512)
 
 
@@ -288,7 +338,7 @@ def test_dpm_solver_scheduler(tiny_pipeline, unet_calls):
         assert pipe.scheduler_name == "dpmsolver++"
         a, b = render(pipe, request(seed=1), request(seed=1))
         assert len(unet_calls) == STEPS  # DPM-Solver++ runs exactly the requested steps
-        assert a.scheduler == "dpmsolver++"
+        assert a.info.scheduler == "dpmsolver++"
         assert np.array_equal(pixels(a), pixels(b))
         with pytest.raises(RiffusionError, match="Unknown scheduler"):
             pipe.set_scheduler("magic")
@@ -299,9 +349,9 @@ def test_dpm_solver_scheduler(tiny_pipeline, unet_calls):
 
 
 def test_empty_and_wrong_inputs(tiny_pipeline):
-    assert tiny_pipeline.generate([]) == []
+    assert tiny_pipeline([]).images == []
     with pytest.raises(RiffusionError):
-        tiny_pipeline.generate(["not a request"])
+        tiny_pipeline(["not a request"])
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers
@@ -318,7 +368,7 @@ def test_every_offered_scheduler_renders_both_kinds(tiny_pipeline, seed_image_pa
     finally:
         tiny_pipeline.set_scheduler("pndm")
     for result in (txt, img):
-        assert result.scheduler == name
+        assert result.info.scheduler == name
         assert np.isfinite(pixels(result)).all() and pixels(result).std() > 1
     extra = 1 if name == "pndm" else 0  # PNDM repeats one timestep
-    assert (txt.unet_steps, img.unet_steps) == (6 + extra, 3 + extra)
+    assert (txt.info.unet_steps, img.info.unet_steps) == (6 + extra, 3 + extra)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from riffusion_core import clips
 from riffusion_core.audio import SAMPLE_RATE, AudioSegment, segment_to_samples
 from riffusion_core.errors import AudioDecodeError, GenerationCancelled, RiffusionError
-from riffusion_core.generation import GenerationRequest, PromptInput
-from riffusion_core.tasks import (
+from riffusion_core.generation import MAX_SEED, GenerationRequest, PromptInput
+from riffusion_core.pipeline import RenderInfo, RiffusionPipelineOutput
+from riffusion_core.tracks import (
     BLEND_CROSSFADE_MS,
     blend,
     blend_alphas,
@@ -57,6 +59,12 @@ def test_chain_walks_seed_to_seed_like_the_web_app():
     assert all(r.start.prompt == "jazz" and r.num_inference_steps == STEPS for r in chain)
 
 
+def test_chain_wraps_after_the_largest_seed():
+    request = GenerationRequest(start=PromptInput("jazz", seed=MAX_SEED), num_inference_steps=3)
+    chain = chain_requests(request, 6)
+    assert [(r.start.seed, r.end.seed) for r in chain[1:]] == [(MAX_SEED, 0)] * 4 + [(0, 1)]
+
+
 def test_chain_goes_to_the_requested_end_first():
     request = GenerationRequest(
         start=PromptInput("jazz", seed=7), end=PromptInput("rock", seed=20), alpha=0.3
@@ -83,62 +91,63 @@ def test_plans():
 # ----------------------------------------------------------------------------- joins (stub)
 
 
-@dataclass
-class StubClip:
-    request: GenerationRequest
-    image: Image.Image
-    audio: AudioSegment
-    duration_s: float
-    elapsed_s: float = 0.0
-
-
 class ToneStub:
-    """Stands in for the pipeline: each clip is a 220 Hz tone starting at a different phase, so
-    joining clips end to start leaves a jump in the waveform (a click) unless it is smoothed."""
+    """Stands in for the pipeline and the image-to-audio step: each clip is a 220 Hz tone
+    starting at a different phase, so joining clips end to start leaves a jump in the waveform
+    (a click) unless it is smoothed."""
 
-    def __init__(self) -> None:
-        self.calls: list[int] = []
+    model_id = "tone"
 
-    def generate(self, requests, *, on_step=None, should_cancel=None, max_batch_size=8):
+    def __init__(self, monkeypatch: pytest.MonkeyPatch | None = None) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.decoded = 0
+        self.device = torch.device("cpu")
+        self.interrupt = False
+        self.num_timesteps = 0
+        if monkeypatch is not None:
+            monkeypatch.setattr(clips, "clip_audio", self.tone)
+
+    def __call__(self, requests, *, max_batch_size=8, callback_on_step_end=None):
         batches = math.ceil(len(requests) / max_batch_size)
         self.calls.append((len(requests), max_batch_size))
-        for step in range(1, 4 * batches + 1):  # 4 steps per UNet batch, counted over all
-            if on_step:
-                on_step(step, 4 * batches)
-        return [
-            StubClip(
-                r,
-                Image.new("RGB", (r.width, 512), "white"),
-                tone_segment(CLIP / SAMPLE_RATE, phase=1.0 + 2.1 * i),
-                CLIP / SAMPLE_RATE,
-            )
-            for i, r in enumerate(requests)
-        ]
+        self.num_timesteps = 4 * batches  # 4 steps per UNet batch, counted over all
+        for step in range(self.num_timesteps):
+            if callback_on_step_end is not None:
+                callback_on_step_end(self, step, 999, {})
+        return RiffusionPipelineOutput(
+            images=[Image.new("RGB", (r.width, 512), "white") for r in requests],
+            renders=[RenderInfo((r.start.seed,), "stub", 4, 0, 1, 0.0) for r in requests],
+        )
+
+    def tone(self, image, seed, device) -> AudioSegment:
+        self.decoded += 1
+        return tone_segment(CLIP / SAMPLE_RATE, phase=1.0 + 2.1 * (self.decoded - 1))
 
 
 def max_step(segment: AudioSegment) -> float:
     return float(np.abs(np.diff(samples(segment))).max())
 
 
-def test_riff_joins_do_not_click():
+def test_riff_joins_do_not_click(monkeypatch):
     smooth = 20000 * 2 * math.pi * 220 / SAMPLE_RATE  # steepest step of the tone itself
     request = GenerationRequest(start=PromptInput("x"), num_inference_steps=STEPS)
-    joined = riff_long(ToneStub(), request, 15.0).audio
+    joined = riff_long(ToneStub(monkeypatch), request, 15.0).audio
     assert joined.frame_count() == 15 * SAMPLE_RATE
     assert max_step(joined) < 1.5 * smooth
     # The measure does catch clicks: butt-joining the same clips jumps far more than the tone.
-    butted = riff_long(ToneStub(), request, 15.0, crossfade_ms=0).audio
+    butted = riff_long(ToneStub(monkeypatch), request, 15.0, crossfade_ms=0).audio
     assert max_step(butted) > 4 * smooth
 
 
-def test_progress_and_batches_cover_all_clips():
-    stub = ToneStub()
+def test_progress_and_batches_cover_all_clips(monkeypatch):
+    stub = ToneStub(monkeypatch)
     seen: list[tuple[int, int]] = []
     request = GenerationRequest(start=PromptInput("x"), num_inference_steps=STEPS)
     result = riff_long(stub, request, 30.0, batch_size=4, on_step=lambda d, t: seen.append((d, t)))
     assert len(result.clips) == 6 and stub.calls == [(6, 4)]
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert seen[-1][0] == seen[-1][1] == 8 and {t for _, t in seen} == {8}
+    assert stub.decoded == 6  # every clip's image was turned into audio
 
 
 def test_bad_numbers_are_user_errors():

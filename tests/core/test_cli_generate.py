@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from riffusion_core.audio import SAMPLE_RATE, decode_audio, export_audio
+from riffusion_core.audio import SAMPLE_RATE, export_audio
+from riffusion_core.audio_decode import decode_audio
 from riffusion_core.cli import main
 from riffusion_core.cli_generate import slug
-from riffusion_core.params import SpectrogramParams
+from riffusion_core.spectrogram_params import SpectrogramParams
 
 STEPS = "3"
 
@@ -183,6 +184,8 @@ def test_errors_are_one_line(tmp_path, tiny_model_dir, capsys):
     assert "does not exist" in fails(missing, capsys)
     assert "steps" in fails(["riff", "x", "--steps", "lots", *model], capsys, code=2)
     assert "seed" in fails(["riff", "x", "--seed", "-4", *model], capsys, code=2)
+    too_big = ["riff", "x", "--seed", str(2**31), *model]
+    assert "2147483647" in fails(too_big, capsys, code=2)  # the bot's seeds: Discord's range
     assert "clips" in fails(["blend", "a", "b", "--clips", "1", *model], capsys, code=2)
     assert "strength" in fails(["remix", "a.wav", "x", "--strength", "2", *model], capsys, code=2)
     assert "empty" in fails(["riff", "   ", *model], capsys)

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from riffusion_core.params import ExifTag, SpectrogramParams, exif_max_value
+from riffusion_core.spectrogram_params import ExifTag, SpectrogramParams, exif_max_value
 
 
 def test_defaults_and_derived_sizes() -> None:

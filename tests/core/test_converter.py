@@ -18,8 +18,8 @@ from riffusion_core.converter import (
 )
 from riffusion_core.errors import SpectrogramImageError
 from riffusion_core.image import image_to_png_bytes, spectrogram_from_image
-from riffusion_core.params import SpectrogramParams
 from riffusion_core.phase import reduced_grid
+from riffusion_core.spectrogram_params import SpectrogramParams
 from riffusion_core.stft import FrameTransform
 from tests.fixtures.conversion import REFERENCE_CLIPS, reference_wav
 

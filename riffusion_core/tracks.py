@@ -1,7 +1,7 @@
 """Tracks longer than one clip: a long riff, a blend between two prompts, and a remix of audio.
 
-One generated clip is 5.11 s (512 px). Everything longer is several clips rendered in batches by
-`RiffusionPipeline.generate` and stitched:
+One generated clip is 5.11 s (512 px: generation.CLIP_SECONDS). Everything longer is several
+clips rendered in batches by the pipeline and stitched:
 
 - riff_long walks the way the Riffusion web app does: the first clip, then seed s -> s+1 at
   alpha 0.25, 0.5, 0.75, 1.0, then s+1 -> s+2, ...; with a looping seed image the clips line up
@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,20 @@ import numpy as np
 from PIL import Image
 
 from riffusion_core.audio import SAMPLE_RATE, AudioSegment, stitch
+from riffusion_core.clips import ClipPipeline, OnStep, ShouldCancel, render_clips
+from riffusion_core.converter import get_converter
 from riffusion_core.errors import AudioDecodeError, RiffusionError
-from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.generation import (
+    HOP_SAMPLES,
+    GenerationRequest,
+    GenerationResult,
+    PromptInput,
+    next_seed,
+)
 from riffusion_core.image import save_image
+from riffusion_core.spectrogram_params import SpectrogramParams
 from riffusion_core.strip import boundaries, marked_strip, side_by_side
 
-HOP_SAMPLES = 441  # one spectrogram column = 10 ms
 CHAIN_CROSSFADE_MS = 10  # riff chain: clips already line up; this only hides the phase step
 # (each join starts the next clip 10 ms early, well under a 94 BPM sixteenth of 160 ms)
 BLEND_CROSSFADE_MS = 250  # blend: neighbouring clips differ, so fade over a quarter second
@@ -42,9 +50,6 @@ WEB_APP_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_BATCH_SIZE = 4
 MAX_CLIPS = 64  # about 5 1/2 minutes: a guard against a typo asking for hours of GPU time
 
-OnStep = Callable[[int, int], None]
-ShouldCancel = Callable[[], bool]
-
 
 def clip_ms(width: int = 512) -> int:
     """Length of one clip of `width` px: 441 * (width - 1) samples, a whole number of ms."""
@@ -52,7 +57,7 @@ def clip_ms(width: int = 512) -> int:
 
 
 @dataclass
-class TaskResult:
+class TrackResult:
     """Clips, the picture and the stitched track of a multi-clip task, with its parameters."""
 
     clips: list[GenerationResult]
@@ -83,14 +88,14 @@ class TaskResult:
 
 
 @dataclass
-class RiffResult(TaskResult):
+class RiffResult(TrackResult):
     """A riff of any length; `image` is the clips' spectrograms side by side (still decodable)."""
 
     task: str = field(default="riff", init=False)
 
 
 @dataclass
-class BlendResult(TaskResult):
+class BlendResult(TrackResult):
     """A blend A -> B; `image` has a red line and number per clip; clips[k] is alpha alphas[k]."""
 
     alphas: list[float] = field(default_factory=list)
@@ -102,7 +107,7 @@ class BlendResult(TaskResult):
 
 
 @dataclass
-class RemixResult(TaskResult):
+class RemixResult(TrackResult):
     """A remix; says which part of the input was used and whether it was cut to max_input_s.
 
     `window_images[k]` is the input spectrogram clip k was repainted from (its request names a
@@ -126,16 +131,17 @@ class RemixResult(TaskResult):
 
 
 def _generate_batched(
-    pipe,
+    pipe: ClipPipeline,
     requests: Sequence[GenerationRequest],
     batch_size: int,
     on_step: OnStep | None,
     should_cancel: ShouldCancel | None,
 ) -> list[GenerationResult]:
-    """All clips in one generate() call: the pipeline batches compatible requests (at most
-    `batch_size` per UNet batch) and reports progress over the whole task."""
-    return pipe.generate(
-        list(requests),
+    """All clips in one pipeline call: the pipeline batches compatible requests (at most
+    `batch_size` per UNet batch) and reports progress over the whole track."""
+    return render_clips(
+        pipe,
+        requests,
         on_step=on_step,
         should_cancel=should_cancel,
         max_batch_size=max(1, batch_size),
@@ -159,19 +165,22 @@ def _check_positive(name: str, value: float) -> None:
 
 def chain_requests(request: GenerationRequest, clips: int) -> list[GenerationRequest]:
     """The web app's walk: the request's start, then s -> s+1 at 0.25..1.0, s+1 -> s+2, ...
+    (after MAX_SEED the walk goes on from seed 0).
 
     If the request has an `end`, the first transition goes to it (a newly typed prompt becomes
     the end of the next transition) and the walk carries on from there.
     """
     current = request.start
-    target = request.end if request.end is not None else replace(current, seed=current.seed + 1)
+    target = (
+        request.end if request.end is not None else replace(current, seed=next_seed(current.seed))
+    )
     out = [replace(request, end=None, alpha=0.0)]
     while len(out) < clips:
         for alpha in WEB_APP_ALPHAS:
             if len(out) == clips:
                 break
             out.append(replace(request, start=current, end=target, alpha=alpha))
-        current, target = target, replace(target, seed=target.seed + 1)
+        current, target = target, replace(target, seed=next_seed(target.seed))
     return out
 
 
@@ -183,7 +192,7 @@ def clips_needed(duration_ms: int, one_clip_ms: int, crossfade_ms: int) -> int:
 
 
 def riff_long(
-    pipe,
+    pipe: ClipPipeline,
     request: GenerationRequest,
     duration_s: float,
     *,
@@ -227,7 +236,7 @@ def blend_alphas(clips: int) -> list[float]:
 
 
 def blend(
-    pipe,
+    pipe: ClipPipeline,
     start: PromptInput,
     end: PromptInput,
     clips: int = 5,
@@ -294,7 +303,7 @@ def _mono_pcm(audio: AudioSegment) -> AudioSegment:
 
 
 def remix(
-    pipe,
+    pipe: ClipPipeline,
     audio: AudioSegment,
     prompt: PromptInput,
     strength: float = 0.55,
@@ -317,9 +326,6 @@ def remix(
     `source_duration_s` when `audio` is itself only the first part of a longer file, so the
     result reports the real length and the truncation.
     """
-    from riffusion_core.converter import get_converter
-    from riffusion_core.params import SpectrogramParams
-
     _check_positive("max input length", max_input_s)
     if not 0.0 < strength <= 1.0:
         raise RiffusionError(f"The remix strength must be between 0 and 1, not {strength}.")

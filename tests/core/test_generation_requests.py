@@ -7,7 +7,13 @@ from PIL import Image
 
 from riffusion_core import seed_images
 from riffusion_core.errors import RiffusionError
-from riffusion_core.generation import GenerationRequest, PromptInput
+from riffusion_core.generation import (
+    CLIP_SECONDS,
+    MAX_SEED,
+    GenerationRequest,
+    PromptInput,
+    next_seed,
+)
 
 
 @pytest.mark.parametrize(
@@ -17,6 +23,7 @@ from riffusion_core.generation import GenerationRequest, PromptInput
         ({"prompt": "   "}, "prompt is empty"),
         ({"prompt": "x", "seed": -1}, "seed"),
         ({"prompt": "x", "seed": 1.5}, "seed"),
+        ({"prompt": "x", "seed": MAX_SEED + 1}, "seed"),
         ({"prompt": "x", "guidance": float("nan")}, "guidance"),
         ({"prompt": "x", "guidance": 100}, "guidance"),
         ({"prompt": "x", "denoising": 0}, "denoising"),
@@ -65,6 +72,18 @@ def test_too_little_denoising_for_the_steps(tmp_path):
         GenerationRequest(
             PromptInput("x", denoising=0.05), num_inference_steps=10, seed_image=str(path)
         )
+
+
+def test_seeds_are_the_ones_discord_carries_and_walks_wrap():
+    assert MAX_SEED == 2**31 - 1  # Discord integer options and the bot's records
+    assert PromptInput("x", seed=MAX_SEED).seed == MAX_SEED
+    assert next_seed(41) == 42 and next_seed(MAX_SEED) == 0
+
+
+def test_one_clip_length_for_the_project():
+    assert CLIP_SECONDS == 441 * 511 / 44100 == 5.11
+    assert GenerationRequest(START).duration_s == CLIP_SECONDS
+    assert GenerationRequest(START, width=1024).duration_s == pytest.approx(10.23)
 
 
 def test_duration_and_json(tmp_path):
