@@ -251,3 +251,26 @@ async def generation_counts(db: Database) -> tuple[int, int]:
             )
         )
     return int(total or 0), int(today or 0)
+
+
+async def jobs_since(
+    db: Database,
+    user_id: int,
+    since: datetime,
+    states: Iterable[JobState],
+    guild_id: int | None = None,
+) -> int:
+    """The user's jobs created since `since` in these states (in one guild, or everywhere)."""
+    query = (
+        select(func.count())
+        .select_from(Job)
+        .where(
+            Job.user_id == user_id,
+            Job.created_at >= since,
+            Job.state.in_([state.value for state in states]),
+        )
+    )
+    if guild_id is not None:
+        query = query.where(Job.guild_id == guild_id)
+    async with db.session() as session:
+        return int(await session.scalar(query) or 0)
