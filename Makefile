@@ -27,12 +27,16 @@ run: $(VENV)/.runtime .env
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/check_import_cycles.py
 	$(PY) -m pytest
 
 # Fix what lint finds: ruff check --fix . && ruff format .
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/check_import_cycles.py
 
 bench: $(VENV)/.dev
 	$(PY) bench/converter.py

@@ -2,8 +2,8 @@
 
 Discord hides /admin from members without Manage Server (default_permissions), but server admins
 can re-grant it to anyone under Server Settings -> Integrations, so every subcommand checks the
-caller's permissions again at run time. Settings are stored per guild (bot/server_models.py) and
-enforced for every request by bot/policy.py.
+caller's permissions again at run time. Settings are stored per guild
+(bot/store/server_models.py) and enforced for every request by bot/policy/rules.py.
 """
 
 from __future__ import annotations
@@ -370,5 +370,4 @@ class Admin(commands.Cog):
 
 
 async def setup(bot: RiffusionBot) -> None:
-    """Creates the bot's ServerPolicy (used by RiffService.start) and restores paused guilds."""
     await bot.add_cog(Admin(bot, bot.services.policy))

@@ -1,6 +1,6 @@
 """/favorites and /history: your kept and your recent results, a page at a time (ephemeral).
 
-The pages and their buttons live in bot/libraryviews.py (persistent DynamicItems).
+The pages and their buttons live in bot/ui/library_pages.py (persistent DynamicItems).
 """
 
 from __future__ import annotations

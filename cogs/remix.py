@@ -1,6 +1,6 @@
 """Remix users' audio: /remix, the "Remix with Riffusion" message command, replies to results.
 
-The Remix button on results (bot/mixviews.py) is the fourth way in; all four end in
+The Remix button on results (bot/ui/remix_modals.py) is the fourth way in; all four end in
 RemixService.submit.
 """
 

@@ -1,4 +1,4 @@
-"""The hourly cleanup of old results' files (bot/retention.py), also run once at start."""
+"""The hourly cleanup of old results' files (bot/store/retention.py), also run once at start."""
 
 from __future__ import annotations
 

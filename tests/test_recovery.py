@@ -322,9 +322,9 @@ def test_every_kind_of_job_is_rebuilt_from_its_row(storage: Storage, tmp_path: P
     ]
     for job_id, task in enumerate(tasks, 1):
         spec = JobSpec(
-            task=jobspecs.describe(task, storage.data_dir), extra={"k": job_id}, filesize_limit=123
+            task=jobspecs.describe(task, storage), extra={"k": job_id}, filesize_limit=123
         )
-        audio = jobspecs.save_remix_audio(task, job_id, storage.data_dir)
+        audio = jobspecs.save_remix_audio(task, job_id, storage)
         if audio:
             assert audio == f"jobs/{job_id}.wav"
             spec.task["audio"] = audio

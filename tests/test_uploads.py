@@ -184,7 +184,7 @@ async def test_download_is_named_by_us_inside_the_folder(cdn, tmp_path: Path):
         path = await download(sneaky, folder, UploadLimits(), session)
         assert path.parent == folder and path.suffix == ".upload"
         assert path.read_bytes() == state["body"]
-        audio = await fetch_audio(sneaky, tmp_path, UploadLimits(), session)
+        audio = await fetch_audio(sneaky, folder, UploadLimits(), session)
     assert audio.used_s == pytest.approx(0.5, abs=0.01) and not audio.truncated
     assert audio.used_text() == "used all of 0:00"
     assert [p.name for p in folder.iterdir()] == [path.name]  # fetch_audio removed its own

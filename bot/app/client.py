@@ -84,8 +84,9 @@ class RiffusionBot(commands.Bot):
             **options,
         )
         self.settings = settings
+        self.files = Storage(settings.data_dir)
         self.renderer = renderer or PipelineRenderer(
-            settings.riffusion_model, settings.riffusion_device, settings.data_dir / "tmp"
+            settings.riffusion_model, settings.riffusion_device, self.files.scratch_dir
         )
         self.queue: GenerationQueue[RenderTask, RenderOutput] = GenerationQueue(
             self.renderer,
@@ -120,7 +121,7 @@ class RiffusionBot(commands.Bot):
         """The one place where services are made and given what they need."""
         settings = self.settings
         db = await open_database(settings.effective_database_url)
-        files = Storage(settings.data_dir)
+        files = self.files
         policy = ServerPolicy(settings, db, self.queue)
         origins = DiscordOrigins(ResultPoster(self))
         jobs = JobService(settings, db, files, self.queue, policy, origins)
@@ -132,7 +133,7 @@ class RiffusionBot(commands.Bot):
             renderer=self.renderer,
             policy=policy,
             jobs=jobs,
-            remixes=RemixService(settings, jobs),
+            remixes=RemixService(settings, jobs, files),
             retention=Retention(settings, db, files),
             voice=VoiceSessions(settings.voice_idle_s),
             origins=origins,

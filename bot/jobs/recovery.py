@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 
-from bot.jobs.specs import JOBS_DIR
 from bot.store.models import Job, JobState
 from bot.store.records import as_utc
 
@@ -45,20 +43,3 @@ def resume_order(jobs: Sequence[Job], last_start: Mapping[int, datetime]) -> lis
         if waiting[user]:
             turns.append(user)
     return running + ordered
-
-
-def remove_orphan_job_files(data_dir: Path, keep: set[int]) -> int:
-    """Delete DATA_DIR/jobs files of jobs that are not waiting any more (and stray temp files).
-
-    Returns how many files were removed.
-    """
-    folder = Path(data_dir) / JOBS_DIR
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    for path in folder.iterdir():
-        stem = path.name.split(".", 1)[0]
-        if path.is_file() and not (stem.isdigit() and int(stem) in keep and path.suffix == ".wav"):
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed

@@ -19,6 +19,7 @@ from bot.jobs.uploads import AttachmentLike, UploadedAudio, UploadError, UploadL
 from bot.limits import DEFAULT_GUIDANCE, DEFAULT_STRENGTH, MAX_PROMPT, MAX_SEED, MIN_STRENGTH
 from bot.params import RiffParams, random_seed
 from bot.policy.user_settings import Limits, UserDefaults, pick, remix_steps_problem
+from bot.store.files import Storage
 from bot.store.models import Generation
 
 
@@ -46,9 +47,10 @@ class RemixRequest:
 class RemixService:
     """Reads uploads safely and queues remix jobs."""
 
-    def __init__(self, settings: Settings, jobs: JobService) -> None:
+    def __init__(self, settings: Settings, jobs: JobService, files: Storage) -> None:
         self.settings = settings
         self.jobs = jobs
+        self.files = files
         self.limits = upload_limits(settings)
         self._session: aiohttp.ClientSession | None = None
         self._reading: set[int] = set()  # users with an upload being downloaded or decoded
@@ -113,7 +115,7 @@ class RemixService:
             )
         self._reading.add(user_id)
         try:
-            return await fetch_audio(attachment, self.settings.data_dir, self.limits, self.session)
+            return await fetch_audio(attachment, self.files.uploads_dir, self.limits, self.session)
         finally:
             self._reading.discard(user_id)
 

@@ -176,7 +176,7 @@ class JobService:
             else origin.private_by_default
         )
         spec = JobSpec(
-            task=specs.describe(task, self.settings.data_dir),
+            task=specs.describe(task, self.files),
             extra=request.extra,
             filesize_limit=requester.filesize_limit,
             status_ephemeral=private,
@@ -193,9 +193,7 @@ class JobService:
             task=spec.to_json(),
         )
         try:
-            audio = await asyncio.to_thread(
-                specs.save_remix_audio, task, job_id, self.settings.data_dir
-            )
+            audio = await asyncio.to_thread(specs.save_remix_audio, task, job_id, self.files)
             if audio is not None:
                 spec.task["audio"] = audio
                 await records.update_job(self.db, job_id, task=spec.to_json())
@@ -234,7 +232,7 @@ class JobService:
         with contextlib.suppress(Exception):
             await records.delete_job(self.db, job_id)
         with contextlib.suppress(OSError):
-            specs.remove_job_files(job_id, self.settings.data_dir)
+            self.files.remove_job_files(job_id)
 
     def _started(self, batch: list[QueuedJob[RenderTask, RenderOutput]]) -> None:
         """The queue started a batch (on the loop): record it before anything else can fail."""
@@ -296,7 +294,7 @@ class JobService:
             self._job_ids.pop(job.id, None)
             if not suspended:
                 with contextlib.suppress(OSError):
-                    specs.remove_job_files(active.job_id, self.settings.data_dir)
+                    self.files.remove_job_files(active.job_id)
 
     async def _fail(self, active: ActiveJob, reason: str, *, error: str | None = None) -> None:
         await records.update_job(
@@ -487,9 +485,7 @@ class JobService:
                         "the bot could not pick it up again after a restart; please send it again.",
                     )
             log.info("Resumed %d of %d unfinished job(s)", len(resumed), len(rows))
-        await asyncio.to_thread(
-            recovery.remove_orphan_job_files, self.settings.data_dir, set(self.active)
-        )
+        await asyncio.to_thread(self.files.remove_orphan_job_files, set(self.active))
         return resumed
 
     def _stored_origin(self, row: Job, *, tell_owner: bool = True) -> Origin:
@@ -578,7 +574,7 @@ class JobService:
     async def _fail_stored(self, row: Job, reason: str) -> None:
         await records.update_job(self.db, row.id, state=JobState.FAILED, error=reason)
         with contextlib.suppress(OSError):
-            specs.remove_job_files(row.id, self.settings.data_dir)
+            self.files.remove_job_files(row.id)
         params = RiffParams.from_json(row.params)
         await self._stored_origin(row).show(
             self._stored_status(row, params, Phase.FAILED, reason=reason)

@@ -10,7 +10,6 @@ JobNotRebuildable, with a line for the owner, when something it needs is gone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bot.engine.tasks import BlendClipTask, BlendTask, ExtendSource, RemixTask, RenderTask
@@ -20,8 +19,6 @@ from bot.store.models import Generation
 from riffusion_core.audio import encode_wav
 from riffusion_core.audio_decode import decode_audio
 from riffusion_core.errors import RiffusionError
-
-JOBS_DIR = "jobs"
 
 
 class JobNotRebuildable(RiffusionError):
@@ -54,11 +51,7 @@ class JobSpec:
         return cls(task=data, extra=extra, filesize_limit=limit, status_ephemeral=ephemeral)
 
 
-def job_audio_relative(job_id: int) -> str:
-    return f"{JOBS_DIR}/{int(job_id)}.wav"
-
-
-def describe(task: RenderTask, data_dir: Path) -> dict[str, Any]:
+def describe(task: RenderTask, files: Storage) -> dict[str, Any]:
     """The kind-specific part of `task` as JSON (a remix's audio is saved separately)."""
     if isinstance(task, RemixTask):
         return {
@@ -82,29 +75,21 @@ def describe(task: RenderTask, data_dir: Path) -> dict[str, Any]:
         }
     spec: dict[str, Any] = {"type": "clip"}
     if task.init_image is not None:
-        spec["init_image"] = _relative(task.init_image, data_dir)
+        spec["init_image"] = files.relative_to_data(task.init_image)
     if task.extend is not None:
         spec["extend"] = {
-            "master": _relative(task.extend.master_path, data_dir),
-            "image": _relative(task.extend.image_path, data_dir),
+            "master": files.relative_to_data(task.extend.master_path),
+            "image": files.relative_to_data(task.extend.image_path),
             "clips": task.extend.clips,
         }
     return spec
 
 
-def save_remix_audio(task: RenderTask, job_id: int, data_dir: Path) -> str | None:
-    """Write a remix's input as DATA_DIR/jobs/<job id>.wav; returns its relative path."""
+def save_remix_audio(task: RenderTask, job_id: int, files: Storage) -> str | None:
+    """Keep a remix's input as DATA_DIR/jobs/<job id>.wav; returns its relative path."""
     if not isinstance(task, RemixTask) or task.audio is None:
         return None
-    relative = job_audio_relative(job_id)
-    target = Path(data_dir) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    Storage.write_durably(target, encode_wav(task.audio))
-    return relative
-
-
-def remove_job_files(job_id: int, data_dir: Path) -> None:
-    (Path(data_dir) / job_audio_relative(job_id)).unlink(missing_ok=True)
+    return files.save_job_audio(job_id, encode_wav(task.audio))
 
 
 def rebuild(
@@ -118,7 +103,7 @@ def rebuild(
     task = spec.task
     kind_of_task = task.get("type") or _legacy_type(kind)
     if kind_of_task == "remix":
-        path = _existing(storage, task.get("audio"), any_folder=True)
+        path = storage.existing(task.get("audio"), any_folder=True)
         if path is None:
             raise JobNotRebuildable("the audio you uploaded was not kept; please send it again.")
         audio = decode_audio(path).segment
@@ -151,13 +136,13 @@ def rebuild(
     init_image = extend = None
     if "init_image" in task or (not task and kind == "variation"):
         relative = task.get("init_image") or (parent.image_file if parent else None)
-        init_image = _existing(storage, relative)
+        init_image = storage.existing(relative)
         if init_image is None:
             raise JobNotRebuildable(_files_gone(parent))
     if "extend" in task or (not task and kind == "extend"):
         source = task.get("extend") or _extend_of(parent)
-        master = _existing(storage, source.get("master"))
-        image = _existing(storage, source.get("image"))
+        master = storage.existing(source.get("master"))
+        image = storage.existing(source.get("image"))
         if master is None or image is None:
             raise JobNotRebuildable(_files_gone(parent))
         extend = ExtendSource(
@@ -184,22 +169,3 @@ def _extend_of(parent: Generation | None) -> dict[str, Any]:
 def _files_gone(parent: Generation | None) -> str:
     which = f"result #{parent.id}" if parent is not None else "the result it started from"
     return f"the files of {which} were cleaned up, so it cannot be used for that any more."
-
-
-def _relative(path: Path, data_dir: Path) -> str:
-    return Path(path).resolve().relative_to(Path(data_dir).resolve()).as_posix()
-
-
-def _existing(storage: Storage, relative: str | None, *, any_folder: bool = False) -> Path | None:
-    """The file under DATA_DIR, if it is there (generations/ only unless `any_folder`)."""
-    if not relative:
-        return None
-    if any_folder:
-        root = storage.data_dir.resolve()
-        path = (root / relative).resolve()
-        return path if root in path.parents and path.is_file() else None
-    try:
-        path = storage.path(relative)
-    except ValueError:
-        return None
-    return path if path.is_file() else None

@@ -27,7 +27,6 @@ from riffusion_core.errors import AudioDecodeError, RiffusionError
 
 log = logging.getLogger(__name__)
 
-UPLOADS_DIR = "uploads"
 CHUNK_BYTES = 64 * 1024
 AUDIO_SUFFIXES = (
     ".mp3",
@@ -203,11 +202,12 @@ async def decode_file(path: Path, limits: UploadLimits) -> UploadedAudio:
 
 
 async def fetch_audio(
-    attachment: AttachmentLike, data_dir: Path, limits: UploadLimits, session: aiohttp.ClientSession
+    attachment: AttachmentLike, folder: Path, limits: UploadLimits, session: aiohttp.ClientSession
 ) -> UploadedAudio:
-    """Check, download, decode, and remove the download: the one entry point for uploads."""
+    """Check, download into `folder`, decode, and remove the download: the one entry point for
+    uploads."""
     check_declared(attachment, limits)
-    path = await download(attachment, Path(data_dir) / UPLOADS_DIR, limits, session)
+    path = await download(attachment, folder, limits, session)
     try:
         return await decode_file(path, limits)
     finally:

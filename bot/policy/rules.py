@@ -2,9 +2,9 @@
 
 The job service (bot/jobs/service.py) calls `ServerPolicy.check` before queueing anything, so
 /riff, /blend, remix, every button and the radio obey the same rules, each checked here once.
-Rules come from the guild's /admin settings (bot/server_models.GuildSettings) over the bot-wide
-defaults of Settings; in DMs only the bot-wide defaults apply. Every refusal names the rule and
-the limit, so nobody is left guessing.
+Rules come from the guild's /admin settings (GuildSettings in bot/store/server_models.py) over
+the bot-wide defaults of Settings; in DMs only the bot-wide defaults apply. Every refusal names
+the rule and the limit, so nobody is left guessing.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
 from bot.engine.tasks import RenderTask
 from bot.limits import DEFAULT_UPLOAD_LIMIT
 from bot.params import RiffParams
 from bot.policy.prompt_filter import FilterTimeout, PromptFilter, describe
-from bot.store.models import Job, JobState
+from bot.store import records, settings_rows
+from bot.store.models import JobState
 from bot.store.server_models import GuildSettings
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COUNTED_STATES = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.DONE.value)
+COUNTED_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.DONE)
 FILTER_TIMEOUT_TEXT = (
     "The server's prompt filter could not finish checking this prompt in "
     "time; try a shorter prompt, or ask an admin to simplify the blocked "
@@ -140,28 +139,15 @@ class ServerPolicy:
         cached = self._rules.get(guild_id)
         if cached is not None:
             return cached
-        async with self.db.session() as session:
-            row = await session.get(GuildSettings, guild_id)
+        row = await settings_rows.guild_settings(self.db, guild_id)
         rules = GuildRules.from_row(row) if row is not None else GuildRules(guild_id)
         self._rules[guild_id] = rules
         return rules
 
     async def update(self, guild_id: int, **values: Any) -> GuildRules:
         """Change some of a guild's settings (whole values: lists are replaced, not mutated)."""
-        async with self._lock, self.db.session() as session:
-            row = await session.get(GuildSettings, guild_id)
-            if row is None:
-                row = GuildSettings(
-                    guild_id=guild_id,
-                    allowed_channels=[],
-                    blocked_words=[],
-                    blocked_patterns=[],
-                    paused=False,
-                )
-                session.add(row)
-            for name, value in values.items():
-                setattr(row, name, value)
-            await session.flush()
+        async with self._lock:
+            row = await settings_rows.update_guild_settings(self.db, guild_id, **values)
             rules = GuildRules.from_row(row)
         self._rules[guild_id] = rules
         if self.queue is not None and "paused" in values:
@@ -170,24 +156,18 @@ class ServerPolicy:
 
     async def settings_row(self, guild_id: int) -> dict[str, Any]:
         """The stored lists as plain values (for edits that add or remove one entry)."""
-        async with self.db.session() as session:
-            row = await session.get(GuildSettings, guild_id)
-            if row is None:
-                return {"allowed_channels": [], "blocked_words": [], "blocked_patterns": []}
-            return {
-                "allowed_channels": list(row.allowed_channels or []),
-                "blocked_words": list(row.blocked_words or []),
-                "blocked_patterns": list(row.blocked_patterns or []),
-            }
+        row = await settings_rows.guild_settings(self.db, guild_id)
+        if row is None:
+            return {"allowed_channels": [], "blocked_words": [], "blocked_patterns": []}
+        return {
+            "allowed_channels": list(row.allowed_channels or []),
+            "blocked_words": list(row.blocked_words or []),
+            "blocked_patterns": list(row.blocked_patterns or []),
+        }
 
     async def restore_pauses(self) -> list[int]:
         """Hold the queue for guilds paused before a restart."""
-        async with self.db.session() as session:
-            paused = list(
-                await session.scalars(
-                    select(GuildSettings.guild_id).where(GuildSettings.paused.is_(True))
-                )
-            )
+        paused = await settings_rows.paused_guilds(self.db)
         if self.queue is not None:
             for guild_id in paused:
                 self.queue.pause(guild_id)
@@ -202,17 +182,7 @@ class ServerPolicy:
         the limit; failed and cancelled ones do not count against the user.
         """
         midnight = next_utc_midnight() - timedelta(days=1)
-        query = (
-            select(func.count())
-            .select_from(Job)
-            .where(
-                Job.user_id == user_id, Job.created_at >= midnight, Job.state.in_(COUNTED_STATES)
-            )
-        )
-        if guild_id is not None:
-            query = query.where(Job.guild_id == guild_id)
-        async with self.db.session() as session:
-            return int(await session.scalar(query) or 0)
+        return await records.jobs_since(self.db, user_id, midnight, COUNTED_STATES, guild_id)
 
     # ---- the check -------------------------------------------------------------------------
 

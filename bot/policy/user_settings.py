@@ -22,6 +22,7 @@ from bot.limits import (
     MIN_STEPS,
     MIN_STRENGTH,
 )
+from bot.store import settings_rows
 from bot.store.server_models import UserSettings
 
 if TYPE_CHECKING:
@@ -85,8 +86,7 @@ async def limits_for(
 
 
 async def load(db: Database, user_id: int) -> UserDefaults:
-    async with db.session() as session:
-        return UserDefaults.from_row(await session.get(UserSettings, user_id))
+    return UserDefaults.from_row(await settings_rows.user_settings(db, user_id))
 
 
 async def save(db: Database, user_id: int, **values: Any) -> UserDefaults:
@@ -94,15 +94,9 @@ async def save(db: Database, user_id: int, **values: Any) -> UserDefaults:
     unknown = set(values) - set(UserDefaults.names())
     if unknown:
         raise ValueError(f"unknown settings: {sorted(unknown)}")
-    async with db.session() as session:
-        row = await session.get(UserSettings, user_id)
-        if row is None:
-            row = UserSettings(user_id=user_id, results_by_dm=False, extra={})
-            session.add(row)
-        for name, value in values.items():
-            setattr(row, name, bool(value) if name == "results_by_dm" else value)
-        await session.flush()
-        return UserDefaults.from_row(row)
+    if "results_by_dm" in values:
+        values["results_by_dm"] = bool(values["results_by_dm"])
+    return UserDefaults.from_row(await settings_rows.save_user_settings(db, user_id, **values))
 
 
 async def reset(db: Database, user_id: int, names: list[str] | None = None) -> UserDefaults:

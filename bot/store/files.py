@@ -1,4 +1,5 @@
-"""Generated files on disk, named by generation id only.
+"""Everything the bot keeps under DATA_DIR, named by id only (the one module that knows its
+folders: generations/, jobs/, uploads/, tmp/; the SQLite file's name is in bot/config.py).
 
 User-supplied text (prompts, names) never becomes part of a path, and Discord CDN URLs are never
 kept: the bot re-uploads from here when it needs a file again (buttons, favourites, restarts).
@@ -16,11 +17,14 @@ from typing import BinaryIO
 
 from PIL import Image
 
-GENERATIONS_DIR = "generations"
+GENERATIONS_DIR = "generations"  # each result's <id>.png, .mp3 and .wav (the lossless master)
+JOBS_DIR = "jobs"  # the input audio of remix jobs still waiting: <job id>.wav
+UPLOADS_DIR = "uploads"  # downloads being read, under names the bot makes up
+SCRATCH_DIR = "tmp"  # the renderer's temporary files
 
 
 class Storage:
-    """Reads and writes DATA_DIR/generations/<id>.png, .mp3 and .wav (the lossless master)."""
+    """Reads and writes the files under DATA_DIR; refuses paths that lead outside it."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
@@ -72,13 +76,68 @@ class Storage:
         except (OSError, ValueError):
             return 0
 
-    def _write(self, relative: str, writer: Callable[[BinaryIO], object]) -> None:
-        _write_durably(self.path(relative), writer)
+    # ---- the other folders -------------------------------------------------------------------
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / UPLOADS_DIR
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.data_dir / SCRATCH_DIR
 
     @staticmethod
-    def write_durably(target: Path, data: bytes) -> None:
-        """Write `data` to `target` atomically and flushed (for files outside generations/)."""
-        _write_durably(target, lambda f: f.write(data))
+    def job_audio_relative(job_id: int) -> str:
+        return f"{JOBS_DIR}/{int(job_id)}.wav"
+
+    def save_job_audio(self, job_id: int, wav: bytes) -> str:
+        """Keep a waiting remix's input (never under the uploader's file name)."""
+        relative = self.job_audio_relative(job_id)
+        target = self.data_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_durably(target, lambda f: f.write(wav))
+        return relative
+
+    def remove_job_files(self, job_id: int) -> None:
+        (self.data_dir / self.job_audio_relative(job_id)).unlink(missing_ok=True)
+
+    def remove_orphan_job_files(self, keep: set[int]) -> int:
+        """Delete jobs/ files of jobs that are not waiting any more (and stray temp files).
+
+        Returns how many files were removed.
+        """
+        folder = self.data_dir / JOBS_DIR
+        if not folder.is_dir():
+            return 0
+        removed = 0
+        for path in folder.iterdir():
+            stem = path.name.split(".", 1)[0]
+            wanted = stem.isdigit() and int(stem) in keep and path.suffix == ".wav"
+            if path.is_file() and not wanted:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def relative_to_data(self, path: Path) -> str:
+        """A path under DATA_DIR as the database stores it."""
+        return Path(path).resolve().relative_to(self.data_dir.resolve()).as_posix()
+
+    def existing(self, relative: str | None, *, any_folder: bool = False) -> Path | None:
+        """The file under DATA_DIR, if it is there (generations/ only unless `any_folder`)."""
+        if not relative:
+            return None
+        if any_folder:
+            root = self.data_dir.resolve()
+            path = (root / relative).resolve()
+            return path if root in path.parents and path.is_file() else None
+        try:
+            path = self.path(relative)
+        except ValueError:
+            return None
+        return path if path.is_file() else None
+
+    def _write(self, relative: str, writer: Callable[[BinaryIO], object]) -> None:
+        _write_durably(self.path(relative), writer)
 
 
 def disk_usage(folder: Path) -> int:

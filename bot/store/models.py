@@ -123,7 +123,7 @@ class Favourite(Base):
 class Job(Base):
     """A request in the queue, written when enqueued so a restart can resume it.
 
-    `params` + `task` rebuild the work (bot/jobspecs.py); `attempts` counts starts (a job a
+    `params` + `task` rebuild the work (bot/jobs/specs.py); `attempts` counts starts (a job a
     crash interrupted is re-run once); `generation_id` is set as soon as its result row exists,
     so a restart can tell a posted result from one that still has to be made.
     """

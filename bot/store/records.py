@@ -50,7 +50,7 @@ async def mark_started(db: Database, job_ids: Sequence[int]) -> None:
 
     Only rows still queued change: a job that already finished keeps its final state. The
     start times step by a microsecond so the order the queue served them stays readable
-    (bot/recovery.py rebuilds the queue's turns from them).
+    (bot/jobs/recovery.py rebuilds the queue's turns from them).
     """
     base = datetime.now(timezone.utc)
     async with db.session() as session:

@@ -1,9 +1,9 @@
-"""How blend and remix results look, and their persistent buttons, select and upload modal.
+"""How blend and remix results look, and their persistent buttons and select.
 
-Like bot/buttons.py, every item is a DynamicItem whose custom_id carries the generation id
-(`mix:reroll:<id>`, `mix:info:<id>`, `blend:pick:<id>:<clips>`, `riff:remix:<id>`), so they
-work after restarts with nothing kept in memory. Favourite and Delete reuse the /riff buttons
-(`riff:fav:<id>`, `riff:delete:<id>`), which work for any generation.
+Like bot/ui/result_buttons.py, every item is a DynamicItem whose custom_id carries the
+generation id (`mix:reroll:<id>`, `mix:info:<id>`, `blend:pick:<id>:<clips>`), so they work
+after restarts with nothing kept in memory. Favourite, Delete and Remix reuse the /riff buttons
+(`riff:fav:<id>`, `riff:delete:<id>`, `riff:remix:<id>`), which work for any generation.
 """
 
 from __future__ import annotations
