@@ -27,6 +27,7 @@ run: $(VENV)/.runtime .env
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 # Fix what lint finds: ruff check --fix . && ruff format .
