@@ -27,6 +27,7 @@ run: $(VENV)/.runtime .env
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/check_import_cycles.py
 	$(PY) -m pytest
@@ -35,6 +36,7 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/check_import_cycles.py
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 from dotenv import dotenv_values
 
@@ -79,6 +80,30 @@ class Settings:
         return (self.discord_token,) if self.discord_token else ()
 
 
+@overload
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    problems: list[str],
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int: ...
+
+
+@overload
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: None,
+    problems: list[str],
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None: ...
+
+
 def _int(
     env: Mapping[str, str],
     name: str,
@@ -88,6 +113,10 @@ def _int(
     minimum: int | None = None,
     maximum: int | None = None,
 ) -> int | None:
+    """Read a whole number; a bad or missing value falls back to the default.
+
+    Overloaded so that an int default gives an int and only a None default can give None.
+    """
     raw = env.get(name, "").strip()
     if not raw:
         return default

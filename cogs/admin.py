@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.policy.prompt_filter import MAX_RULES, FilterRuleError, compile_pattern, normalise_word
 from bot.policy.rules import GuildRules, ServerPolicy
 from bot.store.retention import Retention, StorageUsage
+from bot.ui.context import guild_id_of
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -120,7 +121,7 @@ class Admin(commands.Cog):
     @admin.command(name="show", description="Show this server's settings for the bot.")
     async def show(self, interaction: discord.Interaction) -> None:
         if await self._allowed(interaction):
-            rules = await self.policy.rules(interaction.guild_id)
+            rules = await self.policy.rules(guild_id_of(interaction))
             await self._say(interaction, describe_rules(rules))
 
     @admin.command(
@@ -130,7 +131,7 @@ class Admin(commands.Cog):
     async def pause(self, interaction: discord.Interaction) -> None:
         if await self._allowed(interaction):
             await self.policy.update(
-                interaction.guild_id, paused=True, paused_by=interaction.user.id
+                guild_id_of(interaction), paused=True, paused_by=interaction.user.id
             )
             await self._say(
                 interaction,
@@ -141,7 +142,7 @@ class Admin(commands.Cog):
     @admin.command(name="resume", description="Resume generation on this server.")
     async def resume(self, interaction: discord.Interaction) -> None:
         if await self._allowed(interaction):
-            await self.policy.update(interaction.guild_id, paused=False, paused_by=None)
+            await self.policy.update(guild_id_of(interaction), paused=False, paused_by=None)
             await self._say(interaction, "▶️ Generation resumed; queued requests go on.")
 
     @admin.command(name="sync", description="Re-sync the bot's slash commands with Discord.")
@@ -210,18 +211,18 @@ class Admin(commands.Cog):
             "max_steps": max_steps,
         }
         changes = {k: (v or None) for k, v in given.items() if v is not None}
-        if changes.get("max_steps") is not None and changes["max_steps"] < 2:
+        steps, duration = changes.get("max_steps"), changes.get("max_duration_s")
+        if steps is not None and steps < 2:
             await self._say(interaction, "Steps must be at least 2 (0 removes the limit).")
             return
-        if changes.get("max_duration_s") is not None and changes["max_duration_s"] < 1:
+        if duration is not None and duration < 1:
             await self._say(
                 interaction, "The maximum duration must be at least 1 s (0 removes the limit)."
             )
             return
+        guild_id = guild_id_of(interaction)
         rules = await (
-            self.policy.update(interaction.guild_id, **changes)
-            if changes
-            else self.policy.rules(interaction.guild_id)
+            self.policy.update(guild_id, **changes) if changes else self.policy.rules(guild_id)
         )
         head = "Limits updated." if changes else "Current limits:"
         await self._say(interaction, f"{head}\n{describe_rules(rules)}")
@@ -234,10 +235,11 @@ class Admin(commands.Cog):
     ) -> None:
         if not await self._allowed(interaction):
             return
-        current = (await self.policy.settings_row(interaction.guild_id))["allowed_channels"]
+        guild_id = guild_id_of(interaction)
+        current = (await self.policy.settings_row(guild_id))["allowed_channels"]
         if channel.id not in current:
             current.append(channel.id)
-        await self.policy.update(interaction.guild_id, allowed_channels=current)
+        await self.policy.update(guild_id, allowed_channels=current)
         await self._say(
             interaction, "The bot now makes music only in: " + ", ".join(f"<#{c}>" for c in current)
         )
@@ -248,19 +250,20 @@ class Admin(commands.Cog):
     ) -> None:
         if not await self._allowed(interaction):
             return
-        current = (await self.policy.settings_row(interaction.guild_id))["allowed_channels"]
+        guild_id = guild_id_of(interaction)
+        current = (await self.policy.settings_row(guild_id))["allowed_channels"]
         if channel.id not in current:
             await self._say(interaction, f"<#{channel.id}> is not in the list.")
             return
         current.remove(channel.id)
-        await self.policy.update(interaction.guild_id, allowed_channels=current)
+        await self.policy.update(guild_id, allowed_channels=current)
         where = ", ".join(f"<#{c}>" for c in current) or "every channel (the list is empty)"
         await self._say(interaction, f"Removed. The bot makes music in: {where}")
 
     @channels.command(name="list", description="Where the bot may make music.")
     async def channels_list(self, interaction: discord.Interaction) -> None:
         if await self._allowed(interaction):
-            rules = await self.policy.rules(interaction.guild_id)
+            rules = await self.policy.rules(guild_id_of(interaction))
             where = ", ".join(f"<#{c}>" for c in rules.allowed_channels)
             await self._say(
                 interaction,
@@ -275,7 +278,8 @@ class Admin(commands.Cog):
         self, interaction: discord.Interaction, column: str, rule: str, noun: str
     ) -> list[str] | None:
         """Add a blocked word or pattern (once) and save; None, after saying why, when full."""
-        current = (await self.policy.settings_row(interaction.guild_id))[column]
+        guild_id = guild_id_of(interaction)
+        current = (await self.policy.settings_row(guild_id))[column]
         if rule not in current:
             if len(current) >= MAX_RULES:
                 await self._say(
@@ -283,7 +287,7 @@ class Admin(commands.Cog):
                 )
                 return None
             current.append(rule)
-        await self.policy.update(interaction.guild_id, **{column: current})
+        await self.policy.update(guild_id, **{column: current})
         return current
 
     @words.command(
@@ -313,19 +317,20 @@ class Admin(commands.Cog):
     ) -> None:
         if not await self._allowed(interaction):
             return
-        current = (await self.policy.settings_row(interaction.guild_id))["blocked_words"]
+        guild_id = guild_id_of(interaction)
+        current = (await self.policy.settings_row(guild_id))["blocked_words"]
         key = " ".join(word.split()).casefold()
         if key not in current:
             await self._say(interaction, f"“{key}” is not blocked.")
             return
         current.remove(key)
-        await self.policy.update(interaction.guild_id, blocked_words=current)
+        await self.policy.update(guild_id, blocked_words=current)
         await self._say(interaction, f"Unblocked “{key}”.")
 
     @words.command(name="list", description="The blocked words.")
     async def words_list(self, interaction: discord.Interaction) -> None:
         if await self._allowed(interaction):
-            rules = await self.policy.rules(interaction.guild_id)
+            rules = await self.policy.rules(guild_id_of(interaction))
             await self._say(interaction, numbered(rules.filter.words, "No blocked words."))
 
     @patterns.command(
@@ -352,20 +357,21 @@ class Admin(commands.Cog):
     ) -> None:
         if not await self._allowed(interaction):
             return
-        current = (await self.policy.settings_row(interaction.guild_id))["blocked_patterns"]
+        guild_id = guild_id_of(interaction)
+        current = (await self.policy.settings_row(guild_id))["blocked_patterns"]
         if number > len(current):
             await self._say(
                 interaction, f"There is no pattern #{number} ({len(current)} in the list)."
             )
             return
         removed = current.pop(number - 1)
-        await self.policy.update(interaction.guild_id, blocked_patterns=current)
+        await self.policy.update(guild_id, blocked_patterns=current)
         await self._say(interaction, f"Removed pattern `{removed}`.")
 
     @patterns.command(name="list", description="The blocked patterns, numbered.")
     async def patterns_list(self, interaction: discord.Interaction) -> None:
         if await self._allowed(interaction):
-            rules = await self.policy.rules(interaction.guild_id)
+            rules = await self.policy.rules(guild_id_of(interaction))
             await self._say(interaction, numbered(rules.filter.patterns, "No blocked patterns."))
 
 

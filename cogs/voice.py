@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.limits import CLIP_SECONDS
 from bot.params import RiffParams, random_seed
 from bot.store import records
+from bot.ui.context import guild_id_of, messageable
 from bot.ui.options import RadioPrompt, RadioSteps, Seed
 from bot.ui.origins import requester_of
 from bot.ui.play import NOT_IN_VOICE, caller_voice_channel, play_generation, say
@@ -151,7 +152,7 @@ class Voice(commands.Cog):
                 ephemeral=False,
             )
             return
-        text_channel = interaction.channel
+        text_channel = messageable(interaction.channel)
         guild_id = interaction.guild_id
 
         async def announce(text: str) -> None:
@@ -205,7 +206,7 @@ class Voice(commands.Cog):
     async def radio_next(self, interaction: discord.Interaction, prompt: RadioPrompt) -> None:
         session = self.sessions.get(interaction.guild_id) if interaction.guild_id else None
         station = session.radio if session else None
-        if station is None or station.stopped.is_set():
+        if session is None or station is None or station.stopped.is_set():
             await say(interaction, "The radio is off; start it with `/radio start`.")
             return
         here = caller_voice_channel(interaction)
@@ -260,7 +261,7 @@ class Voice(commands.Cog):
                 interaction, "Only listeners (or members who can move members) can stop the radio."
             )
             return
-        await self.sessions.leave(interaction.guild_id)
+        await self.sessions.leave(guild_id_of(interaction))
         await say(interaction, "📻 Radio stopped.", ephemeral=False)
 
 

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -71,8 +72,9 @@ class RiffusionBot(commands.Bot):
     """The Discord client; everything with a lifetime hangs off it."""
 
     def __init__(
-        self, settings: Settings, *, renderer: Renderer | None = None, **options: object
+        self, settings: Settings, *, renderer: Renderer | None = None, **options: Any
     ) -> None:
+        # `options` go to discord.py's Client untouched, typed Any there as well.
         intents = discord.Intents.default()
         # Messages echo what users typed: nothing pings unless a send names whom it pings.
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())

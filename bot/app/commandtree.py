@@ -33,6 +33,17 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+def _span(low: float | None, high: float | None) -> str:
+    """The allowed range in words; a branch per bound so each number is known to be set."""
+    if low is not None and high is not None:
+        return f"between {_number(low)} and {_number(high)}"
+    if low is not None:
+        return f"at least {_number(low)}"
+    if high is not None:
+        return f"at most {_number(high)}"
+    return "any number"  # unreachable: the caller found the value outside a bound
+
+
 def option_problem(
     command: app_commands.Command[Any, ..., Any], options: dict[str, Any]
 ) -> str | None:
@@ -59,14 +70,7 @@ def option_problem(
             and not isinstance(value, bool)
             and ((low is not None and value < low) or (high is not None and value > high))
         ):
-            span = (
-                f"between {_number(low)} and {_number(high)}"
-                if low is not None and high is not None
-                else f"at least {_number(low)}"
-                if low is not None
-                else f"at most {_number(high)}"
-            )
-            return f"`{name}` must be {span} (you sent {_number(value)})."
+            return f"`{name}` must be {_span(low, high)} (you sent {_number(value)})."
     return None
 
 

@@ -391,6 +391,8 @@ class GenerationQueue(Generic[P, R]):
                     batch.append(job)
             return batch
         user = self._runnable_user_locked()
+        if user is None:  # the worker calls this only once _has_runnable_locked() holds
+            raise RuntimeError("_take_batch found no runnable job")
         self._turns.remove(user)
         first = self._by_user[user].popleft()
         self._requeue_turn(user)
@@ -450,7 +452,7 @@ class GenerationQueue(Generic[P, R]):
 
     def _run_batch(self, batch: list[QueuedJob[P, R]], started: float) -> None:
         if self.prepare_error is not None:
-            error = JobFailed(_user_message(self.prepare_error))
+            error: BaseException = JobFailed(_user_message(self.prepare_error))
             for job in batch:
                 self._finish(job, JobState.FAILED, error=error)
             return
@@ -470,7 +472,7 @@ class GenerationQueue(Generic[P, R]):
         except Exception as exc:  # the worker must survive any job
             if time.monotonic() > deadline:
                 minutes = self.job_timeout_s / 60
-                error: BaseException = JobTimedOut(
+                error = JobTimedOut(
                     f"This request took longer than the {minutes:g}-minute limit and was "
                     "stopped; try fewer steps or a shorter duration."
                 )

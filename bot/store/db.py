@@ -17,11 +17,12 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -61,6 +62,17 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows a DELETE or UPDATE matched.
+
+    `execute()` is typed to return a `Result`, but for a DML statement it is a `CursorResult`,
+    the one kind that has `rowcount`.
+    """
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"expected the CursorResult of a DML statement, got {type(result)!r}")
+    return result.rowcount
 
 
 def _upgrade(connection: Connection, url: str, revision: str) -> None:

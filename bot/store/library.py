@@ -13,7 +13,7 @@ from typing import Literal
 
 from sqlalchemy import Select, delete, func, select
 
-from bot.store.db import Database
+from bot.store.db import Database, rowcount
 from bot.store.models import Favourite, Generation
 
 PER_PAGE = 5
@@ -92,4 +92,4 @@ async def remove_favourite(db: Database, user_id: int, generation_id: int) -> bo
                 Favourite.user_id == user_id, Favourite.generation_id == generation_id
             )
         )
-        return result.rowcount > 0
+        return rowcount(result) > 0

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.store.db import Database
+from bot.store.db import Database, rowcount
 from bot.store.models import CommandSync, Favourite, Generation, Job, JobState, utcnow
 
 
@@ -176,7 +176,7 @@ async def _toggle_favourite(db: Database, user_id: int, generation_id: int) -> t
                 Favourite.user_id == user_id, Favourite.generation_id == generation_id
             )
         )
-        now_favourite = removed.rowcount == 0
+        now_favourite = rowcount(removed) == 0
         if now_favourite:
             session.add(Favourite(user_id=user_id, generation_id=generation_id))
             await session.flush()

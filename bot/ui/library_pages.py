@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 from datetime import timezone
 from typing import Any
 
@@ -19,6 +20,7 @@ import discord
 from bot.store import library, records
 from bot.store.library import ListKind, Page
 from bot.store.models import Generation
+from bot.ui.context import messageable
 from bot.ui.mix_buttons import MixButton
 from bot.ui.remix_modals import RemixButton
 from bot.ui.replies import reply
@@ -162,11 +164,9 @@ async def repost(
     url = generation.jump_url()
     if url and generation.deleted_at is None:
         text += f" (first posted {url})"
-    channel = interaction.channel or interaction.client.get_partial_messageable(
-        interaction.channel_id
-    )  # type: ignore[arg-type]
+    channel = _channel_of(interaction)
     try:
-        message = await channel.send(  # type: ignore[union-attr]
+        message = await channel.send(
             clip(text, CONTENT_LIMIT),
             files=files,
             embed=result_embed(generation, image_name),
@@ -191,6 +191,21 @@ async def repost(
         )
         return
     await interaction.followup.send(f"Posted #{generation.id}: {message.jump_url}", ephemeral=True)
+
+
+def _channel_of(interaction: discord.Interaction) -> discord.abc.Messageable:
+    """Where the interaction happened, as a channel to post in (a partial one if not cached)."""
+    channel = messageable(interaction.channel)
+    if channel is not None:
+        return channel
+    if interaction.channel_id is None:
+        raise RuntimeError("A button interaction arrived without a channel")
+    return interaction.client.get_partial_messageable(interaction.channel_id)
+
+
+def _list_kind(text: str) -> ListKind:
+    """The list a custom id names (its template admits only fav and hist)."""
+    return "fav" if text == "fav" else "hist"
 
 
 def _not_yours(user_id: int) -> str:
@@ -224,9 +239,9 @@ class PageButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> PageButton:
-        return cls(match["kind"], int(match["uid"]), int(match["page"]))
+        return cls(_list_kind(match["kind"]), int(match["uid"]), int(match["page"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         services = services_of(interaction)
@@ -272,10 +287,14 @@ class EntryButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> EntryButton:
         return cls(
-            match["action"], match["kind"], int(match["uid"]), int(match["page"]), int(match["id"])
+            match["action"],
+            _list_kind(match["kind"]),
+            int(match["uid"]),
+            int(match["page"]),
+            int(match["id"]),
         )
 
     async def callback(self, interaction: discord.Interaction) -> None:

@@ -9,6 +9,7 @@ after restarts with nothing kept in memory. Favourite, Delete and Remix reuse th
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -243,7 +244,7 @@ class MixButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> MixButton:
         return cls(match["action"], int(match["id"]))
 
@@ -296,7 +297,7 @@ class PickClipSelect(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Select, match: Any, /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> PickClipSelect:
         return cls(int(match["id"]), int(match["clips"]))
 

@@ -27,6 +27,7 @@ import discord
 from bot.jobs.origin import Delivery, JobStatus, Origin, Posted
 from bot.limits import DEFAULT_UPLOAD_LIMIT
 from bot.policy.rules import Requester
+from bot.ui.context import messageable
 from bot.ui.replies import answer, reply
 from bot.ui.status import status_line, status_view
 
@@ -100,7 +101,9 @@ class InteractionOrigin:
         self.acknowledged_at = time.monotonic()
         try:
             await self.interaction.response.send_message(
-                status_line(status), view=status_view(status), ephemeral=private
+                status_line(status),
+                view=status_view(status) or discord.utils.MISSING,
+                ephemeral=private,
             )
             message = await self.interaction.original_response()
         except discord.HTTPException:
@@ -110,14 +113,18 @@ class InteractionOrigin:
         return message.id
 
     async def show(self, status: JobStatus) -> None:
-        changes = {"content": status_line(status), "view": status_view(status)}
+        content, view = status_line(status), status_view(status)  # view None removes Cancel
         if not self.token_alive:
             await edit_by_id(
-                self.poster.client, self.requester.channel_id, self.status_message_id, **changes
+                self.poster.client,
+                self.requester.channel_id,
+                self.status_message_id,
+                content=content,
+                view=view,
             )
             return
         try:
-            await self.interaction.edit_original_response(**changes)
+            await self.interaction.edit_original_response(content=content, view=view)
         except discord.NotFound:
             log.debug("Status message of job %s is gone", status.job_id)
         except discord.HTTPException as exc:
@@ -125,7 +132,7 @@ class InteractionOrigin:
 
     async def post_result(self, delivery: Delivery) -> Posted | None:
         fallback = self.interaction.followup if self.token_alive else None
-        return await self.poster.post(delivery, self.interaction.channel, fallback)
+        return await self.poster.post(delivery, messageable(self.interaction.channel), fallback)
 
 
 class DeferredOrigin(InteractionOrigin):
@@ -140,6 +147,7 @@ class DeferredOrigin(InteractionOrigin):
 
     async def acknowledge(self, status: JobStatus, *, private: bool) -> int | None:
         self.acknowledged_at = time.monotonic()
+        message: discord.Message  # the edited response or the public followup
         try:
             if private:
                 message = await self.interaction.edit_original_response(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot.store import records
+from bot.store.models import Generation
 from bot.ui.services import Services, services_of
 from bot.ui.text import files_pruned, quote
 from bot.voice import sessions as voice_io
@@ -47,12 +49,26 @@ class PlayButton(discord.ui.DynamicItem[discord.ui.Button], template=r"voice:pla
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> PlayButton:
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await play_generation(services_of(interaction), interaction, self.generation_id)
+
+
+def _audio_path(services: Services, generation: Generation) -> Path | None:
+    """The stored audio to play: the MP3, else the master; None once deleted or pruned."""
+    if generation.deleted_at is not None:
+        return None
+    for relative in (generation.audio_file, generation.extra.get("master")):
+        try:
+            candidate = services.files.path(relative) if relative else None
+        except ValueError:
+            candidate = None
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
 
 
 async def play_generation(
@@ -64,17 +80,8 @@ async def play_generation(
         await say(interaction, NOT_IN_VOICE)
         return
     generation = await records.get_generation(services.db, generation_id)
-    path = None
-    if generation is not None and generation.deleted_at is None:
-        for relative in (generation.audio_file, generation.extra.get("master")):
-            try:
-                candidate = services.files.path(relative) if relative else None
-            except ValueError:
-                candidate = None
-            if candidate is not None and candidate.is_file():
-                path = candidate
-                break
-    if path is None:
+    path = None if generation is None else _audio_path(services, generation)
+    if generation is None or path is None:
         text = f"Result #{generation_id} is not available any more."
         if generation is not None and files_pruned(generation):
             text = (

@@ -4,6 +4,7 @@ file). Like every result button, the Remix button carries its generation id
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import discord
@@ -31,7 +32,7 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"riff:rem
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> RemixButton:
         return cls(int(match["id"]))
 
@@ -51,7 +52,7 @@ class _RemixModal(discord.ui.Modal, title="Remix with Riffusion"):
         super().__init__(timeout=15 * 60)
         self.services = services
         self.parent = parent
-        self.prompt = discord.ui.TextInput(
+        self.prompt: discord.ui.TextInput[_RemixModal] = discord.ui.TextInput(
             label="Style (prompt)",
             custom_id="remix:prompt",
             max_length=500,
@@ -59,7 +60,7 @@ class _RemixModal(discord.ui.Modal, title="Remix with Riffusion"):
             placeholder="e.g. lofi hip hop, warm piano",
             default=parent.prompt[:500] if parent else None,
         )
-        self.strength = discord.ui.TextInput(
+        self.strength: discord.ui.TextInput[_RemixModal] = discord.ui.TextInput(
             label="Strength (0.1-1, higher changes more)",
             custom_id="remix:strength",
             required=False,
@@ -92,7 +93,9 @@ class RemixUploadModal(_RemixModal):
 
     def __init__(self, services: Services, parent: Generation | None) -> None:
         super().__init__(services, parent)
-        self.upload = discord.ui.FileUpload(custom_id="remix:file", min_values=1, max_values=1)
+        self.upload: discord.ui.FileUpload[RemixUploadModal] = discord.ui.FileUpload(
+            custom_id="remix:file", min_values=1, max_values=1
+        )
         self.add_item(
             discord.ui.Label(
                 text="Audio to remix",
