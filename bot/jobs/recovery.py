@@ -6,7 +6,7 @@ was created and started, which is enough to rebuild those turns: a user's place 
 their oldest waiting job's creation and their last start. Jobs that were running go first (the
 queue runs them before any turn, see GenerationQueue.submit(first=True)). Submitting the result
 in this order reproduces it, because a round-robin order put back into the queue comes out the
-same (tests/test_bot_queue.py checks that).
+same (tests/bot/test_bot_queue.py checks that).
 """
 
 from __future__ import annotations

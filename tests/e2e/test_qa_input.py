@@ -13,10 +13,10 @@ from typing import Any
 import discord
 import pytest
 
+from tests.bot.test_radio import fake_voice, put_in_voice
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.bot import BotHarness, FakeRenderer
 from tests.fixtures.mixing import is_result
-from tests.test_radio import fake_voice, put_in_voice
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -17,7 +17,7 @@ from bot.store.db import open_database
 from bot.store.files import Storage
 from bot.store.models import Base, Favourite, Generation, Job
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.fake-token-for-tests_0123456789abcdef"
 
 
