@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 import discord
@@ -77,6 +78,16 @@ async def edit_by_id(
     return False
 
 
+async def logged_edit(edit: Awaitable[object], job_id: int) -> None:
+    """A status edit whose failure is only logged: the job goes on whatever the message does."""
+    try:
+        await edit
+    except discord.NotFound:
+        log.debug("Status message of job %s is gone", job_id)
+    except discord.HTTPException as exc:
+        log.warning("Could not update the status of job %s: %s", job_id, exc)
+
+
 class InteractionOrigin:
     """A slash command or a button: the status is the interaction's own response."""
 
@@ -123,12 +134,9 @@ class InteractionOrigin:
                 view=view,
             )
             return
-        try:
-            await self.interaction.edit_original_response(content=content, view=view)
-        except discord.NotFound:
-            log.debug("Status message of job %s is gone", status.job_id)
-        except discord.HTTPException as exc:
-            log.warning("Could not update the status of job %s: %s", status.job_id, exc)
+        await logged_edit(
+            self.interaction.edit_original_response(content=content, view=view), status.job_id
+        )
 
     async def post_result(self, delivery: Delivery) -> Posted | None:
         fallback = self.interaction.followup if self.token_alive else None
@@ -173,10 +181,10 @@ class DeferredOrigin(InteractionOrigin):
         if self.public_status is None or not self.token_alive:
             await super().show(status)
             return
-        try:
-            await self.public_status.edit(content=status_line(status), view=status_view(status))
-        except discord.HTTPException as exc:
-            log.warning("Could not update the status of job %s: %s", status.job_id, exc)
+        await logged_edit(
+            self.public_status.edit(content=status_line(status), view=status_view(status)),
+            status.job_id,
+        )
 
 
 class ReplyOrigin:
@@ -217,10 +225,10 @@ class ReplyOrigin:
     async def show(self, status: JobStatus) -> None:
         if self.status is None:
             return
-        try:
-            await self.status.edit(content=status_line(status), view=status_view(status))
-        except discord.HTTPException as exc:
-            log.warning("Could not update the status of job %s: %s", status.job_id, exc)
+        await logged_edit(
+            self.status.edit(content=status_line(status), view=status_view(status)),
+            status.job_id,
+        )
 
     async def post_result(self, delivery: Delivery) -> Posted | None:
         return await self.poster.post(delivery, self.message.channel)
