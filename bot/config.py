@@ -66,6 +66,7 @@ class Settings:
     # Keeping things (issue 5): results' files are pruned after this many days unless someone
     # favourited them; 0 keeps them forever. The rows (parameters) are always kept.
     retention_days: int = 30
+    delivery_retry_s: float = 24 * 3600.0  # how long a rendered result waits for Discord
 
     @property
     def effective_database_url(self) -> str:
@@ -220,6 +221,7 @@ def load_settings(
         max_remix_input_s=_float(env, "MAX_REMIX_INPUT_S", 60.0, problems, minimum=1.0),
         decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
         retention_days=_int(env, "RETENTION_DAYS", 30, problems, minimum=0, maximum=36500),
+        delivery_retry_s=_float(env, "DELIVERY_RETRY_S", 86400.0, problems, minimum=0.0),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(

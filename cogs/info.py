@@ -264,6 +264,21 @@ class Info(commands.Cog):
         )
         embed.add_field(name="Disk used", value=f"{human_bytes(used)} in DATA_DIR")
         embed.add_field(name="Cleanup", value=retention_text(retention), inline=False)
+        problems = services.health.problems
+        if problems:
+            embed.add_field(
+                name="⚠️ Problems",
+                value="\n".join(
+                    f"{problem.what}, since <t:{int(problem.since.timestamp())}:R>"
+                    for problem in problems
+                ),
+                inline=False,
+            )
+        if services.deliveries.waiting:
+            embed.add_field(
+                name="Waiting for Discord",
+                value=f"{services.deliveries.waiting} result(s) made and not yet posted",
+            )
         embed.add_field(
             name="Version",
             value=f"riffusion-discord {riffusion_core.__version__}, "

@@ -23,6 +23,8 @@ from bot.config import Settings
 from bot.engine.queue import GenerationQueue
 from bot.engine.renderer import PipelineRenderer, Renderer
 from bot.engine.tasks import RenderOutput, RenderTask
+from bot.jobs.delivery import DeliveryService
+from bot.jobs.health import Health
 from bot.jobs.remix import RemixService
 from bot.jobs.service import JobService
 from bot.policy.rules import ServerPolicy
@@ -112,6 +114,7 @@ class RiffusionBot(commands.Bot):
     async def setup_hook(self) -> None:
         self._services = services = await self.build_services()
         self.queue.start()  # loads the model meanwhile
+        services.deliveries.start()
         await services.policy.restore_pauses()  # paused servers are known before jobs return
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for name in EXTENSIONS:
@@ -126,7 +129,9 @@ class RiffusionBot(commands.Bot):
         files = self.files
         policy = ServerPolicy(settings, db, self.queue)
         origins = DiscordOrigins(ResultPoster(self))
-        jobs = JobService(settings, db, files, self.queue, policy, origins)
+        deliveries = DeliveryService(settings, db)
+        health = Health()
+        jobs = JobService(settings, db, files, self.queue, policy, origins, deliveries, health)
         return Services(
             settings=settings,
             db=db,
@@ -139,6 +144,8 @@ class RiffusionBot(commands.Bot):
             retention=Retention(settings, db, files),
             voice=VoiceSessions(settings.voice_idle_s),
             origins=origins,
+            deliveries=deliveries,
+            health=health,
         )
 
     # ---- command sync ------------------------------------------------------------------------

@@ -93,7 +93,7 @@ class QueuedJob(Generic[P, R]):
 
     @property
     def done(self) -> bool:
-        return self.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+        return self.state in (JobState.RENDERED, JobState.FAILED, JobState.CANCELLED)
 
     @property
     def cancel_requested(self) -> bool:
@@ -505,7 +505,7 @@ class GenerationQueue(Generic[P, R]):
         elapsed = time.monotonic() - started
         self._record_time(elapsed, sum(job.cost for job in batch))
         for job, result in zip(batch, results, strict=True):
-            self._finish(job, JobState.DONE, result=result)
+            self._finish(job, JobState.RENDERED, result=result)
 
     def _record_time(self, elapsed: float, cost: float) -> None:
         rate = elapsed / max(cost, 1e-9)

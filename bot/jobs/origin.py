@@ -23,6 +23,7 @@ class Phase(enum.Enum):
     """Where a job stands, as its author sees it."""
 
     WAITING = "waiting"  # queued or running: position, progress and ETA say more
+    DELIVERING = "delivering"  # rendered and saved; Discord does not take it yet (reason)
     SUSPENDED = "suspended"  # the bot is stopping; the job continues at the next start
     CANCELLED = "cancelled"
     FAILED = "failed"
@@ -41,7 +42,7 @@ class JobStatus:
     position: int | None = None  # 0: rendering; None: finishing
     progress: tuple[int, int] | None = None  # (step, total) while rendering
     eta_unix: int | None = None
-    reason: str | None = None  # why it failed or was suspended
+    reason: str | None = None  # why it failed, was suspended or waits for Discord
     cancelled_by: int | None = None
     result_url: str | None = None  # DONE: where the result is
 
@@ -60,6 +61,18 @@ class Delivery:
     mp3: bytes
     parent_url: str | None
     by_dm: bool  # the owner asked for results in their DMs (/settings)
+    nonce: str  # the same for every attempt of this job: Discord posts it at most once
+
+
+class DeliveryError(Exception):
+    """Posting a result failed. `permanent`: waiting cannot change the answer (the channel is
+    gone, the bot was removed or may not post, the owner's DMs are closed); otherwise Discord
+    or the network failed for now and a later attempt may succeed. `reason` is for users."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -94,8 +107,17 @@ class Origin(Protocol):
     async def show(self, status: JobStatus) -> None:
         """Update the status message; failures to do so are the origin's to log."""
 
-    async def post_result(self, delivery: Delivery) -> Posted | None:
-        """Post the result; None when it could not be posted anywhere."""
+    async def post_result(self, delivery: Delivery) -> Posted:
+        """Post the result as one message; raises DeliveryError when it could not."""
+
+    async def find_posted(self, delivery: Delivery) -> Posted | None:
+        """The result's message if an earlier attempt posted it after all (an answer lost in
+        an outage, a crash before it was recorded): Discord keeps the buttons' custom_ids,
+        which carry the generation id. Raises DeliveryError when it cannot look."""
+
+    async def tell_owner(self, text: str) -> None:
+        """Tell the owner something the status message may not reach them with: the
+        interaction's followup while its token lives, else a DM. Failures are only logged."""
 
 
 class OriginFactory(Protocol):

@@ -16,16 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.config import Settings
 from bot.engine.queue import GenerationQueue, JobSuspended, QueueClosed, QueuedJob
 from bot.engine.tasks import RenderOutput, RenderTask
 from bot.jobs import recovery, specs
+from bot.jobs.delivery import DeliveryService, PendingDelivery
+from bot.jobs.health import Health
 from bot.jobs.origin import Delivery, JobStatus, Origin, OriginFactory, Phase
 from bot.jobs.result_files import EncodedResult, encode_result
 from bot.jobs.specs import JobNotRebuildable, JobSpec
@@ -38,6 +43,7 @@ from bot.store import records
 from bot.store.db import Database
 from bot.store.files import Storage
 from bot.store.models import Generation, Job, JobState
+from bot.store.records import as_utc
 from riffusion_core.audio import encode_wav
 from riffusion_core.errors import GenerationCancelled, RiffusionError
 
@@ -48,11 +54,29 @@ MAX_ATTEMPTS = 2  # a job a restart interrupted runs once more, not again and ag
 TWICE_INTERRUPTED = (
     "the bot restarted twice while making it, so it stopped trying; please send it again."
 )
-CANNOT_POST = (
-    "the bot may not post in this channel. Ask a server admin to give it "
-    "Send Messages and Attach Files here."
+POSTING_FAILED = "something went wrong while saving the result; the bot's log has the details."
+DISK_FULL = (
+    "the bot's disk is full, so the result could not be saved; the bot's owner can see this in "
+    "/about. Please try again later."
 )
-POSTING_FAILED = "something went wrong while posting the result; the bot's log has the details."
+DISK_FAILED = "the bot could not save the result to its disk; please try again later."
+DATABASE_FAILED = (
+    "the bot's database is not accepting changes right now, so the result could not be saved; "
+    "please try again in a few minutes."
+)
+FILES_GONE = "its files were removed before it could be posted; please send it again."
+
+
+DELIVERY_DRAIN_S = 30.0  # at a stop, how long results waiting for Discord may still post
+
+
+def delivery_nonce(job_id: int, attempt: int) -> str:
+    """The nonce of a result's message: the same for every try of one run of the job."""
+    return f"job{job_id}.{attempt}"
+
+
+class LocalFault(RiffusionError):
+    """Saving a result failed on this machine (disk, database): the message is for its owner."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,7 @@ class ActiveJob:
     queued: QueuedJob[RenderTask, RenderOutput]
     origin: Origin
     requester: Requester
+    attempt: int = 1  # which run of the job this is (a restart re-runs a running job once)
     by_dm: bool = False
     cancelled_by: int | None = None
     shown: JobStatus | None = None  # the status last shown
@@ -113,8 +138,12 @@ class JobService:
         queue: GenerationQueue[RenderTask, RenderOutput],
         policy: ServerPolicy,
         origins: OriginFactory,
+        deliveries: DeliveryService,
+        health: Health,
     ) -> None:
         self.settings = settings
+        self.deliveries = deliveries
+        self.health = health
         self.db = db
         self.files = files
         self.queue = queue
@@ -282,13 +311,13 @@ class JobService:
                 await self._fail(active, str(exc))
                 return
             try:
-                await self._deliver(active, output)
-            except RiffusionError as exc:  # e.g. the MP3 cannot fit the upload limit
+                self.deliveries.submit(await self._save_result(active, output))
+            except RiffusionError as exc:  # disk full, database down, MP3 over the upload limit
                 await self._fail(active, str(exc))
         except Exception:
             log.exception("Job %s failed after rendering", active.job_id)
             with contextlib.suppress(Exception):
-                await self._fail(active, POSTING_FAILED, error="internal error while posting")
+                await self._fail(active, POSTING_FAILED, error="internal error while saving")
         finally:
             self.active.pop(active.job_id, None)
             self._job_ids.pop(job.id, None)
@@ -297,9 +326,14 @@ class JobService:
                     self.files.remove_job_files(active.job_id)
 
     async def _fail(self, active: ActiveJob, reason: str, *, error: str | None = None) -> None:
-        await records.update_job(
-            self.db, active.job_id, state=JobState.FAILED, error=error or reason
-        )
+        """Record the failure, then tell the owner: they are told even when the database,
+        which recording needs, is down."""
+        try:
+            await records.update_job(
+                self.db, active.job_id, state=JobState.FAILED, error=error or reason
+            )
+        except SQLAlchemyError:
+            log.exception("Could not record that job %s failed", active.job_id)
         await active.origin.show(self._final(active, Phase.FAILED, reason=reason))
 
     async def _track_progress(self, active: ActiveJob) -> None:
@@ -357,37 +391,55 @@ class JobService:
 
     # ---- delivering --------------------------------------------------------------------------
 
-    async def _deliver(self, active: ActiveJob, output: RenderOutput) -> None:
-        """Save, post one message mentioning the owner, link it from the status message."""
-        request, params = active.request, active.params
-        requester = active.requester
-        generation = await records.add_generation(
-            self.db,
-            Generation(
-                kind=request.kind,
-                parent_id=request.parent.id if request.parent else None,
-                user_id=requester.user_id,
-                guild_id=requester.guild_id,
-                channel_id=requester.channel_id,
-                prompt=params.prompt,
-                negative_prompt=params.negative_prompt,
-                seed=params.seed,
-                seed_image=params.seed_image,
-                steps=params.steps,
-                guidance=params.guidance,
-                denoising=params.denoising,
-                width=params.width,
-                duration_s=params.duration_s,
-                extra={**request.extra, "clips": output.clips},
-                model=self.settings.riffusion_model,
-                audio_duration_s=output.duration_s,
-                elapsed_s=output.elapsed_s,
-            ),
-            job_id=active.job_id,
-        )
-        encoded = await asyncio.to_thread(
-            self._save_files, generation.id, output, requester.filesize_limit
-        )
+    async def _save_result(self, active: ActiveJob, output: RenderOutput) -> PendingDelivery:
+        """Rows and files of the result, then the job is "rendered": from here on a restart
+        delivers it instead of making it again. A local fault leaves nothing half-written."""
+        request, params, requester = active.request, active.params, active.requester
+        try:
+            generation = await records.add_generation(
+                self.db,
+                Generation(
+                    kind=request.kind,
+                    parent_id=request.parent.id if request.parent else None,
+                    user_id=requester.user_id,
+                    guild_id=requester.guild_id,
+                    channel_id=requester.channel_id,
+                    prompt=params.prompt,
+                    negative_prompt=params.negative_prompt,
+                    seed=params.seed,
+                    seed_image=params.seed_image,
+                    steps=params.steps,
+                    guidance=params.guidance,
+                    denoising=params.denoising,
+                    width=params.width,
+                    duration_s=params.duration_s,
+                    extra={**request.extra, "clips": output.clips},
+                    model=self.settings.riffusion_model,
+                    audio_duration_s=output.duration_s,
+                    elapsed_s=output.elapsed_s,
+                ),
+                job_id=active.job_id,
+            )
+        except SQLAlchemyError as exc:
+            self.health.failed(
+                "database", f"the database refuses writes ({exc.__class__.__name__})"
+            )
+            raise LocalFault(DATABASE_FAILED) from exc
+        try:
+            encoded = await asyncio.to_thread(
+                self._save_files, generation.id, output, requester.filesize_limit
+            )
+        except OSError as exc:
+            await self._forget_result(generation)
+            if exc.errno == errno.ENOSPC:
+                self.health.failed("disk", f"the disk of DATA_DIR is full ({exc})")
+                raise LocalFault(DISK_FULL) from exc
+            self.health.failed("disk", f"files cannot be written under DATA_DIR ({exc})")
+            raise LocalFault(DISK_FAILED) from exc
+        except RiffusionError:
+            await self._forget_result(generation)
+            raise
+        self.health.worked("disk")
         generation.image_file = self.files.relative(generation.id, ".png")
         generation.audio_file = self.files.relative(generation.id, ".mp3")
         generation.mp3_bitrate_kbps = encoded.bitrate_kbps
@@ -395,41 +447,37 @@ class JobService:
             **generation.extra,
             "master": self.files.relative(generation.id, ".wav"),
         }
-        await records.update_generation(
-            self.db,
-            generation.id,
-            image_file=generation.image_file,
-            audio_file=generation.audio_file,
-            mp3_bitrate_kbps=encoded.bitrate_kbps,
-            extra=generation.extra,
-        )
-        posted = await active.origin.post_result(
-            Delivery(
+        try:
+            await records.update_generation(
+                self.db,
+                generation.id,
+                image_file=generation.image_file,
+                audio_file=generation.audio_file,
+                mp3_bitrate_kbps=encoded.bitrate_kbps,
+                extra=generation.extra,
+            )
+            await records.update_job(self.db, active.job_id, state=JobState.RENDERED)
+        except SQLAlchemyError as exc:
+            self.health.failed(
+                "database", f"the database refuses writes ({exc.__class__.__name__})"
+            )
+            await self._forget_result(generation)
+            raise LocalFault(DATABASE_FAILED) from exc
+        self.health.worked("database")
+        return PendingDelivery(
+            job_id=active.job_id,
+            origin=active.origin,
+            delivery=Delivery(
                 generation=generation,
                 png=encoded.png,
                 mp3=encoded.mp3,
                 parent_url=request.parent.jump_url() if request.parent else None,
                 by_dm=active.by_dm,
-            )
+                nonce=delivery_nonce(active.job_id, active.attempt),
+            ),
+            status=active.shown or self._status(active),
+            rendered_at=time.time(),
         )
-        if posted is not None:
-            generation.message_id = posted.message_id
-            generation.channel_id = posted.channel_id
-            await records.update_generation(
-                self.db,
-                generation.id,
-                message_id=posted.message_id,
-                channel_id=posted.channel_id,
-                image_attachment_id=posted.attachment_ids.get("png"),
-                audio_attachment_id=posted.attachment_ids.get("mp3"),
-            )
-        await records.update_job(
-            self.db, active.job_id, state=JobState.DONE, generation_id=generation.id
-        )
-        if posted is None:
-            await active.origin.show(self._final(active, Phase.FAILED, reason=CANNOT_POST))
-        else:
-            await active.origin.show(self._final(active, Phase.DONE, result_url=posted.jump_url))
 
     def _save_files(self, generation_id: int, output: RenderOutput, limit: int) -> EncodedResult:
         """Encode and write PNG, MP3 (within the upload limit) and the lossless master."""
@@ -438,6 +486,14 @@ class JobService:
         self.files.save_bytes(generation_id, ".mp3", encoded.mp3)
         self.files.save_bytes(generation_id, ".wav", encode_wav(output.master))
         return encoded
+
+    async def _forget_result(self, generation: Generation) -> None:
+        """Remove a result that could not be saved whole: its files and its row."""
+        with contextlib.suppress(OSError, ValueError):
+            for suffix in (".png", ".mp3", ".wav"):
+                self.files.delete(self.files.relative(generation.id, suffix))
+        with contextlib.suppress(SQLAlchemyError):
+            await records.delete_generation(self.db, generation.id)
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -460,6 +516,7 @@ class JobService:
             await asyncio.wait(starting, timeout=30)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=30)
+        await self.deliveries.shutdown(DELIVERY_DRAIN_S)
 
     # ---- resuming after a restart ------------------------------------------------------------
 
@@ -471,6 +528,16 @@ class JobService:
         owner in its status message. Remix inputs of jobs no longer waiting are removed.
         """
         rows = await records.unfinished_jobs(self.db)
+        rendered = sorted(
+            (row for row in rows if row.state == JobState.RENDERED.value),
+            key=lambda row: (as_utc(row.finished_at or row.created_at), row.id),
+        )
+        for row in rendered:  # made before the stop: deliver them first, in the order they finished
+            try:
+                await self._resume_delivery(row)
+            except Exception:
+                log.exception("Could not resume the delivery of job %s", row.id)
+        rows = [row for row in rows if row.state != JobState.RENDERED.value]
         resumed: list[int] = []
         if rows:
             starts = await records.last_starts(self.db, [row.user_id for row in rows])
@@ -499,6 +566,49 @@ class JobService:
         # A status only its owner could see (ephemeral) cannot be edited with the bot token.
         message_id = None if spec.status_ephemeral else row.status_message_id
         return self.origins.resumed(requester, status_message_id=message_id, tell_owner=tell_owner)
+
+    async def _resume_delivery(self, row: Job) -> None:
+        """A result saved but not known to be posted: deliver it (looking for it first)."""
+        params = RiffParams.from_json(row.params)
+        generation = (
+            await records.get_generation(self.db, row.generation_id)
+            if row.generation_id is not None
+            else None
+        )
+        if generation is not None and generation.message_id is not None:
+            await records.update_job(self.db, row.id, state=JobState.DELIVERED)
+            return
+        try:
+            if generation is None or not generation.image_file or not generation.audio_file:
+                raise FileNotFoundError(row.generation_id)
+            png, mp3 = await asyncio.gather(
+                asyncio.to_thread(self.files.read_bytes, generation.image_file),
+                asyncio.to_thread(self.files.read_bytes, generation.audio_file),
+            )
+        except (OSError, ValueError):
+            await self._fail_stored(row, FILES_GONE)
+            return
+        parent = None
+        if row.parent_generation_id is not None:
+            parent = await records.get_generation(self.db, row.parent_generation_id)
+        defaults = await user_settings.load(self.db, row.user_id)
+        self.deliveries.submit(
+            PendingDelivery(
+                job_id=row.id,
+                origin=self._stored_origin(row, tell_owner=False),
+                delivery=Delivery(
+                    generation=generation,
+                    png=png,
+                    mp3=mp3,
+                    parent_url=parent.jump_url() if parent else None,
+                    by_dm=defaults.results_by_dm,
+                    nonce=delivery_nonce(row.id, row.attempts),
+                ),
+                status=self._stored_status(row, params, Phase.WAITING),
+                rendered_at=as_utc(row.finished_at or row.created_at).timestamp(),
+                maybe_posted=True,
+            )
+        )
 
     async def _resume(self, row: Job) -> bool:
         params = RiffParams.from_json(row.params)
@@ -542,6 +652,7 @@ class JobService:
             queued=queued,
             origin=origin,
             requester=origin.requester,
+            attempt=row.attempts + 1,
             by_dm=defaults.results_by_dm,
         )
         self.active[row.id] = active
@@ -558,7 +669,7 @@ class JobService:
         assert row.generation_id is not None
         generation = await records.get_generation(self.db, row.generation_id)
         if generation is not None and generation.message_id is not None:
-            await records.update_job(self.db, row.id, state=JobState.DONE)
+            await records.update_job(self.db, row.id, state=JobState.DELIVERED)
             status = self._stored_status(row, params, Phase.DONE, result_url=generation.jump_url())
             await self._stored_origin(row, tell_owner=False).show(status)
             return True

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COUNTED_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.DONE)
+COUNTED_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RENDERED, JobState.DELIVERED)
 FILTER_TIMEOUT_TEXT = (
     "The server's prompt filter could not finish checking this prompt in "
     "time; try a shorter prompt, or ask an admin to simplify the blocked "

@@ -51,11 +51,27 @@ class Base(DeclarativeBase):
 
 
 class JobState(str, enum.Enum):
+    """A job's life, the same in the queue, the jobs table and every path that reads them.
+
+    queued -> running -> rendered (its result's rows and files are saved) -> delivered (posted,
+    or its owner told where it is); failed or cancelled end it early. Queued, running and
+    rendered jobs survive a restart: the first two are rendered again, the third delivered.
+    """
+
     QUEUED = "queued"
     RUNNING = "running"
-    DONE = "done"
+    RENDERED = "rendered"
+    DELIVERED = "delivered"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more happens to the job (it may still be shown in /history)."""
+        return self in (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED)
+
+
+UNFINISHED_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RENDERED)
 
 
 class Generation(Base):
@@ -124,8 +140,8 @@ class Job(Base):
     """A request in the queue, written when enqueued so a restart can resume it.
 
     `params` + `task` rebuild the work (bot/jobs/specs.py); `attempts` counts starts (a job a
-    crash interrupted is re-run once); `generation_id` is set as soon as its result row exists,
-    so a restart can tell a posted result from one that still has to be made.
+    crash interrupted is re-run once); `generation_id` is set as soon as its result row exists;
+    `finished_at` is when rendering finished (rendered jobs are delivered in that order).
     """
 
     __tablename__ = "jobs"

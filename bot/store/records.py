@@ -10,7 +10,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.db import Database, rowcount
-from bot.store.models import CommandSync, Favourite, Generation, Job, JobState, utcnow
+from bot.store.models import (
+    UNFINISHED_STATES,
+    CommandSync,
+    Favourite,
+    Generation,
+    Job,
+    JobState,
+    utcnow,
+)
 
 
 async def create_job(
@@ -92,20 +100,19 @@ async def update_job(db: Database, job_id: int, **values: Any) -> None:
     now = datetime.now(timezone.utc)
     if values.get("state") == JobState.RUNNING.value:
         values.setdefault("started_at", now)
-    elif values.get("state") in {
-        s.value for s in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
-    }:
-        values.setdefault("finished_at", now)
+    elif values.get("state") is not None and values["state"] != JobState.QUEUED.value:
+        # When rendering finished (or the job ended without): a delivery keeps that time.
+        values.setdefault("finished_at", func.coalesce(Job.finished_at, now))
     async with db.session() as session:
         await session.execute(update(Job).where(Job.id == job_id).values(**values))
 
 
 async def unfinished_jobs(db: Database) -> list[Job]:
-    """Jobs a previous run left queued or running (it stopped or crashed)."""
+    """Jobs a previous run left queued, running or rendered (it stopped or crashed)."""
     async with db.session() as session:
         rows = await session.scalars(
             select(Job)
-            .where(Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
+            .where(Job.state.in_([state.value for state in UNFINISHED_STATES]))
             .order_by(Job.created_at, Job.id)
         )
         return list(rows)
@@ -274,3 +281,8 @@ async def jobs_since(
         query = query.where(Job.guild_id == guild_id)
     async with db.session() as session:
         return int(await session.scalar(query) or 0)
+
+
+async def remember_post(db: Database, generation_id: int, **where: int | None) -> None:
+    """Where a result was posted: its message, channel and attachment ids."""
+    await update_generation(db, generation_id, **where)

@@ -20,12 +20,12 @@ from sqlalchemy import exists, func, or_, select, update
 from bot.config import Settings
 from bot.store.db import Database
 from bot.store.files import Storage, disk_usage
-from bot.store.models import Favourite, Generation, Job, JobState
+from bot.store.models import UNFINISHED_STATES, Favourite, Generation, Job, JobState
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-WAITING = (JobState.QUEUED.value, JobState.RUNNING.value)
+WAITING = tuple(state.value for state in UNFINISHED_STATES)
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,16 @@ def has_files():
 
 
 def prunable(cutoff: datetime):
-    """Results older than `cutoff` with files, nobody's favourite, not needed by a waiting job."""
+    """Results older than `cutoff` with files, nobody's favourite, not needed by a waiting job
+    (as its source, or as its own result still waiting to be delivered)."""
     favourite = exists().where(Favourite.generation_id == Generation.id)
     needed = exists().where(Job.parent_generation_id == Generation.id, Job.state.in_(WAITING))
+    undelivered = exists().where(
+        Job.generation_id == Generation.id, Job.state == JobState.RENDERED.value
+    )
     return (
         select(Generation)
-        .where(Generation.created_at < cutoff, has_files(), ~favourite, ~needed)
+        .where(Generation.created_at < cutoff, has_files(), ~favourite, ~needed, ~undelivered)
         .order_by(Generation.id)
         .limit(BATCH)
     )

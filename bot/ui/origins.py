@@ -58,7 +58,13 @@ class Poster(Protocol):
         delivery: Delivery,
         channel: discord.abc.Messageable | None,
         fallback: discord.Webhook | None = None,
+    ) -> Posted: ...
+
+    async def find(
+        self, delivery: Delivery, channel: discord.abc.Messageable | None
     ) -> Posted | None: ...
+
+    async def dm(self, user_id: int, text: str) -> None: ...
 
 
 async def edit_by_id(
@@ -138,9 +144,29 @@ class InteractionOrigin:
             self.interaction.edit_original_response(content=content, view=view), status.job_id
         )
 
-    async def post_result(self, delivery: Delivery) -> Posted | None:
+    async def post_result(self, delivery: Delivery) -> Posted:
         fallback = self.interaction.followup if self.token_alive else None
-        return await self.poster.post(delivery, messageable(self.interaction.channel), fallback)
+        return await self.poster.post(delivery, self._channel, fallback)
+
+    async def find_posted(self, delivery: Delivery) -> Posted | None:
+        return await self.poster.find(delivery, self._channel)
+
+    async def tell_owner(self, text: str) -> None:
+        if self.token_alive:
+            try:
+                await self.interaction.followup.send(text, ephemeral=True)
+                return
+            except discord.HTTPException as exc:
+                log.info("Could not tell user %s by followup: %s", self.requester.user_id, exc)
+        await self.poster.dm(self.requester.user_id, text)
+
+    @property
+    def _channel(self) -> discord.abc.Messageable | None:
+        """Where the interaction happened; after 15 minutes the bot token posts there."""
+        channel = messageable(self.interaction.channel)
+        if channel is None and self.requester.channel_id is not None:
+            return self.poster.client.get_partial_messageable(self.requester.channel_id)
+        return channel
 
 
 class DeferredOrigin(InteractionOrigin):
@@ -230,14 +256,20 @@ class ReplyOrigin:
             status.job_id,
         )
 
-    async def post_result(self, delivery: Delivery) -> Posted | None:
+    async def post_result(self, delivery: Delivery) -> Posted:
         return await self.poster.post(delivery, self.message.channel)
+
+    async def find_posted(self, delivery: Delivery) -> Posted | None:
+        return await self.poster.find(delivery, self.message.channel)
+
+    async def tell_owner(self, text: str) -> None:
+        await self.poster.dm(self.requester.user_id, text)
 
 
 class ResumedOrigin:
     """A job resumed after a restart: its channel and its status message's id are left.
 
-    With `tell_owner`, a status that cannot be edited becomes a new message mentioning the
+    With `tell_if_unseen`, a status that cannot be edited becomes a new message mentioning the
     owner (a job that failed to resume must not fail silently)."""
 
     private_by_default = False
@@ -248,12 +280,12 @@ class ResumedOrigin:
         poster: Poster,
         *,
         status_message_id: int | None,
-        tell_owner: bool,
+        tell_if_unseen: bool,
     ) -> None:
         self.requester = requester
         self.poster = poster
         self.status_message_id = status_message_id
-        self.tell_owner = tell_owner
+        self.tell_if_unseen = tell_if_unseen
         client = poster.client
         self.channel = (
             client.get_partial_messageable(requester.channel_id)
@@ -300,7 +332,7 @@ class ResumedOrigin:
             content=text,
             view=status_view(status),
         )
-        if not edited and self.tell_owner:
+        if not edited and self.tell_if_unseen:
             await self._tell(text)
 
     async def _tell(self, text: str) -> None:
@@ -317,8 +349,14 @@ class ResumedOrigin:
         except discord.HTTPException as exc:
             log.info("Could not tell user %s in channel %s: %s", user, self.channel.id, exc)
 
-    async def post_result(self, delivery: Delivery) -> Posted | None:
+    async def post_result(self, delivery: Delivery) -> Posted:
         return await self.poster.post(delivery, self.channel)
+
+    async def find_posted(self, delivery: Delivery) -> Posted | None:
+        return await self.poster.find(delivery, self.channel)
+
+    async def tell_owner(self, text: str) -> None:
+        await self.poster.dm(self.requester.user_id, text)
 
 
 class DiscordOrigins:
@@ -341,5 +379,5 @@ class DiscordOrigins:
         self, requester: Requester, *, status_message_id: int | None, tell_owner: bool = True
     ) -> Origin:
         return ResumedOrigin(
-            requester, self.poster, status_message_id=status_message_id, tell_owner=tell_owner
+            requester, self.poster, status_message_id=status_message_id, tell_if_unseen=tell_owner
         )

@@ -18,6 +18,7 @@ from bot.policy import user_settings
 from bot.store import records
 from bot.store.models import Generation
 from bot.ui.replies import answer
+from bot.ui.results import generation_id_in_buttons
 from bot.ui.services import Services
 
 HINT_COOLDOWN_S = 60.0
@@ -26,25 +27,6 @@ HINT = (
     "on so the bot can see it), or use **/remix** with the file, or right-click a message "
     "with audio → Apps → **Remix with Riffusion**."
 )
-
-# Buttons under a result carry its generation id ("riff:fav:12", "mix:info:12", ...).
-RESULT_CUSTOM_ID = re.compile(r"(?:riff|mix):[a-z]+:(\d+)")
-
-
-def generation_id_in_buttons(message: discord.Message) -> int | None:
-    """The result a message of ours shows, read from its buttons: this works the moment it is
-    posted, and for a favourite posted again (whose message id the database does not hold)."""
-    for row in message.components:
-        if not isinstance(row, discord.ActionRow):
-            continue
-        for item in row.children:
-            custom_id = (
-                item.custom_id if isinstance(item, (discord.Button, discord.SelectMenu)) else None
-            )
-            match = RESULT_CUSTOM_ID.fullmatch(custom_id or "")
-            if match:
-                return int(match[1])
-    return None
 
 
 async def generation_for_message(

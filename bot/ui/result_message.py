@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import Any
 
+import aiohttp
 import discord
 
-from bot.jobs.origin import Delivery, Posted
+from bot.jobs.origin import Delivery, DeliveryError, Posted
 from bot.store.models import Generation
 from bot.ui.mix_buttons import blend_clip_look, blend_look, remix_look
 from bot.ui.result_buttons import riff_look
+from bot.ui.results import generation_id_in_buttons
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,35 @@ def result_files(delivery: Delivery) -> list[discord.File]:
     ]
 
 
+CANNOT_POST = (
+    "the bot may not post in this channel. Ask a server admin to give it Send Messages and "
+    "Attach Files here."
+)
+CHANNEL_GONE = "the channel it was asked in no longer exists (or the bot was removed)."
+# What a post or a read can raise: Discord's answers and the network's failures.
+POST_ERRORS = (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+HISTORY_DEPTH = 50  # recent messages searched for a result an earlier attempt may have posted
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether waiting may change Discord's answer: its 5xx, rate limits and network failures,
+    not a refusal (403), a missing channel (404) or a request it will never take (4xx)."""
+    if isinstance(exc, discord.HTTPException):
+        return exc.status >= 500 or exc.status == 429
+    return isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError))
+
+
+def failure_text(exc: BaseException) -> str:
+    if isinstance(exc, discord.HTTPException):
+        return f"Discord answered {exc.status}"
+    return f"the connection to Discord failed ({type(exc).__name__})"
+
+
 class ResultPoster:
-    """Posts a finished result: the owner's DMs (when asked), the channel, else `fallback`."""
+    """Posts a finished result: the owner's DMs (when asked), the channel, else `fallback`.
+
+    Every post carries the delivery's nonce (discord.py sends it with enforce_nonce), so a
+    retry of a post that landed without its answer is not posted twice."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
@@ -47,7 +77,8 @@ class ResultPoster:
         delivery: Delivery,
         channel: discord.abc.Messageable | None,
         fallback: discord.Webhook | None = None,
-    ) -> Posted | None:
+    ) -> Posted:
+        """Post the result; raises DeliveryError (transient or permanent) when it cannot."""
         generation = delivery.generation
         kwargs: dict[str, Any] = {
             **result_message(generation, delivery.parent_url),
@@ -55,24 +86,74 @@ class ResultPoster:
                 users=[discord.Object(generation.user_id)], everyone=False, roles=False
             ),
         }
-        targets = [channel]
-        if delivery.by_dm and not isinstance(channel, discord.DMChannel):
-            targets.insert(0, await self._dm(generation.user_id))
-        for target in targets:
-            if target is None:
-                continue
+        reason = CANNOT_POST
+        for target in await self._targets(delivery, channel):
             try:
-                message = await target.send(files=result_files(delivery), **kwargs)
+                message = await target.send(
+                    files=result_files(delivery), nonce=delivery.nonce, **kwargs
+                )
                 return posted(message)
-            except (discord.Forbidden, discord.NotFound) as exc:
-                log.info("No permission to post in %s (%s); trying the next way", target, exc.code)
+            except POST_ERRORS as exc:
+                if transient(exc):
+                    raise DeliveryError(failure_text(exc), permanent=False) from exc
+                reason = CHANNEL_GONE if isinstance(exc, discord.NotFound) else CANNOT_POST
+                log.info(
+                    "Cannot post result #%s in %s (%s); trying the next way",
+                    generation.id,
+                    target,
+                    exc,
+                )
         if fallback is not None:
             try:
                 message = await fallback.send(files=result_files(delivery), wait=True, **kwargs)
                 return posted(message)
             except discord.HTTPException:
                 log.exception("The followup for result #%s failed too", generation.id)
+        raise DeliveryError(reason, permanent=True)
+
+    async def find(
+        self, delivery: Delivery, channel: discord.abc.Messageable | None
+    ) -> Posted | None:
+        """The result's message among the recent ones of its channel (and the owner's DMs when
+        it goes there), found by the generation id its buttons carry."""
+        me = self.client.user
+        for target in await self._targets(delivery, channel):
+            try:
+                async for message in target.history(limit=HISTORY_DEPTH):
+                    if me is not None and message.author.id != me.id:
+                        continue
+                    if generation_id_in_buttons(message) == delivery.generation.id:
+                        return posted(message)
+            except POST_ERRORS as exc:
+                if transient(exc):
+                    raise DeliveryError(failure_text(exc), permanent=False) from exc
+                log.info(
+                    "Cannot read %s to look for result #%s (%s)",
+                    target,
+                    delivery.generation.id,
+                    exc,
+                )
         return None
+
+    async def dm(self, user_id: int, text: str) -> None:
+        """A direct message to a user; failures (DMs closed, an outage) are only logged."""
+        channel = await self._dm(user_id)
+        if channel is None:
+            return
+        try:
+            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            log.info("Could not send user %s a DM (%s)", user_id, exc)
+
+    async def _targets(
+        self, delivery: Delivery, channel: discord.abc.Messageable | None
+    ) -> list[discord.abc.Messageable]:
+        targets = [channel] if channel is not None else []
+        if delivery.by_dm and not isinstance(channel, discord.DMChannel):
+            dm = await self._dm(delivery.generation.user_id)
+            if dm is not None:
+                targets.insert(0, dm)
+        return targets
 
     async def _dm(self, user_id: int) -> discord.abc.Messageable | None:
         try:

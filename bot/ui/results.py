@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import discord
@@ -47,3 +48,23 @@ def stored_file(files: Storage, relative: str | None) -> Path | None:
     except ValueError:
         return None
     return path if path.is_file() else None
+
+
+# Buttons under a result carry its generation id ("riff:fav:12", "mix:info:12", ...).
+RESULT_CUSTOM_ID = re.compile(r"(?:riff|mix):[a-z]+:(\d+)")
+
+
+def generation_id_in_buttons(message: discord.Message) -> int | None:
+    """The result a message of ours shows, read from its buttons: this works the moment it is
+    posted, and for a favourite posted again (whose message id the database does not hold)."""
+    for row in message.components:
+        if not isinstance(row, discord.ActionRow):
+            continue
+        for item in row.children:
+            custom_id = (
+                item.custom_id if isinstance(item, (discord.Button, discord.SelectMenu)) else None
+            )
+            match = RESULT_CUSTOM_ID.fullmatch(custom_id or "")
+            if match:
+                return int(match[1])
+    return None

@@ -16,6 +16,8 @@ from bot.config import Settings
 from bot.engine.queue import GenerationQueue
 from bot.engine.renderer import Renderer
 from bot.engine.tasks import RenderOutput, RenderTask
+from bot.jobs.delivery import DeliveryService
+from bot.jobs.health import Health
 from bot.jobs.origin import Origin
 from bot.jobs.remix import RemixService
 from bot.jobs.service import JobService
@@ -51,6 +53,8 @@ class Services:
     retention: Retention
     voice: VoiceSessions
     origins: InteractionOrigins
+    deliveries: DeliveryService
+    health: Health
 
 
 @runtime_checkable

@@ -13,6 +13,7 @@ from bot.ui.replies import reply
 from bot.ui.services import services_of
 from bot.ui.text import (
     cancelled_text,
+    delivering_text,
     done_text,
     failed_text,
     status_text,
@@ -31,6 +32,8 @@ def status_line(status: JobStatus) -> str:
             progress=status.progress,
             eta_unix=status.eta_unix,
         )
+    if status.phase is Phase.DELIVERING:
+        return delivering_text(params, status.reason or "Discord is unavailable")
     if status.phase is Phase.SUSPENDED:
         return suspended_text(params, status.reason or "")
     if status.phase is Phase.CANCELLED:

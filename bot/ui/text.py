@@ -67,6 +67,15 @@ def failed_text(params: RiffParams, reason: str) -> str:
     return clip(f"⚠️ **{quote(params.prompt)}** could not be generated: {reason}", CONTENT_LIMIT)
 
 
+def delivering_text(params: RiffParams, reason: str) -> str:
+    """Made and saved, but Discord does not take it yet: it is retried, not lost."""
+    return clip(
+        f"⏳ **{quote(params.prompt)}** is made and waits for Discord to accept it ({reason}); "
+        "it will be posted as soon as Discord does.",
+        CONTENT_LIMIT,
+    )
+
+
 def suspended_text(params: RiffParams, reason: str) -> str:
     """A queued request kept over a restart (Cancel still works once the bot is back)."""
     return clip(f"⏸️ **{quote(params.prompt)}**: {reason}", CONTENT_LIMIT)

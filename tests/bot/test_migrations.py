@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from alembic import command
+from alembic.script import ScriptDirectory
 from PIL import Image
 from sqlalchemy import BigInteger, select, text
 from sqlalchemy.dialects import postgresql
@@ -24,6 +25,9 @@ from bot.store.server_models import GuildSettings  # noqa: F401  (its tables sha
 from riffusion_core.audio import encode_mp3, encode_wav, samples_to_segment
 from tests.fakediscord import FakeDiscord, Message
 from tests.fixtures.bot import BotHarness, FakeRenderer
+
+# The newest migration: every database is upgraded to it at start.
+HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 POSTGRES_URL = "postgresql+asyncpg://bot:secret@db.invalid/riffusion"
 # Columns holding Discord snowflakes: 64-bit, or PostgreSQL refuses ids past 2**31.
@@ -58,7 +62,8 @@ def test_migrations_render_for_postgresql():
     assert "ALTER TABLE jobs ADD COLUMN attempts INTEGER DEFAULT 0 NOT NULL" in sql
     assert "BIGINT" in sql and "SERIAL" in sql  # autoincrement ids, 64-bit snowflakes
     assert "_alembic_tmp" not in sql and "sqlite" not in sql.lower()  # no SQLite batch copies
-    assert sql.rstrip().endswith("COMMIT;") and "version_num='0005'" in sql
+    assert sql.rstrip().endswith("COMMIT;") and f"version_num='{HEAD}'" in sql
+    assert "UPDATE jobs SET state = 'delivered' WHERE state = 'done'" in sql
 
 
 def test_models_and_queries_compile_for_postgresql():
@@ -182,15 +187,17 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
         text_ = (await fake.response_message(info)).content
         assert "seed:77" in text_ and "Favourites: 1" in text_
         variation = await fake.click(old_result, "riff:variation:1", fake.member)
-        await fake.response_message(variation)
+        variation_status = await fake.response_message(variation)
         await fake.wait_for_message(lambda m: is_result(m) and "Variation" in m.content, timeout=15)
+        # Its status says "ready" once the job is recorded as delivered (after the post).
+        await fake.wait_until(lambda: "is ready" in variation_status.content, what="delivered")
         async with bot.services.db.session() as session:
             favourites = list(await session.scalars(select(Favourite)))
             version = (
                 await session.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar()
         assert [(f.user_id, f.generation_id) for f in favourites] == [(fake.member.id, 1)]
-        assert version == "0005"
+        assert version == HEAD
         unfav = await fake.click(old_result, "riff:fav:1", fake.member)
         assert (
             "Removed #1 from your favourites (you have 0)"
@@ -199,3 +206,24 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
         jobs = await records.unfinished_jobs(bot.services.db)
         assert jobs == []
     assert Path(bot_harness.data_dir / "generations" / "1.mp3").is_file()
+
+
+async def test_done_jobs_of_earlier_releases_become_delivered(tmp_path: Path):
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/old.db")
+    try:
+        await db.migrate("0005")
+        async with db.session() as session:
+            for state in ("done", "queued", "failed"):
+                await session.execute(
+                    text(
+                        "INSERT INTO jobs (kind, state, user_id, params, attempts, created_at) "
+                        "VALUES ('riff', :state, 1, '{}', 1, CURRENT_TIMESTAMP)"
+                    ),
+                    {"state": state},
+                )
+        await db.migrate()
+        async with db.session() as session:
+            states = list(await session.scalars(select(Job.state).order_by(Job.id)))
+        assert states == ["delivered", "queued", "failed"]
+    finally:
+        await db.close()

@@ -90,7 +90,7 @@ async def test_sigterm_keeps_queued_jobs_and_the_next_start_runs_them(
     for status in (first, second):
         assert "restarting; your request will continue" in status.content
         assert status.custom_ids()[0].startswith("riff:cancel:")
-    assert [j.state for j in await jobs_in_db(bot_harness)] == ["done", "queued", "queued"]
+    assert [j.state for j in await jobs_in_db(bot_harness)] == ["delivered", "queued", "queued"]
     assert [prompt_of(m) for m in results(fake)] == ["running at stop"]
 
     again = FakeRenderer(step_s=0.05)
@@ -107,7 +107,11 @@ async def test_sigterm_keeps_queued_jobs_and_the_next_start_runs_them(
         await fake.wait_until(lambda: "is ready" in first.content, what="first done")
     assert [prompt_of(m) for m in results(fake)] == ["running at stop", "queued one"]
     assert [b[0] for b in again.batches] == ["queued one"]
-    assert [j.state for j in await jobs_in_db(bot_harness)] == ["done", "done", "cancelled"]
+    assert [j.state for j in await jobs_in_db(bot_harness)] == [
+        "delivered",
+        "delivered",
+        "cancelled",
+    ]
     assert bot_harness.exit_codes == [0, 0]
 
 
@@ -137,7 +141,7 @@ async def test_many_jobs_from_several_users_resume_in_order_each_once(
         await stopping
     assert [prompt_of(m) for m in results(fake)] == ["ann 0"]
     rows = {j.params["prompt"]: (j.state, j.attempts) for j in await jobs_in_db(bot_harness)}
-    assert rows.pop("ann 0") == ("done", 1) and rows.pop("member 1") == ("running", 1)
+    assert rows.pop("ann 0") == ("delivered", 1) and rows.pop("member 1") == ("running", 1)
     assert set(rows.values()) == {("queued", 0)}
 
     again = FakeRenderer(step_s=0.01)
@@ -148,7 +152,7 @@ async def test_many_jobs_from_several_users_resume_in_order_each_once(
     # Posting runs concurrently with the next render, so only the set is in order here.
     assert sorted(prompt_of(m) for m in results(fake)) == sorted(["ann 0", *expected])
     rows = await jobs_in_db(bot_harness)
-    assert {j.state for j in rows} == {"done"}
+    assert {j.state for j in rows} == {"delivered"}
     assert {j.params["prompt"]: j.attempts for j in rows}["member 1"] == 2
     assert len({j.generation_id for j in rows}) == len(rows)
 
@@ -180,7 +184,7 @@ async def test_a_running_job_is_run_again_once_then_its_owner_is_told(
     assert [prompt_of(m) for m in results(fake)] == ["waits"]
     assert "is ready" in other.content
     rows = await jobs_in_db(bot_harness)
-    assert [(j.state, j.attempts) for j in rows] == [("failed", 2), ("done", 1)]
+    assert [(j.state, j.attempts) for j in rows] == [("failed", 2), ("delivered", 1)]
 
 
 async def test_a_result_posted_just_before_a_crash_is_not_made_twice(
@@ -210,7 +214,7 @@ async def test_a_result_posted_just_before_a_crash_is_not_made_twice(
         "made, not posted",
     ]
     rows = await jobs_in_db(bot_harness)
-    assert [j.state for j in rows] == ["done", "done"] and rows[0].generation_id == 1
+    assert [j.state for j in rows] == ["delivered", "delivered"] and rows[0].generation_id == 1
     db = await open_database(bot_harness.settings().effective_database_url)
     async with db.session() as session:
         made_again = await session.get(Generation, rows[1].generation_id)
@@ -360,7 +364,7 @@ async def test_kill_9_loses_no_favourite_result_or_job(
         await db.close()
     assert [(f.user_id, f.generation_id) for f in favourites] == [(fake.member.id, int(gen))]
     assert generation.audio_file and (data / generation.audio_file).is_file()
-    assert [j.state for j in jobs] == ["done"] * 6
+    assert [j.state for j in jobs] == ["delivered"] * 6
     assert jobs[1].attempts == 2 and {j.attempts for j in jobs[2:]} == {1}
     with Image.open(data / generation.image_file) as image:
         assert image.height == 512
