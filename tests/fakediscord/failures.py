@@ -136,15 +136,17 @@ class RestFault:
             return _json(500, {"message": "500: Internal Server Error", "code": 0})
         if self.status == 503:
             headers = {"Content-Type": "text/plain", "Via": VIA_GOOGLE}
-            return web.Response(status=503, text=ENVOY_503, headers=headers)
+            return web.Response(status=503, body=ENVOY_503.encode(), headers=headers)
         return web.Response(
-            status=self.status, text=cloudflare_page(self.status), headers=cloudflare_headers()
+            status=self.status,
+            body=cloudflare_page(self.status).encode(),
+            headers=cloudflare_headers(),
         )
 
     def _rate_limited(self, method: str, path: str) -> web.Response:
         if not self.via:
             headers = cloudflare_headers() | {"Retry-After": str(_whole(self.retry_after))}
-            return web.Response(status=429, text=CLOUDFLARE_BAN_PAGE, headers=headers)
+            return web.Response(status=429, body=CLOUDFLARE_BAN_PAGE.encode(), headers=headers)
         is_global = self.scope == "global"
         headers = {
             "Retry-After": str(_whole(self.retry_after)),

@@ -83,6 +83,8 @@ class Gateway:
         self.presence_updates: list[dict[str, Any]] = []
         #: Open sockets and the requests they came from (whose transport ``drop_sockets`` cuts).
         self._sockets: dict[web.WebSocketResponse, web.Request] = {}
+        #: Sockets the fake closed or cut itself, with the code the client saw (1006: cut).
+        self._closed_by_server: dict[web.WebSocketResponse, int] = {}
 
     # -- websocket handler --
 
@@ -103,10 +105,12 @@ class Gateway:
                 session = await self._on_frame(ws, frame, session, conn)
         finally:
             self._sockets.pop(ws, None)
-            conn.close_code = ws.close_code
+            server_code = self._closed_by_server.pop(ws, None)
+            # aiohttp reports the code of the client's reply (1000) when the fake closed first.
+            conn.close_code = ws.close_code if server_code is None else server_code
             if session is not None and session.ws is ws:
                 session.ws = None
-                if ws.close_code in FINAL_CLOSE_CODES:
+                if server_code is None and ws.close_code in FINAL_CLOSE_CODES:
                     session.resumable = False
             await self.fake.notify()
         return ws
@@ -273,6 +277,7 @@ class Gateway:
                 session.resumable = False
         for session in live:
             if session.ws is not None:
+                self._closed_by_server[session.ws] = code
                 await session.ws.close(code=code, message=CLOSE_REASONS.get(code, b""))
         return len(live)
 
@@ -286,6 +291,7 @@ class Gateway:
             assert session.ws is not None
             request = self._sockets.get(session.ws)
             if request is not None and request.transport is not None:
+                self._closed_by_server[session.ws] = 1006
                 request.transport.abort()
         return len(live)
 
