@@ -29,7 +29,7 @@ API_PREFIX = "/api/v10"
 #: Gateway kinds: socket closed with 4000 (resumable) or 4009 (session timed out, not
 #: resumable), dropped without a close frame (the client sees 1006), op 7, op 9 (not resumable).
 GATEWAY_KINDS = ("close_4000", "close_1006", "close_4009", "op7", "op9")
-#: What ``random`` picks from by default: everything that passes if the client waits. Permanent
+#: What ``random`` picks from by default: the transient ones (a later try succeeds). Permanent
 #: answers (``"404_10003"``, ``"403_50013"``...) and ``"outage"`` are opt-in through ``kinds``.
 DEFAULT_RANDOM_KINDS = (
     "429",
@@ -122,6 +122,12 @@ class Outage:
     def active(self) -> bool:
         return self.ended_at is None and time.monotonic() < self.ends
 
+    @property
+    def lasted(self) -> float:
+        """Seconds it has been (or was) failing calls so far."""
+        end = self.ended_at if self.ended_at is not None else min(time.monotonic(), self.ends)
+        return end - self.started
+
     def end(self) -> None:
         """Ends the outage now (say, once a test has seen what it wanted)."""
         if self.ended_at is None:
@@ -161,7 +167,8 @@ class Faults:
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
-        #: Faults injected so far, by kind ("429", "502_landed", "404_10003", "close_4000"...).
+        #: Faults injected so far, by kind ("429", "502_landed", "404_10003", "close_4000"...);
+        #: "outage" counts outages started, and each call one fails counts under its status too.
         self.counts: Counter[str] = Counter()
         #: Every fault injected, in order.
         self.log: list[InjectedFault] = []

@@ -327,6 +327,7 @@ async def test_outage_longer_than_the_retries_reaches_the_caller(
     assert caught.value.status == 502 and "502 Bad Gateway" in caught.value.text  # HTML body
     assert posts(fake_discord) == [(502, "502")] * 5 and contents(fake_discord) == []
     outage.end()
+    assert 1.0 < outage.lasted < 60 and not outage.active
     await channel.send("after")
     assert contents(fake_discord) == ["after"]
 
