@@ -6,8 +6,14 @@ Usage::
         async with fake.running(bot):           # login + connect + wait until ready
             interaction = await fake.slash(fake.member, "riff", {"prompt": "jazz"})
             message = await fake.wait_for_message(lambda m: m.attachments)
+
+Make it fail the way Discord does with ``fake.faults`` (``fail_next``, ``outage``, ``random``,
+``close_gateway``...; see faults.py); ``enforce_nonce`` is de-duplicated within
+``fake.nonces.window`` seconds.
 """
 
+from .failures import RestFault
+from .faults import DEFAULT_RANDOM_KINDS, GATEWAY_KINDS, Faults, InjectedFault, Outage
 from .models import (
     AppCommand,
     Attachment,
@@ -29,22 +35,28 @@ from .server import FakeDiscord, discord_py_endpoints, point_discord_py_at
 from .validation import APIError, Limits
 
 __all__ = [
+    "DEFAULT_RANDOM_KINDS",
+    "GATEWAY_KINDS",
     "APIError",
     "AppCommand",
     "Attachment",
     "Callback",
     "Channel",
     "FakeDiscord",
+    "Faults",
     "Guild",
     "Heartbeat",
+    "InjectedFault",
     "Intent",
     "Interaction",
     "Limits",
     "Member",
     "Message",
     "MessageFlag",
+    "Outage",
     "Perm",
     "RequestRecord",
+    "RestFault",
     "Role",
     "User",
     "discord_py_endpoints",

@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 #: Close codes after which Discord forgets the session (client.close() sends 1000).
 FINAL_CLOSE_CODES = frozenset({1000, 1001})
 RESUME_BUFFER = 2000
+#: Discord's reason text for the close codes the fake sends.
+CLOSE_REASONS = {
+    4000: b"Unknown error.",
+    4007: b"Invalid seq.",
+    4008: b"Rate limited.",
+    4009: b"Session timed out.",
+}
 
 
 @dataclass
@@ -74,7 +81,10 @@ class Gateway:
         self.connections: list[Connection] = []
         self.heartbeats: list[Heartbeat] = []
         self.presence_updates: list[dict[str, Any]] = []
-        self._sockets: set[web.WebSocketResponse] = set()
+        #: Open sockets and the requests they came from (whose transport ``drop_sockets`` cuts).
+        self._sockets: dict[web.WebSocketResponse, web.Request] = {}
+        #: Sockets the fake closed or cut itself, with the code the client saw (1006: cut).
+        self._closed_by_server: dict[web.WebSocketResponse, int] = {}
 
     # -- websocket handler --
 
@@ -83,7 +93,7 @@ class Gateway:
         await ws.prepare(request)
         conn = Connection(at=time.monotonic(), query=dict(request.query))
         self.connections.append(conn)
-        self._sockets.add(ws)
+        self._sockets[ws] = request
         session: Session | None = None
         try:
             hello = {"heartbeat_interval": self.heartbeat_interval_ms}
@@ -94,11 +104,13 @@ class Gateway:
                 frame = json.loads(msg.data)
                 session = await self._on_frame(ws, frame, session, conn)
         finally:
-            self._sockets.discard(ws)
-            conn.close_code = ws.close_code
+            self._sockets.pop(ws, None)
+            server_code = self._closed_by_server.pop(ws, None)
+            # aiohttp reports the code of the client's reply (1000) when the fake closed first.
+            conn.close_code = ws.close_code if server_code is None else server_code
             if session is not None and session.ws is ws:
                 session.ws = None
-                if ws.close_code in FINAL_CLOSE_CODES:
+                if server_code is None and ws.close_code in FINAL_CLOSE_CODES:
                     session.resumable = False
             await self.fake.notify()
         return ws
@@ -227,23 +239,61 @@ class Gateway:
         if session.connected and session.ws is not None:
             await self._send(session.ws, frame)
 
-    async def request_reconnect(self) -> None:
-        """Sends op 7 RECONNECT: discord.py closes and RESUMEs (tests the resume path)."""
-        for session in self.sessions.values():
-            if session.connected and session.ws is not None:
+    async def request_reconnect(self) -> int:
+        """Sends op 7 RECONNECT: discord.py closes and RESUMEs; returns how many got it."""
+        sent = 0
+        for session in self.live_sessions():
+            if session.ws is not None:
                 await self._send(session.ws, {"op": 7, "d": None})
+                sent += 1
+        return sent
 
     async def request_heartbeat(self, session: Session) -> None:
         """Op 1 from the server: the client answers with a heartbeat at once."""
         if session.connected and session.ws is not None:
             await self._send(session.ws, {"op": 1, "d": None})
 
-    async def invalidate_sessions(self) -> None:
-        """Sends op 9 (not resumable): the client must IDENTIFY afresh."""
+    async def invalidate_sessions(self, *, resumable: bool = False) -> int:
+        """Sends op 9 to connected clients; returns how many got it.
+
+        ``d: false`` (the default) ends every session: the client must IDENTIFY afresh.
+        ``d: true`` keeps them: discord.py closes the socket and RESUMEs.
+        """
+        sent = 0
         for session in self.sessions.values():
-            session.resumable = False
+            if not resumable:
+                session.resumable = False
             if session.connected and session.ws is not None:
-                await self._send(session.ws, {"op": 9, "d": False})
+                await self._send(session.ws, {"op": 9, "d": resumable})
+                sent += 1
+        return sent
+
+    async def close_sockets(self, code: int, *, resumable: bool = True) -> int:
+        """Closes connected clients' sockets with ``code``; ``resumable=False`` ends the
+        sessions too (as 4009 does). Returns how many sockets were closed."""
+        live = self.live_sessions()
+        for session in live:
+            if not resumable:
+                session.resumable = False
+        for session in live:
+            if session.ws is not None:
+                self._closed_by_server[session.ws] = code
+                await session.ws.close(code=code, message=CLOSE_REASONS.get(code, b""))
+        return len(live)
+
+    async def drop_sockets(self) -> int:
+        """Cuts connected clients' TCP connections with no close frame (they see 1006).
+
+        The sessions stay resumable, as Discord keeps them after a network failure.
+        """
+        live = [s for s in self.live_sessions() if s.ws is not None]
+        for session in live:
+            assert session.ws is not None
+            request = self._sockets.get(session.ws)
+            if request is not None and request.transport is not None:
+                self._closed_by_server[session.ws] = 1006
+                request.transport.abort()
+        return len(live)
 
     def live_sessions(self) -> list[Session]:
         return [s for s in self.sessions.values() if s.connected]

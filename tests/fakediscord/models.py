@@ -410,6 +410,8 @@ class Message:
     reactions: dict[str, list[int]] = field(default_factory=dict)
     #: The bot's id, so a payload can say whether the bot itself reacted ("me").
     bot_id: int | None = None
+    #: The create call's ``nonce``: echoed when the message is created, never when read back.
+    nonce: str | None = None
 
     @property
     def ephemeral(self) -> bool:
@@ -442,8 +444,13 @@ class Message:
         walk(self.components)
         return found
 
-    def payload(self, *, hide_content: bool = False, with_reference: bool = True) -> dict[str, Any]:
-        """The message as Discord serialises it; ``hide_content`` models a missing intent."""
+    def payload(
+        self, *, hide_content: bool = False, with_reference: bool = True, with_nonce: bool = False
+    ) -> dict[str, Any]:
+        """The message as Discord serialises it; ``hide_content`` models a missing intent.
+
+        ``with_nonce``: only the create response and MESSAGE_CREATE carry the nonce.
+        """
         data: dict[str, Any] = {
             "id": str(self.id),
             "channel_id": str(self.channel_id),
@@ -475,6 +482,8 @@ class Message:
                 for emoji, users in self.reactions.items()
                 if users
             ]
+        if with_nonce and self.nonce is not None:
+            data["nonce"] = self.nonce
         if self.guild_id is not None:
             data["guild_id"] = str(self.guild_id)
         if self.webhook_id is not None:
@@ -598,6 +607,8 @@ class RequestRecord:
     path: str
     status: int
     payload: Any = None
+    #: The kind of fault the fake answered with (``fake.faults``), None for a real answer.
+    fault: str | None = None
 
 
 def emoji_payload(key: str) -> dict[str, Any]:

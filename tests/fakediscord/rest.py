@@ -10,12 +10,13 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .models import Channel, Guild, Interaction, Message, MessageFlag, Perm, RequestRecord
+from .nonces import MAX_NONCE_LENGTH
 from .validation import (
     APIError,
     Upload,
@@ -125,33 +126,48 @@ class RestAPI:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Auth, Discord-shaped errors, a log of every call, and loud unknown routes."""
-        status = 500
+        """Injected faults (``fake.faults``), then the real answer; every API call is logged."""
+        is_api = request.path.startswith(API_PREFIX)
+        path = request.path[len(API_PREFIX) :]
+        fault = self.fake.faults.pick(request.method, path) if is_api else None
+        response: web.StreamResponse | None = None
+        try:
+            if fault is not None and not fault.lands:
+                await request.read()  # answering before the upload is read resets the socket
+            else:
+                response = await self._serve(request, handler)
+            if fault is not None:
+                response = fault.response(request.method, path)
+            assert response is not None
+            return response
+        finally:
+            if is_api:
+                self.state.requests.append(
+                    RequestRecord(
+                        time.monotonic(),
+                        request.method,
+                        path,
+                        response.status if response is not None else 500,
+                        fault=fault.kind if fault is not None else None,
+                    )
+                )
+            await self.fake.notify()
+
+    async def _serve(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Auth, the handler, Discord-shaped errors, and loud unknown routes."""
         try:
             if self._needs_bot_auth(request) and (
                 request.headers.get("Authorization") != f"Bot {self.fake.token}"
             ):
                 raise APIError(401, 0, "401: Unauthorized")
-            response = await handler(request)
-            status = response.status
-            return response
+            return await handler(request)
         except APIError as exc:
-            status = exc.status
             return json_response(exc.body(), exc.status)
         except web.HTTPException as exc:
-            status = exc.status
             if exc.status in (404, 405):
                 # A route the fake lacks: fail the test (the log guard turns ERROR into a failure)
                 log.error("FakeDiscord has no route for %s %s", request.method, request.path)
             return json_response({"code": 0, "message": f"{exc.status}: {exc.reason}"}, exc.status)
-        finally:
-            if request.path.startswith(API_PREFIX):
-                self.state.requests.append(
-                    RequestRecord(
-                        time.monotonic(), request.method, request.path[len(API_PREFIX) :], status
-                    )
-                )
-            await self.fake.notify()
 
     def _needs_bot_auth(self, request: web.Request) -> bool:
         path = request.path[len(API_PREFIX) :]
@@ -460,19 +476,37 @@ class RestAPI:
         return json_response(channel.payload())
 
     async def list_messages(self, request: web.Request) -> web.Response:
+        """Channel history as Discord pages it: newest first, at most ``limit`` (1-100, 50).
+
+        ``before``: the newest ones older than it; ``after``: the oldest ones newer than it
+        (still listed newest first); ``around``: about half on each side, itself included.
+        Payloads carry components (custom_ids) but no nonce.
+        """
         channel = self._channel(request)
         self._require(channel, Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY)
-        messages = self.state.channel_messages(channel)
         query = request.query
+        limit = _query_int(query, "limit", 50)
+        if not 1 <= limit <= 100:
+            raise form_error(
+                ["limit"],
+                "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN",
+                "int value should be between 1 and 100.",
+            )
+        oldest_first = sorted(self.state.channel_messages(channel), key=lambda m: m.id)
         if "before" in query:
-            messages = [m for m in messages if m.id < int(query["before"])]
-        if "after" in query:
-            messages = [m for m in messages if m.id > int(query["after"])]
-        limit = max(1, min(100, int(query.get("limit", 50))))
-        newest_first = sorted(messages, key=lambda m: m.id, reverse=True)
-        if "after" in query:
-            newest_first = newest_first[-limit:]
-        return json_response([m.payload() for m in newest_first[:limit]])
+            before = _query_int(query, "before")
+            picked = [m for m in oldest_first if m.id < before][-limit:]
+        elif "after" in query:
+            after = _query_int(query, "after")
+            picked = [m for m in oldest_first if m.id > after][:limit]
+        elif "around" in query:
+            around = _query_int(query, "around")
+            half = limit // 2
+            older = [m for m in oldest_first if m.id < around][-half:] if half else []
+            picked = older + [m for m in oldest_first if m.id >= around][: limit - half]
+        else:
+            picked = oldest_first[-limit:]
+        return json_response([m.payload() for m in reversed(picked)])
 
     async def create_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
@@ -496,9 +530,19 @@ class RestAPI:
         ):
             body = {**body, "embeds": []}  # Discord drops embeds silently without Embed Links
         body = {**body, "flags": int(body.get("flags") or 0) & ~MessageFlag.EPHEMERAL}
-        message = self.state.create_message(channel, self.state.bot_user, body, uploads)
+        nonce = _nonce(body)
+        author = self.state.bot_user
+        if nonce is not None and body.get("enforce_nonce"):
+            earlier = self.state.messages.get(self.fake.nonces.find(author.id, nonce) or 0)
+            if earlier is not None and not earlier.deleted:
+                self.fake.nonces.hits += 1
+                return json_response(earlier.payload(with_nonce=True))
+        message = self.state.create_message(channel, author, body, uploads)
+        message.nonce = nonce
+        if nonce is not None:
+            self.fake.nonces.remember(author.id, nonce, message.id)
         await self.fake.dispatch_message(message, "MESSAGE_CREATE")
-        return json_response(message.payload())
+        return json_response(message.payload(with_nonce=True))
 
     async def get_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
@@ -580,3 +624,29 @@ class RestAPI:
         return web.Response(
             body=attachment.data, content_type=attachment.content_type or "application/octet-stream"
         )
+
+
+def _query_int(query: Mapping[str, str], name: str, default: int | None = None) -> int:
+    """An integer query parameter, refused like Discord refuses one that is not a number."""
+    raw = query.get(name)
+    if raw is None:
+        if default is None:
+            raise form_error([name], "BASE_TYPE_REQUIRED", "This field is required")
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise form_error([name], "NUMBER_TYPE_COERCE", f'Value "{raw}" is not int.') from None
+
+
+def _nonce(body: Mapping[str, Any]) -> str | None:
+    """The create body's nonce as a string; Discord refuses one longer than 25 characters."""
+    nonce = body.get("nonce")
+    if nonce is None:
+        return None
+    text = str(nonce)
+    if len(text) > MAX_NONCE_LENGTH:
+        raise form_error(
+            ["nonce"], "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_NONCE_LENGTH} or fewer in length."
+        )
+    return text

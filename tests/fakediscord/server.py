@@ -21,6 +21,7 @@ from aiohttp import web
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from .faults import Faults
 from .gateway import Gateway, Session
 from .interactions import InteractionBuilder
 from .models import (
@@ -40,6 +41,8 @@ from .models import (
     User,
     emoji_payload,
 )
+from .nonces import DEFAULT_WINDOW as DEFAULT_NONCE_WINDOW
+from .nonces import NonceCache
 from .rest import API_PREFIX, RestAPI
 from .state import DiscordState
 from .validation import Limits, Upload
@@ -89,6 +92,7 @@ class FakeDiscord:
         token_lifetime: float = 15 * 60.0,
         bot_name: str = "Riffusion",
         host: str = "127.0.0.1",
+        nonce_window: float = DEFAULT_NONCE_WINDOW,
     ) -> None:
         self.token = token
         self.limits = limits or Limits()
@@ -98,6 +102,10 @@ class FakeDiscord:
         self.port = 0
         self.state = DiscordState(lambda: self.cdn_base, bot_name=bot_name)
         self.gateway = Gateway(self, heartbeat_interval_ms)
+        #: Discord's failures on demand: see ``Faults`` (all off until a test asks).
+        self.faults = Faults(self.gateway)
+        #: ``enforce_nonce`` de-duplication within ``nonces.window`` seconds of ``now()``.
+        self.nonces = NonceCache(self.now, nonce_window)
         self.rest = RestAPI(self)
         self.builder = InteractionBuilder(self.state, self.limits)
         self.typing: list[tuple[float, int]] = []
@@ -143,6 +151,7 @@ class FakeDiscord:
                     "FakeDiscord stopped while a client was still connected; close the "
                     "client first (use `async with fake.running(client)`)"
                 )
+            await self.faults.aclose()
             await self.gateway.close_all()
             await self._runner.cleanup()
             self._runner = None
@@ -266,6 +275,12 @@ class FakeDiscord:
         """Makes the bot lack ``deny`` in ``channel``: its sends there get 403 / 50013."""
         self.set_permissions(channel, self.state.bot_user, deny=deny)
 
+    def delete_channel(self, channel: Channel) -> None:
+        """Someone deletes ``channel``: the bot gets CHANNEL_DELETE (sent by ``flush`` or the
+        next injected event) and every call on it answers 404 / 10003 Unknown Channel."""
+        self.state.delete_channel(channel)
+        self._world_event("CHANNEL_DELETE", lambda _s: channel.payload())
+
     def close_dms(self, user: User) -> None:
         """``user`` does not accept DMs from the bot: sends answer 403 / 50007."""
         self.state.dms_closed.add(user.id)
@@ -284,11 +299,12 @@ class FakeDiscord:
     # -- clock --
 
     def now(self) -> float:
-        """The clock interaction deadlines are checked against (see ``advance_time``)."""
+        """The clock interaction deadlines and nonce windows use (see ``advance_time``)."""
         return time.monotonic() + self._time_offset
 
     def advance_time(self, seconds: float) -> None:
-        """Moves the fake's clock: ack deadlines (3 s) and token lifetimes (15 min) pass."""
+        """Moves the fake's clock: ack deadlines (3 s), token lifetimes (15 min) and nonce
+        windows pass. Outages run on real time (discord.py's retry pauses are real)."""
         self._time_offset += seconds
 
     def expire_token(self, interaction: Interaction) -> None:
@@ -437,12 +453,18 @@ class FakeDiscord:
         await self.delete(message)
 
     async def force_reconnect(self) -> None:
-        """Asks the connected client to reconnect (op 7); discord.py then RESUMEs."""
-        await self.gateway.request_reconnect()
+        """Asks the connected client to reconnect (op 7); discord.py then RESUMEs.
+
+        The same as ``faults.reconnect()`` (counted as "op7").
+        """
+        await self.faults.reconnect()
 
     async def invalidate_session(self) -> None:
-        """Op 9: the client must IDENTIFY again (a fresh READY and GUILD_CREATEs)."""
-        await self.gateway.invalidate_sessions()
+        """Op 9: the client must IDENTIFY again (a fresh READY and GUILD_CREATEs).
+
+        The same as ``faults.invalid_session()`` (counted as "op9").
+        """
+        await self.faults.invalid_session()
 
     # -- waiting and inspection --
 
@@ -690,7 +712,10 @@ class FakeDiscord:
         if message.ephemeral:
             await self.notify()
             return
-        await self.gateway.dispatch(event, lambda s: self._message_for(s, message))
+        created = event == "MESSAGE_CREATE"
+        await self.gateway.dispatch(
+            event, lambda s: self._message_for(s, message, with_nonce=created)
+        )
         await self.notify()
 
     async def delete(self, message: Message) -> None:
@@ -740,7 +765,9 @@ class FakeDiscord:
         needed = Intent.DIRECT_MESSAGES if message.guild_id is None else Intent.GUILD_MESSAGES
         return payload if session.has_intent(needed) else None
 
-    def _message_for(self, session: Session, message: Message) -> dict[str, Any] | None:
+    def _message_for(
+        self, session: Session, message: Message, *, with_nonce: bool = False
+    ) -> dict[str, Any] | None:
         bot = self.bot_user
         hidden = (
             message.guild_id is not None
@@ -748,7 +775,7 @@ class FakeDiscord:
             and message.author.id != bot.id
             and bot not in message.mentions
         )
-        payload = message.payload(hide_content=hidden)
+        payload = message.payload(hide_content=hidden, with_nonce=with_nonce)
         ref = message.referenced
         if hidden and ref is not None and not ref.deleted and ref.author.id != bot.id:
             payload["referenced_message"] = ref.payload(hide_content=True, with_reference=False)

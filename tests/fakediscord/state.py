@@ -103,6 +103,17 @@ class DiscordState:
         self.channels[channel.id] = channel
         return channel
 
+    def delete_channel(self, channel: Channel) -> None:
+        """Removes a guild channel: calls on its id then answer 404 / 10003 Unknown Channel."""
+        if channel.is_dm:
+            raise ValueError("DM channels cannot be deleted")
+        self.channels.pop(channel.id, None)
+        guild = self.guild_of(channel)
+        if guild is not None:
+            guild.channels.pop(channel.id, None)
+            if guild.general is channel:
+                guild.general = None
+
     def dm_channel(self, user: User) -> Channel:
         """The bot's DM channel with ``user`` (created on first use, as Discord does)."""
         channel = self.dm_channels.get(user.id)
