@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 FIRST_RETRY_S = 2.0
 MAX_RETRY_S = 300.0
 JITTER = 0.2  # each pause is off by up to this fraction, so retries of many bots do not align
-KEPT_TEXT = " It is kept in your /history."
 
 
 @dataclass
@@ -147,10 +146,9 @@ class DeliveryService:
 
     async def _undeliverable(self, pending: PendingDelivery, reason: str) -> None:
         log.warning("Job %s could not be delivered: %s", pending.job_id, reason)
-        text = reason + KEPT_TEXT
         await records.update_job(
             self.db, pending.job_id, state=JobState.FAILED, error=f"not delivered: {reason}"
         )
-        failed = replace(pending.status, phase=Phase.FAILED, reason=text)
-        await pending.origin.show(failed)
-        await pending.origin.tell_owner(text)
+        undelivered = replace(pending.status, phase=Phase.UNDELIVERED, reason=reason)
+        await pending.origin.show(undelivered)
+        await pending.origin.tell_owner(undelivered)

@@ -27,6 +27,7 @@ class Phase(enum.Enum):
     SUSPENDED = "suspended"  # the bot is stopping; the job continues at the next start
     CANCELLED = "cancelled"
     FAILED = "failed"
+    UNDELIVERED = "undelivered"  # made and kept, but Discord would not take it (reason)
     DONE = "done"
 
 
@@ -115,9 +116,9 @@ class Origin(Protocol):
         an outage, a crash before it was recorded): Discord keeps the buttons' custom_ids,
         which carry the generation id. Raises DeliveryError when it cannot look."""
 
-    async def tell_owner(self, text: str) -> None:
-        """Tell the owner something the status message may not reach them with: the
-        interaction's followup while its token lives, else a DM. Failures are only logged."""
+    async def tell_owner(self, status: JobStatus) -> None:
+        """Tell the owner what the status message may not reach them with: the interaction's
+        followup while its token lives, else a DM. Failures are only logged."""
 
 
 class OriginFactory(Protocol):

@@ -151,14 +151,14 @@ class InteractionOrigin:
     async def find_posted(self, delivery: Delivery) -> Posted | None:
         return await self.poster.find(delivery, self._channel)
 
-    async def tell_owner(self, text: str) -> None:
+    async def tell_owner(self, status: JobStatus) -> None:
         if self.token_alive:
             try:
-                await self.interaction.followup.send(text, ephemeral=True)
+                await self.interaction.followup.send(status_line(status), ephemeral=True)
                 return
             except discord.HTTPException as exc:
                 log.info("Could not tell user %s by followup: %s", self.requester.user_id, exc)
-        await self.poster.dm(self.requester.user_id, text)
+        await self.poster.dm(self.requester.user_id, status_line(status))
 
     @property
     def _channel(self) -> discord.abc.Messageable | None:
@@ -262,8 +262,8 @@ class ReplyOrigin:
     async def find_posted(self, delivery: Delivery) -> Posted | None:
         return await self.poster.find(delivery, self.message.channel)
 
-    async def tell_owner(self, text: str) -> None:
-        await self.poster.dm(self.requester.user_id, text)
+    async def tell_owner(self, status: JobStatus) -> None:
+        await self.poster.dm(self.requester.user_id, status_line(status))
 
 
 class ResumedOrigin:
@@ -355,8 +355,8 @@ class ResumedOrigin:
     async def find_posted(self, delivery: Delivery) -> Posted | None:
         return await self.poster.find(delivery, self.channel)
 
-    async def tell_owner(self, text: str) -> None:
-        await self.poster.dm(self.requester.user_id, text)
+    async def tell_owner(self, status: JobStatus) -> None:
+        await self.poster.dm(self.requester.user_id, status_line(status))
 
 
 class DiscordOrigins:

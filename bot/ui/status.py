@@ -18,6 +18,7 @@ from bot.ui.text import (
     failed_text,
     status_text,
     suspended_text,
+    undelivered_text,
 )
 
 
@@ -39,6 +40,8 @@ def status_line(status: JobStatus) -> str:
     if status.phase is Phase.CANCELLED:
         by = status.cancelled_by
         return cancelled_text(params, "Cancelled." if by is None else f"Cancelled by <@{by}>.")
+    if status.phase is Phase.UNDELIVERED:
+        return undelivered_text(params, status.reason or "")
     if status.phase is Phase.FAILED:
         return failed_text(params, status.reason or "")
     return done_text(params, status.result_url)

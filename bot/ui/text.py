@@ -76,6 +76,15 @@ def delivering_text(params: RiffParams, reason: str) -> str:
     )
 
 
+def undelivered_text(params: RiffParams, reason: str) -> str:
+    """Made and kept, but Discord would not take it: where to find it."""
+    return clip(
+        f"⚠️ **{quote(params.prompt)}** was made but could not be posted: {reason} "
+        "It is kept in your /history.",
+        CONTENT_LIMIT,
+    )
+
+
 def suspended_text(params: RiffParams, reason: str) -> str:
     """A queued request kept over a restart (Cancel still works once the bot is back)."""
     return clip(f"⏸️ **{quote(params.prompt)}**: {reason}", CONTENT_LIMIT)

@@ -31,7 +31,7 @@ class ScriptedOrigin:
     landed_despite_error: bool = False  # a failed post that Discord posted all the same
     posts: list[str] = field(default_factory=list)  # nonces of the posts that reached "Discord"
     shown: list[JobStatus] = field(default_factory=list)
-    told: list[str] = field(default_factory=list)
+    told: list[JobStatus] = field(default_factory=list)
     log: list[str] = field(default_factory=list)  # shared order of successful posts
     requester: Requester = field(default_factory=lambda: Requester(7, 1, 5))
     private_by_default: bool = False
@@ -57,8 +57,8 @@ class ScriptedOrigin:
     async def show(self, status: JobStatus) -> None:
         self.shown.append(status)
 
-    async def tell_owner(self, text: str) -> None:
-        self.told.append(text)
+    async def tell_owner(self, status: JobStatus) -> None:
+        self.told.append(status)
 
     @staticmethod
     def _posted(delivery: Delivery) -> Posted:
@@ -174,9 +174,9 @@ async def test_a_permanent_refusal_ends_the_retries_and_tells_the_owner(db: Data
     item = await pending(db, origin, "refused", time.time())
     await run(DeliveryService(Settings(discord_token="t"), db), item)
     assert origin.posts == []
-    assert origin.shown[-1].phase is Phase.FAILED
+    assert origin.shown[-1].phase is Phase.UNDELIVERED
     assert "may not post" in (origin.shown[-1].reason or "")
-    assert origin.told and "/history" in origin.told[0]
+    assert origin.told == [origin.shown[-1]]
     assert await states(db) == ["failed"]
     # The result stays: its row is there for /history.
     assert await records.get_generation(db, item.delivery.generation.id) is not None
@@ -204,3 +204,11 @@ async def test_a_stop_keeps_what_is_still_waiting(db: Database):
     await asyncio.sleep(0.1)
     await service.shutdown(0.1)
     assert await states(db) == ["rendered"]  # the next start delivers it
+
+
+def test_a_status_message_is_never_taken_for_a_result():
+    """Looking for a posted result by the ids its buttons carry: Cancel carries a job id."""
+    from bot.ui.results import RESULT_CUSTOM_ID
+
+    assert RESULT_CUSTOM_ID.fullmatch("riff:cancel:12") is None
+    assert [RESULT_CUSTOM_ID.fullmatch(c)[1] for c in ("riff:fav:12", "mix:info:12")] == ["12"] * 2

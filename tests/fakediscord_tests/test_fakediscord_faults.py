@@ -10,7 +10,6 @@ closes with 4000 or 1006, op 7 and op 9 ``d: true`` RESUME; 4009 and op 9 ``d: f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -60,25 +59,6 @@ class PlainClient(discord.Client):
 async def client(fake_discord: FakeDiscord) -> AsyncIterator[PlainClient]:
     async with fake_discord.running(PlainClient(fake_discord.guild.id)) as running:
         yield running
-
-
-class _ScaledSleeps:
-    """discord.http's view of asyncio with every sleep scaled down: the same retries, sooner."""
-
-    def __init__(self, factor: float) -> None:
-        self.factor = factor
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-    async def sleep(self, delay: float, result: Any = None) -> Any:
-        return await asyncio.sleep(delay * self.factor, result)
-
-
-@pytest.fixture
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """discord.py's five 5xx attempts (pauses 1+3+5+7+9 s) within about 1.3 s."""
-    monkeypatch.setattr(discord.http, "asyncio", _ScaledSleeps(0.05))
 
 
 def text_channel(client: discord.Client, fake: FakeDiscord) -> discord.TextChannel:
