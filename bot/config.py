@@ -66,6 +66,8 @@ class Settings:
     # Keeping things (issue 5): results' files are pruned after this many days unless someone
     # favourited them; 0 keeps them forever. The rows (parameters) are always kept.
     retention_days: int = 30
+    # Seed images (issue 12): a folder of spectrogram PNGs offered beside the bundled loops.
+    seed_images_dir: Path | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -161,6 +163,17 @@ def _url(
     return raw.rstrip("/")
 
 
+def _folder(env: Mapping[str, str], name: str, problems: list[str]) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        problems.append(f"{name} must be an existing folder (got {raw!r}).")
+        return None
+    return path
+
+
 def _token(env: Mapping[str, str], problems: list[str]) -> str:
     token = env.get("DISCORD_TOKEN", "").strip().strip('"').strip("'")
     if not token:
@@ -220,6 +233,7 @@ def load_settings(
         max_remix_input_s=_float(env, "MAX_REMIX_INPUT_S", 60.0, problems, minimum=1.0),
         decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
         retention_days=_int(env, "RETENTION_DAYS", 30, problems, minimum=0, maximum=36500),
+        seed_images_dir=_folder(env, "SEED_IMAGES_DIR", problems),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(

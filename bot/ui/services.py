@@ -24,6 +24,7 @@ from bot.store.db import Database
 from bot.store.files import Storage
 from bot.store.retention import Retention
 from bot.voice.sessions import VoiceSessions
+from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 
 class InteractionOrigins(Protocol):
@@ -51,6 +52,7 @@ class Services:
     retention: Retention
     voice: VoiceSessions
     origins: InteractionOrigins
+    seed_images: SeedImageCatalogue  # bundled + SEED_IMAGES_DIR, read once at start
 
 
 @runtime_checkable
