@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 import torchaudio
 
-from riffusion_core.errors import AudioDecodeError
+from riffusion_core.errors import AudioDecodeError, SpectrogramImageError
 from riffusion_core.inverse_mel import NonNegativeInverseMel
 from riffusion_core.phase import FastPhase, FastPhaseSettings
 from riffusion_core.spectrogram_params import SpectrogramParams
@@ -49,6 +49,13 @@ class SpectrogramConverter:
             norm=None,
             mel_scale="htk",
         ).to(self.device)
+        empty = int((self.mel_scale.fb.sum(dim=0) == 0).sum())
+        if empty:  # a bin with no frequency in it cannot be read back (singular inverse)
+            raise SpectrogramImageError(
+                f"{params.num_frequencies} mel bins are too many for {params.min_frequency}-"
+                f"{params.max_frequency} Hz: {empty} of them would hold no frequency; use fewer "
+                "mel bins or a wider frequency range."
+            )
         self.inverse_mel = NonNegativeInverseMel(self.mel_scale.fb, self.device)
         self.window = torch.hann_window(params.win_length, periodic=True, device=self.device)
         self.fast_phase = FastPhase(params, self.window, self.inverse_mel)

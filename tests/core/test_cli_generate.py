@@ -77,7 +77,7 @@ def test_riff_writes_png_mp3_json_and_json_reproduces_the_png(tmp_path, model_ar
     assert (clip["start"]["seed"], clip["num_inference_steps"], clip["seed_image"]) == (
         7,
         3,
-        "og_beat",
+        "backbeat",  # og_beat is its former name: the record keeps the current one
     )
 
     again = tmp_path / "again"
