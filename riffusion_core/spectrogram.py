@@ -8,6 +8,7 @@ that depends only on the parameters (the filterbank inverse, the window) once pe
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Literal
 
@@ -40,15 +41,17 @@ class SpectrogramConverter:
             center=True,
             pad_mode="reflect",
         ).to(self.device)
-        self.mel_scale = torchaudio.transforms.MelScale(
-            n_mels=params.num_frequencies,
-            sample_rate=params.sample_rate,
-            f_min=params.min_frequency,
-            f_max=params.max_frequency,
-            n_stft=params.n_fft // 2 + 1,
-            norm=None,
-            mel_scale="htk",
-        ).to(self.device)
+        with warnings.catch_warnings():  # empty bins are reported below, in words
+            warnings.filterwarnings("ignore", "At least one mel filterbank has all zero values")
+            self.mel_scale = torchaudio.transforms.MelScale(
+                n_mels=params.num_frequencies,
+                sample_rate=params.sample_rate,
+                f_min=params.min_frequency,
+                f_max=params.max_frequency,
+                n_stft=params.n_fft // 2 + 1,
+                norm=None,
+                mel_scale="htk",
+            ).to(self.device)
         empty = int((self.mel_scale.fb.sum(dim=0) == 0).sum())
         if empty:  # a bin with no frequency in it cannot be read back (singular inverse)
             raise SpectrogramImageError(
