@@ -67,6 +67,8 @@ class Settings:
     # favourited them; 0 keeps them forever. The rows (parameters) are always kept.
     retention_days: int = 30
     delivery_retry_s: float = 24 * 3600.0  # how long a rendered result waits for Discord
+    # Seed images (issue 12): a folder of spectrogram PNGs offered beside the bundled loops.
+    seed_images_dir: Path | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -162,6 +164,17 @@ def _url(
     return raw.rstrip("/")
 
 
+def _folder(env: Mapping[str, str], name: str, problems: list[str]) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        problems.append(f"{name} must be an existing folder (got {raw!r}).")
+        return None
+    return path
+
+
 def _token(env: Mapping[str, str], problems: list[str]) -> str:
     token = env.get("DISCORD_TOKEN", "").strip().strip('"').strip("'")
     if not token:
@@ -222,6 +235,7 @@ def load_settings(
         decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
         retention_days=_int(env, "RETENTION_DAYS", 30, problems, minimum=0, maximum=36500),
         delivery_retry_s=_float(env, "DELIVERY_RETRY_S", 86400.0, problems, minimum=0.0),
+        seed_images_dir=_folder(env, "SEED_IMAGES_DIR", problems),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(

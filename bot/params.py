@@ -21,7 +21,7 @@ class RiffParams:
     prompt: str
     negative_prompt: str | None = None
     seed: int = 42
-    seed_image: str | None = None  # a bundled seed image name, never a path from a user
+    seed_image: str | None = None  # a seed image name (bundled or SEED_IMAGES_DIR), never a path
     steps: int = 50
     guidance: float = DEFAULT_GUIDANCE
     denoising: float = DEFAULT_DENOISING

@@ -18,13 +18,13 @@ from bot.limits import DEFAULT_BLEND_CLIPS, DEFAULT_GUIDANCE, DEFAULT_STRENGTH
 from bot.policy import user_settings
 from bot.policy.user_settings import UserDefaults, pick, remix_steps_problem
 from bot.ui.options import BlendClips, Guidance, Prompt, Steps, Strength
+from bot.ui.seed_options import matching
 from bot.ui.text import quote
-from riffusion_core.seed_images import list_seed_images
+from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
 
-NO_SEED_IMAGE = "none"
 LABELS = {  # setting -> how users see it (also the choices of /settings reset)
     "negative_prompt": "Negative prompt",
     "steps": "Steps",
@@ -141,6 +141,9 @@ class UserSettingsCog(commands.Cog, name="Settings"):
             "private_status": None if status is None else status.value == "private",
         }
         changes = {name: value for name, value in given.items() if value is not None}
+        if seed_image is not None:  # a former name (og_beat) is saved as the current one
+            current = self.bot.services.seed_images.canonical(seed_image)
+            changes["seed_image"] = current or seed_image
         mine = await user_settings.load(self.bot.services.db, interaction.user.id)
         if not changes:
             await self._say(interaction, describe(mine, self.bot))
@@ -166,7 +169,7 @@ class UserSettingsCog(commands.Cog, name="Settings"):
         checked = {
             k: v for k, v in changes.items() if not (k == "seed_image" and v == NO_SEED_IMAGE)
         }
-        problem = user_settings.check(checked, limits, list_seed_images())
+        problem = user_settings.check(checked, limits, self.bot.services.seed_images.names())
         if problem:
             return problem
         if "steps" in changes or "remix_strength" in changes:
@@ -179,9 +182,7 @@ class UserSettingsCog(commands.Cog, name="Settings"):
     async def seed_image_names(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        names = [NO_SEED_IMAGE, *list_seed_images()]
-        typed = current.casefold()
-        return [app_commands.Choice(name=n, value=n) for n in names if typed in n.casefold()][:25]
+        return matching(self.bot.services.seed_images, current)
 
     @group.command(
         name="reset",

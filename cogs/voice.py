@@ -21,7 +21,6 @@ from bot.ui.text import quote
 from bot.voice import sessions as voice_io
 from bot.voice.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
 from bot.voice.sessions import VoiceSessions, radio_renderer
-from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_PROMPT = "Please describe the music for the radio in the prompt."
+# Riffusion's web app starts every clip from og_beat: SEED_IMAGES_DIR's og_beat.png when it holds
+# Riffusion's own, else the bundled backbeat, which answered to that name before (an alias).
 RADIO_SEED_IMAGE = "og_beat"
 
 
@@ -181,7 +182,10 @@ class Voice(commands.Cog):
             self.bot.loop.create_task(self.sessions.leave(guild_id))
 
     def _renderer(self, guild_id: int, channel_id: int, steps: int) -> RenderClip:
-        seed_image = RADIO_SEED_IMAGE if RADIO_SEED_IMAGE in list_seed_images() else None
+        seed_images = self.bot.services.seed_images
+        seed_image = (
+            seed_images.request_value(RADIO_SEED_IMAGE) if RADIO_SEED_IMAGE in seed_images else None
+        )
         return radio_renderer(
             self.bot.services.queue,
             lane=-channel_id,

@@ -34,8 +34,10 @@ from riffusion_core.generation import (
     PromptInput,
     next_seed,
 )
+from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
 DEVICE_ENV_VAR = "RIFFUSION_DEVICE"
+SEED_IMAGES_ENV_VAR = "SEED_IMAGES_DIR"
 SCHEDULERS = ("pndm", "dpmsolver++")
 SLUG_LENGTH = 40
 
@@ -87,8 +89,15 @@ def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = Tr
         parser.add_argument(
             "--seed-image",
             default=None,
-            help="bundled seed image name or PNG path to start from (a beat "
-            "loop; default: none, text to audio)",
+            help="seed image name (bundled, or from --seed-images-dir) or PNG path to start "
+            "from (a beat loop; default: none, text to audio)",
+        )
+        parser.add_argument(
+            "--seed-images-dir",
+            type=Path,
+            default=None,
+            help="a folder of seed spectrograms named by file (agile.png -> agile), e.g. "
+            f"Riffusion's seed_images (default: ${SEED_IMAGES_ENV_VAR})",
         )
         parser.add_argument(
             "--denoising",
@@ -197,20 +206,41 @@ def _model_and_device(args: argparse.Namespace) -> tuple[str, str]:
     return model, str(resolve_device(device))
 
 
-def _check_seed_image(name: str | None) -> None:
-    """Fail before the (slow) model load when the seed image does not exist."""
-    if name is not None:
-        from riffusion_core.seed_images import resolve_seed_image
+def _resolve_seed_image(args: argparse.Namespace) -> None:
+    """Turn --seed-image into what the request takes, before the (slow) model load.
 
-        resolve_seed_image(name)
+    A bundled name stays a name (its current one); a name from the seed image folder or a file
+    becomes an absolute path, so the record works anywhere. A folder with a file that is not a
+    usable spectrogram stops the run with a line naming the file.
+    """
+    name = args.seed_image
+    if name is None:
+        return
+    catalogue = _seed_image_catalogue(args.seed_images_dir)
+    if name in catalogue:
+        args.seed_image = catalogue.request_value(name)
+        return
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise RiffusionError(
+            f"Unknown seed image {name!r} (no such name, and no such file). Available seed "
+            f"images: {', '.join(catalogue.names())}."
+        )
+    args.seed_image = str(path.resolve())
 
 
-def _seed_image_arg(name: str) -> str:
-    """A bundled name as is; a user's file as an absolute path, so the record works anywhere."""
-    from riffusion_core.seed_images import SEED_IMAGE_DIR, resolve_seed_image
-
-    path = resolve_seed_image(name)
-    return name if path.parent == SEED_IMAGE_DIR and path.stem == name else str(path.resolve())
+def _seed_image_catalogue(folder: Path | None) -> SeedImageCatalogue:
+    """The bundled seed images plus the folder's (--seed-images-dir, else $SEED_IMAGES_DIR)."""
+    if folder is None:
+        raw = os.environ.get(SEED_IMAGES_ENV_VAR, "").strip()
+        folder = Path(raw).expanduser() if raw else None
+    scan = scan_seed_folder(folder)
+    if scan.unusable:
+        more = f" (and {len(scan.unusable) - 1} more)" if len(scan.unusable) > 1 else ""
+        raise RiffusionError(f"Seed image folder {str(folder)!r}: {scan.unusable[0]}{more}")
+    for line in scan.hidden:
+        print(f"riffusion: note: {line}", file=sys.stderr)
+    return scan.catalogue
 
 
 def _load(args: argparse.Namespace):
@@ -245,7 +275,7 @@ def _common_argv(args: argparse.Namespace, *, denoising: bool = True) -> list[st
         argv += ["--negative-prompt", args.negative_prompt]
     if denoising:
         if args.seed_image is not None:
-            argv += ["--seed-image", _seed_image_arg(args.seed_image)]
+            argv += ["--seed-image", args.seed_image]  # a bundled name or an absolute path
         argv += ["--denoising", repr(args.denoising)]
     argv += [
         "--model",
@@ -330,7 +360,7 @@ def run_riff(args: argparse.Namespace) -> int:
     from riffusion_core.tracks import riff_long
 
     start = _prompt(args.prompt, args.seed, args)
-    _check_seed_image(args.seed_image)
+    _resolve_seed_image(args)
     duration = args.duration if args.duration is not None else CLIP_SECONDS
     request = GenerationRequest(
         start=start, num_inference_steps=args.steps, seed_image=args.seed_image
@@ -356,6 +386,7 @@ def run_blend(args: argparse.Namespace) -> int:
     start = _prompt(args.prompt_a, args.seed_a, args)
     end = _prompt(args.prompt_b, seed_b, args)
     # Validates steps, seed image and strength now, before the slow model load.
+    _resolve_seed_image(args)
     GenerationRequest(
         start=start, end=end, num_inference_steps=args.steps, seed_image=args.seed_image
     )

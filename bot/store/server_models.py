@@ -51,6 +51,6 @@ class UserSettings(Base):
     guidance: Mapped[float | None] = mapped_column(Float)
     remix_strength: Mapped[float | None] = mapped_column(Float)
     blend_clips: Mapped[int | None] = mapped_column(Integer)
-    seed_image: Mapped[str | None] = mapped_column(String(200))  # a bundled name, never a path
+    seed_image: Mapped[str | None] = mapped_column(String(200))  # a seed image name, never a path
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -253,7 +253,7 @@ def test_blend_crossfades_clips_and_marks_them(tiny_pipeline):
 def input_12s() -> AudioSegment:
     from scripts.make_seed_images import loop_to_segment, render_loop
 
-    loop = loop_to_segment(render_loop("og_beat"))
+    loop = loop_to_segment(render_loop("backbeat"))
     return (loop + loop + loop).get_sample_slice(0, 12 * SAMPLE_RATE)
 
 

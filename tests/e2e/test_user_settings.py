@@ -85,7 +85,7 @@ async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHar
             "**Guidance:** 9.5",
             "**Remix strength:** 0.4",
             "**Blend clips:** 6",
-            "**Seed image:** og_beat",
+            "**Seed image:** backbeat",  # og_beat is backbeat's former name
             "**Status messages:** private",
         ):
             assert line in saved.content, line
@@ -93,7 +93,7 @@ async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHar
             fake.member, "settings set", {"seed_image": "beat"}, focused="seed_image"
         )
         await fake.interaction_response(typing)
-        assert [c["value"] for c in typing.choices] == ["og_beat"]
+        assert [c["value"] for c in typing.choices] == ["backbeat"]
 
         reset = await answer(fake, fake.member, "settings reset", {"setting": "steps"})
         assert (
@@ -132,9 +132,9 @@ async def test_defaults_fill_riff_options_and_given_options_win(
             "vocals",
             4,
             9.5,
-            "og_beat",
+            "backbeat",  # saved by its current name
         )
-        assert {"name": "Seed image", "value": "og_beat", "inline": True} in first.embeds[0][
+        assert {"name": "Seed image", "value": "backbeat", "inline": True} in first.embeds[0][
             "fields"
         ]
 
@@ -169,7 +169,7 @@ async def test_defaults_fill_riff_options_and_given_options_win(
             "vocals",
             4,
             9.5,
-            "og_beat",
+            "backbeat",
         )
 
 
@@ -266,7 +266,7 @@ async def test_bad_values_are_refused_and_server_limits_apply(
         assert refused.ephemeral and refused.content.startswith("Nothing was saved")
         assert "This bot allows at most 100 steps" in refused.content
         refused = await answer(fake, fake.member, "settings set", {"seed_image": "nope"})
-        assert "no seed image called 'nope'" in refused.content and "og_beat" in refused.content
+        assert "no seed image called 'nope'" in refused.content and "backbeat" in refused.content
         refused = await answer(fake, fake.member, "settings set", {"remix_strength": 0.1})
         assert "too small for 3 steps" in refused.content  # DEFAULT_STEPS=3: no pass at all
         refused = await answer(fake, fake.member, "settings set", {"negative_prompt": "   "})
