@@ -66,6 +66,9 @@ class Settings:
     # Keeping things (issue 5): results' files are pruned after this many days unless someone
     # favourited them; 0 keeps them forever. The rows (parameters) are always kept.
     retention_days: int = 30
+    # Loudness of every posted or played result (issue 12): the reference's -12 dBFS RMS, with a
+    # limiter holding true peaks at -1 dBTP.
+    target_rms_dbfs: float = -12.0
 
     @property
     def effective_database_url(self) -> str:
@@ -149,6 +152,29 @@ def _float(
     return value
 
 
+def _decibels(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    problems: list[str],
+    *,
+    low: float,
+    high: float,
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number of dB, e.g. {default:g}, not {raw!r}.")
+        return default
+    if not low <= value <= high:
+        problems.append(f"{name} must be between {low:g} and {high:g} dB (got {value:g}).")
+        return default
+    return value
+
+
 def _url(
     env: Mapping[str, str], name: str, schemes: tuple[str, ...], problems: list[str]
 ) -> str | None:
@@ -220,6 +246,7 @@ def load_settings(
         max_remix_input_s=_float(env, "MAX_REMIX_INPUT_S", 60.0, problems, minimum=1.0),
         decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
         retention_days=_int(env, "RETENTION_DAYS", 30, problems, minimum=0, maximum=36500),
+        target_rms_dbfs=_decibels(env, "TARGET_RMS_DBFS", -12.0, problems, low=-40.0, high=-3.0),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(

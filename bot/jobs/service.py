@@ -40,6 +40,7 @@ from bot.store.files import Storage
 from bot.store.models import Generation, Job, JobState
 from riffusion_core.audio import encode_wav
 from riffusion_core.errors import GenerationCancelled, RiffusionError
+from riffusion_core.loudness import LoudnessSettings
 
 log = logging.getLogger(__name__)
 
@@ -432,8 +433,10 @@ class JobService:
             await active.origin.show(self._final(active, Phase.DONE, result_url=posted.jump_url))
 
     def _save_files(self, generation_id: int, output: RenderOutput, limit: int) -> EncodedResult:
-        """Encode and write PNG, MP3 (within the upload limit) and the lossless master."""
-        encoded = encode_result(output.image, output.audio, limit)
+        """Encode and write PNG, MP3 (within the upload limit, at the target loudness) and the
+        lossless master (as rendered: Extend continues it sample for sample)."""
+        loudness = LoudnessSettings(target_rms_dbfs=self.settings.target_rms_dbfs)
+        encoded = encode_result(output.image, output.audio, limit, loudness)
         self.files.save_bytes(generation_id, ".png", encoded.png)
         self.files.save_bytes(generation_id, ".mp3", encoded.mp3)
         self.files.save_bytes(generation_id, ".wav", encode_wav(output.master))
