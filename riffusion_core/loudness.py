@@ -274,33 +274,68 @@ def normalise(segment: AudioSegment, settings: LoudnessSettings | None = None) -
 class StreamNormaliser:
     """Normalises an endless stream chunk by chunk (the radio), with no step at the joins.
 
-    Each chunk's gain is the one `normalise` would give it alone, but the gain glides to it from
-    where the previous chunk ended, linearly in dB over the chunk, and the limiter's release
-    carries over the join: loudness follows the music slowly, as one gain for a whole track
-    would, instead of pumping at every clip. Silent chunks pass unchanged.
+    Each chunk's gain is the one `normalise` would give it alone. The last `hold_ms` of every
+    chunk are held back until the next one arrives, so the gain can change across the join:
+    down to a louder chunk within the held part (the limiter sees across the join and catches
+    the rest), up to a quieter one slowly, over the whole chunk. Loudness follows the music as
+    one gain for a whole track would, without pumping at every clip. `flush` returns the part
+    still held when the stream ends. Silent chunks pass at the current gain.
     """
 
-    def __init__(self, settings: LoudnessSettings | None = None) -> None:
+    def __init__(self, settings: LoudnessSettings | None = None, hold_ms: float = 200.0) -> None:
         self.settings = settings or LoudnessSettings()
-        self._gain_db: float | None = None
-        self._reduction_db = 0.0
+        self.hold_ms = hold_ms
+        self._tail: torch.Tensor | None = None  # held back, not yet gained
+        self._rate = SAMPLE_RATE
+        self._gain_db: float | None = None  # gain at the first held frame
+        self._reduction_db = 0.0  # limiter reduction just before it
 
     def __call__(self, segment: AudioSegment) -> AudioSegment:
-        rate, settings = segment.frame_rate, self.settings
+        settings, rate = self.settings, segment.frame_rate
         with torch.inference_mode():
             x = _as_tensor(segment_to_samples(segment) / INT16_FULL_SCALE)
             level = _rms_db(x)
-            if not level > SILENCE_DBFS or x.shape[-1] == 0:
-                return segment
-            envelope_db = 20.0 * torch.log10(_envelope(x))
-            target, _ = _loudness_gain(x, level, envelope_db, settings, rate)
+            if self._gain_db is None and not level > SILENCE_DBFS:
+                return segment  # nothing heard yet: no gain to apply
+            envelope_db = 20.0 * torch.log10(_envelope(x).clamp(min=1e-12))
+            if level > SILENCE_DBFS or self._gain_db is None:
+                target, _ = _loudness_gain(x, level, envelope_db, settings, rate)
+            else:  # a silent chunk keeps the gain where it was
+                target = self._gain_db
+            tail = self._tail if self._tail is not None else x[:, :0]
+            held = tail.shape[-1]
+            both = torch.cat([tail, x], dim=-1)
             start = target if self._gain_db is None else self._gain_db
-            gains = torch.linspace(start, target, x.shape[-1])
-            lookahead = max(1, round(settings.lookahead_ms * rate / 1000))
-            needed = (envelope_db + gains - settings.ceiling_dbtp).clamp(min=0.0)
-            reduction = limiter_reduction_db(
-                needed, lookahead, settings.release_db_per_s / rate, self._reduction_db
+            frames = both.shape[-1]
+            glide = held if target < start and held else frames  # down fast, up slowly
+            steps = torch.arange(frames, dtype=torch.float32)
+            gains = start + (target - start) * (steps / max(glide, 1)).clamp(max=1.0)
+            needed = (20.0 * torch.log10(_envelope(both).clamp(min=1e-12)) + gains).sub(
+                settings.ceiling_dbtp
             )
-            out = _under_ceiling(x * torch.pow(10.0, (gains - reduction) / 20.0), settings)
-            self._gain_db, self._reduction_db = target, float(reduction[-1])
-        return samples_to_segment(out.numpy() * INT16_FULL_SCALE, rate, normalize=False)
+            lookahead = max(1, round(settings.lookahead_ms * rate / 1000))
+            reduction = limiter_reduction_db(
+                needed.clamp(min=0.0),
+                lookahead,
+                settings.release_db_per_s / rate,
+                self._reduction_db,
+            )
+            out = both * torch.pow(10.0, (gains - reduction) / 20.0)
+            keep = min(round(self.hold_ms * rate / 1000), frames // 2)
+            cut = frames - keep
+            self._tail, self._rate = both[:, cut:].clone(), rate
+            self._gain_db = float(gains[cut]) if keep else target
+            self._reduction_db = float(reduction[cut - 1]) if cut else self._reduction_db
+            done = _under_ceiling(out[:, :cut], settings)
+        return samples_to_segment(done.numpy() * INT16_FULL_SCALE, rate, normalize=False)
+
+    def flush(self) -> AudioSegment | None:
+        """The held end of the stream at the last gain (None when nothing is held)."""
+        if self._tail is None or self._tail.shape[-1] == 0 or self._gain_db is None:
+            return None
+        with torch.inference_mode():
+            tail, self._tail = self._tail, None
+            envelope_db = 20.0 * torch.log10(_envelope(tail).clamp(min=1e-12))
+            out = _limited(tail, envelope_db, self._gain_db, self.settings, self._rate)
+            done = _under_ceiling(out, self.settings)
+        return samples_to_segment(done.numpy() * INT16_FULL_SCALE, self._rate, normalize=False)

@@ -324,6 +324,9 @@ class RadioStation:
             with contextlib.suppress(Exception):
                 await self.announce(f"📻 The radio stopped: {reason}")
         finally:
+            tail = self.level.flush() if self.level is not None else None
+            if tail is not None:
+                self.stream.push(tail)
             self.stream.finish()
             self.stopped.set()
 
