@@ -21,6 +21,7 @@ from bot.ui.text import quote
 from bot.voice import sessions as voice_io
 from bot.voice.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
 from bot.voice.sessions import VoiceSessions, radio_renderer
+from riffusion_core.loudness import LoudnessSettings
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -165,6 +166,7 @@ class Voice(commands.Cog):
             self._renderer(guild_id, channel.id, steps),
             announce,
             buffer_clips=self.bot.services.settings.radio_buffer_clips,
+            loudness=LoudnessSettings(target_rms_dbfs=self.bot.services.settings.target_rms_dbfs),
         )
         session.radio = station
         session.text_channel = text_channel

@@ -67,6 +67,7 @@ positive_float = _number(float, lambda v: v > 0, "a number above 0")
 non_negative_float = _number(float, lambda v: v >= 0, "a number, 0 or more")
 fraction = _number(float, lambda v: 0 < v <= 1, "a number above 0 and at most 1")
 clip_count = _number(int, lambda v: 2 <= v <= 64, "a number of clips from 2 to 64")
+target_rms = _number(float, lambda v: -40 <= v <= -3, "a loudness from -40 to -3 dBFS")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -124,6 +125,13 @@ def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = Tr
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=4, help="clips rendered at once (default 4)"
+    )
+    parser.add_argument(
+        "--target-rms",
+        type=target_rms,
+        default=-12.0,
+        help="loudness of the MP3 in dBFS RMS (default -12, Riffusion's); a limiter keeps "
+        "true peaks at or below -1 dBTP",
     )
 
 
@@ -286,6 +294,8 @@ def _common_argv(args: argparse.Namespace, *, denoising: bool = True) -> list[st
         args.scheduler,
         "--batch-size",
         str(args.batch_size),
+        "--target-rms",
+        repr(args.target_rms),
     ]
     return argv
 
@@ -297,9 +307,11 @@ def _write(
     argv: list[str],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write <stem>.png/.mp3/.json into args.out and print their paths."""
+    """Write <stem>.png/.mp3/.json into args.out and print their paths; the MP3 is the whole
+    track normalised to the target loudness (riffusion_core.loudness)."""
     from riffusion_core.audio import export_audio
     from riffusion_core.image import save_image
+    from riffusion_core.loudness import LoudnessSettings, normalise
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -309,7 +321,8 @@ def _write(
         ) from None
     paths = {ext: args.out / f"{stem}.{ext}" for ext in ("png", "mp3", "json")}
     save_image(result.image, paths["png"])
-    export_audio(result.audio, paths["mp3"])
+    loudness = LoudnessSettings(target_rms_dbfs=args.target_rms)
+    export_audio(normalise(result.audio, loudness), paths["mp3"])
     record = {
         "command": argv[0],
         "argv": argv,
@@ -317,6 +330,10 @@ def _write(
         "device": args.device,
         "scheduler": args.scheduler,
         "versions": versions(),
+        "loudness": {
+            "target_rms_dbfs": loudness.target_rms_dbfs,
+            "ceiling_dbtp": loudness.ceiling_dbtp,
+        },
         **(extra or {}),
         "result": result.to_dict(),
         "files": {ext: path.name for ext, path in paths.items()},

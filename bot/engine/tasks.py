@@ -21,7 +21,12 @@ from pydub import AudioSegment
 from bot.limits import CLIP_SECONDS
 from bot.params import RiffParams
 from riffusion_core.clips import render_clips
-from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.generation import (
+    GenerationRequest,
+    GenerationResult,
+    PromptInput,
+    uses_cfg,
+)
 from riffusion_core.tracks import (
     BLEND_CROSSFADE_MS,
     REMIX_OVERLAP_MS,
@@ -58,10 +63,11 @@ class RenderTask:
 
     @property
     def batch_key(self) -> Hashable | None:
-        """Tasks with equal keys can share one pipeline call."""
+        """Tasks with equal keys can share one pipeline call (and its UNet batches): with and
+        without classifier-free guidance (guidance above 1) never do."""
         if not self.single_clip:
             return None
-        return ("clip", self.params.steps, self.params.width)
+        return ("clip", self.params.steps, self.params.width, uses_cfg(self.params.guidance))
 
     @property
     def cost(self) -> float:

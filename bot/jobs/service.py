@@ -46,6 +46,7 @@ from bot.store.models import Generation, Job, JobState
 from bot.store.records import as_utc
 from riffusion_core.audio import encode_wav
 from riffusion_core.errors import GenerationCancelled, RiffusionError
+from riffusion_core.loudness import LoudnessSettings
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 log = logging.getLogger(__name__)
@@ -497,8 +498,10 @@ class JobService:
         )
 
     def _save_files(self, generation_id: int, output: RenderOutput, limit: int) -> EncodedResult:
-        """Encode and write PNG, MP3 (within the upload limit) and the lossless master."""
-        encoded = encode_result(output.image, output.audio, limit)
+        """Encode and write PNG, MP3 (within the upload limit, at the target loudness) and the
+        lossless master (as rendered: Extend continues it sample for sample)."""
+        loudness = LoudnessSettings(target_rms_dbfs=self.settings.target_rms_dbfs)
+        encoded = encode_result(output.image, output.audio, limit, loudness)
         self.files.save_bytes(generation_id, ".png", encoded.png)
         self.files.save_bytes(generation_id, ".mp3", encoded.mp3)
         self.files.save_bytes(generation_id, ".wav", encode_wav(output.master))
