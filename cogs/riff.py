@@ -10,26 +10,22 @@ from discord.ext import commands
 
 from bot.jobs.service import JobRequest
 from bot.limits import CLIP_SECONDS, DEFAULT_DENOISING, DEFAULT_GUIDANCE
-from bot.params import RiffParams, random_seed
+from bot.params import NO_SEED_IMAGE, RiffParams, random_seed
 from bot.policy import user_settings
 from bot.policy.user_settings import pick
-from bot.ui.options import Denoising, Duration, Guidance, Prompt, Seed, Steps
+from bot.ui.options import (
+    Denoising,
+    Duration,
+    Guidance,
+    Prompt,
+    Seed,
+    Steps,
+    with_seed_image_choices,
+)
 from riffusion_core.seed_images import list_seed_images
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
-
-NO_SEED_IMAGE = "none"  # from scratch, even when /settings names a default seed image
-SEED_IMAGE_CHOICES = [
-    app_commands.Choice(name=name, value=name) for name in list_seed_images()[:24]
-]
-if SEED_IMAGE_CHOICES:
-    SEED_IMAGE_CHOICES.append(app_commands.Choice(name="none (from scratch)", value=NO_SEED_IMAGE))
-# Discord rejects an empty choice list; without bundled seed images the option is free text
-# checked against the list at run time.
-with_seed_image_choices = (
-    app_commands.choices(seed_image=SEED_IMAGE_CHOICES) if SEED_IMAGE_CHOICES else lambda f: f
-)
 
 
 class Riff(commands.Cog):
@@ -44,7 +40,8 @@ class Riff(commands.Cog):
         seed_image="A beat loop to start from (gives a steady rhythm); none: from scratch",
         steps="More steps: more detail, slower (default: /settings)",
         guidance="How closely to follow the prompt (7 is a good start; default: /settings)",
-        denoising="With a seed image: how far to move away from it (0.75 is typical)",
+        denoising="With a seed image: how far to move away from it (0.75 is typical; default: "
+        "/settings)",
         duration="Length in seconds (5.1 s is one clip; longer ones are joined)",
     )
     @with_seed_image_choices
@@ -58,7 +55,7 @@ class Riff(commands.Cog):
         seed_image: str | None = None,
         steps: Steps | None = None,
         guidance: Guidance | None = None,
-        denoising: Denoising = DEFAULT_DENOISING,
+        denoising: Denoising | None = None,
         duration: Duration = CLIP_SECONDS,
     ) -> None:
         services = self.bot.services
@@ -85,7 +82,7 @@ class Riff(commands.Cog):
             seed_image=seed_image,
             steps=pick(steps, own_steps, services.settings.default_steps),
             guidance=pick(guidance, mine.guidance, DEFAULT_GUIDANCE),
-            denoising=denoising,
+            denoising=pick(denoising, mine.denoising, DEFAULT_DENOISING),
             duration_s=round(duration, 2),
         )
         origin = services.origins.interaction(interaction)

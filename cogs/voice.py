@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.limits import CLIP_SECONDS
 from bot.params import RiffParams, random_seed
+from bot.policy.user_settings import default_seed_image_available
 from bot.store import records
 from bot.ui.context import guild_id_of, messageable
 from bot.ui.options import RadioPrompt, RadioSteps, Seed
@@ -21,7 +22,7 @@ from bot.ui.text import quote
 from bot.voice import sessions as voice_io
 from bot.voice.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
 from bot.voice.sessions import VoiceSessions, radio_renderer
-from riffusion_core.seed_images import list_seed_images
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_PROMPT = "Please describe the music for the radio in the prompt."
-RADIO_SEED_IMAGE = "og_beat"
 
 
 class Voice(commands.Cog):
@@ -181,7 +181,8 @@ class Voice(commands.Cog):
             self.bot.loop.create_task(self.sessions.leave(guild_id))
 
     def _renderer(self, guild_id: int, channel_id: int, steps: int) -> RenderClip:
-        seed_image = RADIO_SEED_IMAGE if RADIO_SEED_IMAGE in list_seed_images() else None
+        # The web app's walk: img2img from Riffusion's seed image at denoising 0.75.
+        seed_image = DEFAULT_INTERPOLATION_SEED_IMAGE if default_seed_image_available() else None
         return radio_renderer(
             self.bot.services.queue,
             lane=-channel_id,

@@ -25,6 +25,8 @@ from bot.limits import (
     MIN_STEPS,
     MIN_STRENGTH,
 )
+from bot.params import NO_SEED_IMAGE
+from riffusion_core.seed_images import list_seed_images
 
 Prompt = app_commands.Range[str, 1, MAX_PROMPT]
 RadioPrompt = app_commands.Range[str, 1, MAX_RADIO_PROMPT]
@@ -36,3 +38,14 @@ Denoising = app_commands.Range[float, MIN_DENOISING, 1.0]
 Duration = app_commands.Range[float, MIN_DURATION_S, MAX_DURATION_OPTION_S]
 BlendClips = app_commands.Range[int, MIN_BLEND_CLIPS, MAX_BLEND_CLIPS]
 Strength = app_commands.Range[float, MIN_STRENGTH, 1.0]
+
+SEED_IMAGE_CHOICES = [
+    app_commands.Choice(name=name, value=name) for name in list_seed_images()[:24]
+]
+if SEED_IMAGE_CHOICES:
+    SEED_IMAGE_CHOICES.append(app_commands.Choice(name="none (from scratch)", value=NO_SEED_IMAGE))
+# /riff's and /blend's seed_image option. Discord rejects an empty choice list; without bundled
+# seed images the option is free text checked against the list at run time.
+with_seed_image_choices = (
+    app_commands.choices(seed_image=SEED_IMAGE_CHOICES) if SEED_IMAGE_CHOICES else lambda f: f
+)
