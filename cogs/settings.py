@@ -74,7 +74,11 @@ def describe(mine: UserDefaults, bot: RiffusionBot) -> str:
             f"**Blend clips:** {shown(mine.blend_clips, str(DEFAULT_BLEND_CLIPS))}",
             f"**Seed image:** {shown(mine.seed_image, 'none (from scratch)')}",
             "**Blend seed image:** "
-            + shown(mine.blend_seed_image, f"{DEFAULT_INTERPOLATION_SEED_IMAGE}, like Riffusion"),
+            + shown(
+                mine.blend_seed_image,
+                f"{DEFAULT_INTERPOLATION_SEED_IMAGE}, like Riffusion",
+                lambda v: "none (text only)" if v == NO_SEED_IMAGE else v,
+            ),
             f"**Denoising:** {shown(mine.denoising, _number(DEFAULT_DENOISING), _number)}",
             f"**Results by DM:** {dm}",
             f"**Status messages:** {status}",
