@@ -9,6 +9,8 @@ from typing import Any
 from bot.limits import CLIP_SECONDS, DEFAULT_DENOISING, DEFAULT_GUIDANCE, MAX_SEED
 from riffusion_core.generation import PromptInput
 
+"""The seed-image choice that means text to audio (commands, /settings, the /blend default)."""
+
 
 def random_seed() -> int:
     return random.randint(0, MAX_SEED)

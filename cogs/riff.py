@@ -35,7 +35,8 @@ class Riff(commands.Cog):
         seed_image="A beat loop to start from (gives a steady rhythm); none: from scratch",
         steps="More steps: more detail, slower (default: /settings)",
         guidance="How closely to follow the prompt (7 is a good start; default: /settings)",
-        denoising="With a seed image: how far to move away from it (0.75 is typical)",
+        denoising="With a seed image: how far to move away from it (0.75 is typical; default: "
+        "/settings)",
         duration="Length in seconds (5.1 s is one clip; longer ones are joined)",
     )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
@@ -48,7 +49,7 @@ class Riff(commands.Cog):
         seed_image: str | None = None,
         steps: Steps | None = None,
         guidance: Guidance | None = None,
-        denoising: Denoising = DEFAULT_DENOISING,
+        denoising: Denoising | None = None,
         duration: Duration = CLIP_SECONDS,
     ) -> None:
         services = self.bot.services
@@ -78,7 +79,7 @@ class Riff(commands.Cog):
             seed_image=seed_image,
             steps=pick(steps, own_steps, services.settings.default_steps),
             guidance=pick(guidance, mine.guidance, DEFAULT_GUIDANCE),
-            denoising=denoising,
+            denoising=pick(denoising, mine.denoising, DEFAULT_DENOISING),
             duration_s=round(duration, 2),
         )
         origin = services.origins.interaction(interaction)

@@ -22,6 +22,7 @@ from bot.voice import sessions as voice_io
 from bot.voice.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
 from bot.voice.sessions import VoiceSessions, radio_renderer
 from riffusion_core.loudness import LoudnessSettings
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 NO_PROMPT = "Please describe the music for the radio in the prompt."
 # Riffusion's web app starts every clip from og_beat: SEED_IMAGES_DIR's og_beat.png when it holds
 # Riffusion's own, else the bundled backbeat, which answered to that name before (an alias).
-RADIO_SEED_IMAGE = "og_beat"
+RADIO_SEED_IMAGE = DEFAULT_INTERPOLATION_SEED_IMAGE
 
 
 class Voice(commands.Cog):
@@ -184,6 +185,7 @@ class Voice(commands.Cog):
             self.bot.loop.create_task(self.sessions.leave(guild_id))
 
     def _renderer(self, guild_id: int, channel_id: int, steps: int) -> RenderClip:
+        # The web app's walk: img2img from Riffusion's seed image at denoising 0.75.
         seed_images = self.bot.services.seed_images
         seed_image = (
             seed_images.request_value(RADIO_SEED_IMAGE) if RADIO_SEED_IMAGE in seed_images else None

@@ -21,6 +21,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ from riffusion_core.generation import (
     PromptInput,
     next_seed,
 )
-from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
+from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE, SeedImageCatalogue, scan_seed_folder
 
 DEVICE_ENV_VAR = "RIFFUSION_DEVICE"
 SEED_IMAGES_ENV_VAR = "SEED_IMAGES_DIR"
@@ -73,8 +75,20 @@ target_rms = _number(float, lambda v: -40 <= v <= -3, "a loudness from -40 to -3
 # ----------------------------------------------------------------------------- parser
 
 
-def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = True) -> None:
-    """Options shared by riff, blend and remix."""
+def seed_image_name(text: str) -> str | None:
+    """--seed-image: a name or path as given; `none` (any case) means text to audio."""
+    text = text.strip()
+    return None if text.casefold() == NO_SEED_IMAGE else text
+
+
+def _common(
+    parser: argparse.ArgumentParser,
+    *,
+    steps: int,
+    denoising: bool = True,
+    seed_image: str | None = None,
+) -> None:
+    """Options shared by riff, blend and remix (`seed_image`: the command's default)."""
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG, MP3, JSON")
     parser.add_argument("--negative-prompt", default=None, help="what the music should avoid")
     parser.add_argument(
@@ -87,11 +101,13 @@ def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = Tr
         help="how closely to follow the prompt (default 7)",
     )
     if denoising:
+        default = "none, text to audio" if seed_image is None else f"{seed_image}, like Riffusion"
         parser.add_argument(
             "--seed-image",
-            default=None,
-            help="seed image name (bundled, or from --seed-images-dir) or PNG path to start "
-            "from (a beat loop; default: none, text to audio)",
+            type=seed_image_name,
+            default=seed_image,
+            help="bundled seed image name or PNG path to start from (a beat loop), or none for "
+            f"text to audio (default: {default})",
         )
         parser.add_argument(
             "--seed-images-dir",
@@ -154,7 +170,14 @@ def configure_blend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clips", type=clip_count, default=5, help="clips A -> B (default 5)")
     parser.add_argument("--seed-a", type=seed_int, default=42)
     parser.add_argument("--seed-b", type=seed_int, default=None, help="default: seed A + 1")
-    _common(parser, steps=50)
+    parser.add_argument(
+        "--denoising-b",
+        type=fraction,
+        default=None,
+        help="denoising at prompt B; the strength moves linearly from --denoising to this "
+        "(default: the same as --denoising)",
+    )
+    _common(parser, steps=50, seed_image=DEFAULT_INTERPOLATION_SEED_IMAGE)
 
 
 def configure_remix(parser: argparse.ArgumentParser) -> None:
@@ -282,9 +305,8 @@ def _common_argv(args: argparse.Namespace, *, denoising: bool = True) -> list[st
     if args.negative_prompt is not None:
         argv += ["--negative-prompt", args.negative_prompt]
     if denoising:
-        if args.seed_image is not None:
-            argv += ["--seed-image", args.seed_image]  # a bundled name or an absolute path
-        argv += ["--denoising", repr(args.denoising)]
+        name = NO_SEED_IMAGE if args.seed_image is None else args.seed_image  # resolved
+        argv += ["--seed-image", name, "--denoising", repr(args.denoising)]
     argv += [
         "--model",
         args.model,
@@ -400,13 +422,19 @@ def run_blend(args: argparse.Namespace) -> int:
     from riffusion_core.tracks import blend
 
     seed_b = next_seed(args.seed_a) if args.seed_b is None else args.seed_b
+    denoising_b = args.denoising if args.denoising_b is None else args.denoising_b
     start = _prompt(args.prompt_a, args.seed_a, args)
-    end = _prompt(args.prompt_b, seed_b, args)
-    # Validates steps, seed image and strength now, before the slow model load.
+    end = replace(_prompt(args.prompt_b, seed_b, args), denoising=denoising_b)
+    # Validates steps, seed image and both ends' strengths now, before the slow model load.
     _resolve_seed_image(args)
-    GenerationRequest(
-        start=start, end=end, num_inference_steps=args.steps, seed_image=args.seed_image
-    )
+    for alpha in (0.0, 1.0):
+        GenerationRequest(
+            start=start,
+            end=end,
+            alpha=alpha,
+            num_inference_steps=args.steps,
+            seed_image=args.seed_image,
+        )
     result = _run(
         args,
         "blend",
@@ -432,6 +460,8 @@ def run_blend(args: argparse.Namespace) -> int:
         "--seed-b",
         str(seed_b),
         *_common_argv(args),
+        "--denoising-b",
+        repr(denoising_b),
     ]
     stem = f"{slug(args.prompt_a, 24)}_to_{slug(args.prompt_b, 24)}_seed{args.seed_a}-{seed_b}"
     _write(args, stem, result, argv)

@@ -21,6 +21,10 @@ from riffusion_core.errors import RiffusionError
 
 SEED_IMAGE_DIR = Path(__file__).resolve().parent
 HEIGHT = 512
+DEFAULT_INTERPOLATION_SEED_IMAGE = "og_beat"
+"""What Riffusion's interpolation starts from (its web app's and its tools' default, at denoising
+0.75): blends, each blend clip, the radio and `riffusion blend` use it unless told otherwise. The
+one place to change it; it must stay a name resolve_seed_image accepts."""
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # Former name -> current name. `og_beat` was the project's own synthesised loop carrying the name
 # of Riffusion's default seed image, a different recording; it is `backbeat` now.

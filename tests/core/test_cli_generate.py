@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ from riffusion_core.audio import SAMPLE_RATE, export_audio
 from riffusion_core.audio_decode import decode_audio
 from riffusion_core.cli import main
 from riffusion_core.cli_generate import slug
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 from riffusion_core.spectrogram_params import SpectrogramParams
 from tests.conftest import REFERENCE_SEED_DIR
 
@@ -125,6 +127,34 @@ def test_blend_writes_a_marked_strip(tmp_path, model_args):
     assert record["result"]["alphas"] == [0.0, 1.0]
     assert record["scheduler"] == "dpmsolver++"
     assert mp3_seconds(files["mp3"]) == pytest.approx(2 * 5.11 - 0.25, abs=0.06)
+    # Riffusion's interpolation by default: img2img from its seed image at denoising 0.75.
+    assert record["result"]["params"]["seed_image"] == DEFAULT_INTERPOLATION_SEED_IMAGE
+    clips = [c["parameters"] for c in record["result"]["clips"]]
+    assert [(c["seed_image"], c["denoising"]) for c in clips] == [
+        (DEFAULT_INTERPOLATION_SEED_IMAGE, 0.75)
+    ] * 2
+    assert [c["unet_steps"] for c in clips] == [int(int(STEPS) * 0.75)] * 2  # not all 3 steps
+    argv = record["argv"]
+    assert argv[argv.index("--seed-image") + 1] == DEFAULT_INTERPOLATION_SEED_IMAGE
+    assert argv[argv.index("--denoising-b") + 1] == "0.75"
+
+
+def test_blend_seed_image_and_denoising_options():
+    from riffusion_core.cli_generate import configure_blend, configure_riff
+
+    blend = argparse.ArgumentParser()
+    configure_blend(blend)
+    args = blend.parse_args(["a", "b", "--out", "x"])
+    assert (args.seed_image, args.denoising, args.denoising_b) == (
+        DEFAULT_INTERPOLATION_SEED_IMAGE,
+        0.75,
+        None,
+    )
+    args = blend.parse_args(["a", "b", "--out", "x", "--seed-image", "None", "--denoising-b", ".9"])
+    assert (args.seed_image, args.denoising_b) == (None, 0.9)
+    riff = argparse.ArgumentParser()
+    configure_riff(riff)
+    assert riff.parse_args(["a", "--out", "x"]).seed_image is None  # /riff: text to audio
 
 
 @pytest.fixture
@@ -189,6 +219,8 @@ def test_errors_are_one_line(tmp_path, tiny_model_dir, capsys):
     too_big = ["riff", "x", "--seed", str(2**31), *model]
     assert "2147483647" in fails(too_big, capsys, code=2)  # the bot's seeds: Discord's range
     assert "clips" in fails(["blend", "a", "b", "--clips", "1", *model], capsys, code=2)
+    weak_end = ["blend", "a", "b", "--steps", "4", "--denoising-b", "0.1", *model]
+    assert "too small for 4 steps" in fails(weak_end, capsys)
     assert "strength" in fails(["remix", "a.wav", "x", "--strength", "2", *model], capsys, code=2)
     assert "empty" in fails(["riff", "   ", *model], capsys)
     assert not any(tmp_path.glob("*.png"))
