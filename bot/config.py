@@ -67,6 +67,11 @@ class Settings:
     # favourited them; 0 keeps them forever. The rows (parameters) are always kept.
     retention_days: int = 30
     delivery_retry_s: float = 24 * 3600.0  # how long a rendered result waits for Discord
+    # Seed images (issue 12): a folder of spectrogram PNGs offered beside the bundled loops.
+    seed_images_dir: Path | None = None
+    # Loudness of every posted or played result (issue 12): the reference's -12 dBFS RMS, with a
+    # limiter holding true peaks at -1 dBTP.
+    target_rms_dbfs: float = -12.0
 
     @property
     def effective_database_url(self) -> str:
@@ -150,6 +155,29 @@ def _float(
     return value
 
 
+def _decibels(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    problems: list[str],
+    *,
+    low: float,
+    high: float,
+) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        problems.append(f"{name} must be a number of dB, e.g. {default:g}, not {raw!r}.")
+        return default
+    if not low <= value <= high:
+        problems.append(f"{name} must be between {low:g} and {high:g} dB (got {value:g}).")
+        return default
+    return value
+
+
 def _url(
     env: Mapping[str, str], name: str, schemes: tuple[str, ...], problems: list[str]
 ) -> str | None:
@@ -160,6 +188,17 @@ def _url(
         problems.append(f"{name} must start with {' or '.join(schemes)} (got {raw!r}).")
         return None
     return raw.rstrip("/")
+
+
+def _folder(env: Mapping[str, str], name: str, problems: list[str]) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        problems.append(f"{name} must be an existing folder (got {raw!r}).")
+        return None
+    return path
 
 
 def _token(env: Mapping[str, str], problems: list[str]) -> str:
@@ -222,6 +261,8 @@ def load_settings(
         decode_timeout_s=_float(env, "DECODE_TIMEOUT_S", 20.0, problems, minimum=1.0),
         retention_days=_int(env, "RETENTION_DAYS", 30, problems, minimum=0, maximum=36500),
         delivery_retry_s=_float(env, "DELIVERY_RETRY_S", 86400.0, problems, minimum=0.0),
+        seed_images_dir=_folder(env, "SEED_IMAGES_DIR", problems),
+        target_rms_dbfs=_decibels(env, "TARGET_RMS_DBFS", -12.0, problems, low=-40.0, high=-3.0),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(

@@ -9,6 +9,8 @@ from typing import Any
 from bot.limits import CLIP_SECONDS, DEFAULT_DENOISING, DEFAULT_GUIDANCE, MAX_SEED
 from riffusion_core.generation import PromptInput
 
+"""The seed-image choice that means text to audio (commands, /settings, the /blend default)."""
+
 
 def random_seed() -> int:
     return random.randint(0, MAX_SEED)
@@ -21,7 +23,7 @@ class RiffParams:
     prompt: str
     negative_prompt: str | None = None
     seed: int = 42
-    seed_image: str | None = None  # a bundled seed image name, never a path from a user
+    seed_image: str | None = None  # a seed image name (bundled or SEED_IMAGES_DIR), never a path
     steps: int = 50
     guidance: float = DEFAULT_GUIDANCE
     denoising: float = DEFAULT_DENOISING

@@ -14,27 +14,18 @@ from bot.params import RiffParams, random_seed
 from bot.policy import user_settings
 from bot.policy.user_settings import pick
 from bot.ui.options import Denoising, Duration, Guidance, Prompt, Seed, Steps
-from riffusion_core.seed_images import list_seed_images
+from bot.ui.seed_options import matching, offer_seed_images
+from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
-
-NO_SEED_IMAGE = "none"  # from scratch, even when /settings names a default seed image
-SEED_IMAGE_CHOICES = [
-    app_commands.Choice(name=name, value=name) for name in list_seed_images()[:24]
-]
-if SEED_IMAGE_CHOICES:
-    SEED_IMAGE_CHOICES.append(app_commands.Choice(name="none (from scratch)", value=NO_SEED_IMAGE))
-# Discord rejects an empty choice list; without bundled seed images the option is free text
-# checked against the list at run time.
-with_seed_image_choices = (
-    app_commands.choices(seed_image=SEED_IMAGE_CHOICES) if SEED_IMAGE_CHOICES else lambda f: f
-)
 
 
 class Riff(commands.Cog):
     def __init__(self, bot: RiffusionBot) -> None:
         self.bot = bot
+        # The seed images are known once the bot has read SEED_IMAGES_DIR: choices set now.
+        offer_seed_images(self.riff, bot.services.seed_images, self.seed_image_names)
 
     @app_commands.command(name="riff", description="Make a short piece of music from a prompt.")
     @app_commands.describe(
@@ -44,10 +35,10 @@ class Riff(commands.Cog):
         seed_image="A beat loop to start from (gives a steady rhythm); none: from scratch",
         steps="More steps: more detail, slower (default: /settings)",
         guidance="How closely to follow the prompt (7 is a good start; default: /settings)",
-        denoising="With a seed image: how far to move away from it (0.75 is typical)",
+        denoising="With a seed image: how far to move away from it (0.75 is typical; default: "
+        "/settings)",
         duration="Length in seconds (5.1 s is one clip; longer ones are joined)",
     )
-    @with_seed_image_choices
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def riff(
         self,
@@ -58,12 +49,13 @@ class Riff(commands.Cog):
         seed_image: str | None = None,
         steps: Steps | None = None,
         guidance: Guidance | None = None,
-        denoising: Denoising = DEFAULT_DENOISING,
+        denoising: Denoising | None = None,
         duration: Duration = CLIP_SECONDS,
     ) -> None:
         services = self.bot.services
+        seed_images = services.seed_images
         problem = None
-        if seed_image not in (None, NO_SEED_IMAGE) and seed_image not in list_seed_images():
+        if seed_image not in (None, NO_SEED_IMAGE) and seed_image not in seed_images:
             problem = f"There is no seed image called {seed_image!r}; pick one from the list."
         elif not prompt.strip():
             problem = "Please describe the music you want in the prompt."
@@ -73,10 +65,12 @@ class Riff(commands.Cog):
         mine, limits = await user_settings.for_request(
             services.db, services.policy, interaction.user.id, interaction.guild_id
         )
-        if seed_image is None and mine.seed_image in list_seed_images():
+        if seed_image is None and mine.seed_image in seed_images:
             seed_image = mine.seed_image  # (a default whose image was since removed: none)
         elif seed_image == NO_SEED_IMAGE:
             seed_image = None
+        if seed_image is not None:
+            seed_image = seed_images.canonical(seed_image)  # a former name: stored by the new one
         own_steps = limits.steps(mine.steps) if mine.steps is not None else None
         params = RiffParams(
             prompt=prompt.strip(),
@@ -85,11 +79,17 @@ class Riff(commands.Cog):
             seed_image=seed_image,
             steps=pick(steps, own_steps, services.settings.default_steps),
             guidance=pick(guidance, mine.guidance, DEFAULT_GUIDANCE),
-            denoising=denoising,
+            denoising=pick(denoising, mine.denoising, DEFAULT_DENOISING),
             duration_s=round(duration, 2),
         )
         origin = services.origins.interaction(interaction)
         await services.jobs.start(origin, JobRequest(params=params), mine)
+
+    async def seed_image_names(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Autocomplete, used when there are more seed images than Discord's 25 choices."""
+        return matching(self.bot.services.seed_images, current)
 
 
 async def setup(bot: RiffusionBot) -> None:

@@ -14,17 +14,23 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.limits import DEFAULT_BLEND_CLIPS, DEFAULT_GUIDANCE, DEFAULT_STRENGTH
+from bot.limits import DEFAULT_BLEND_CLIPS, DEFAULT_DENOISING, DEFAULT_GUIDANCE, DEFAULT_STRENGTH
 from bot.policy import user_settings
-from bot.policy.user_settings import UserDefaults, pick, remix_steps_problem
-from bot.ui.options import BlendClips, Guidance, Prompt, Steps, Strength
+from bot.policy.user_settings import (
+    UserDefaults,
+    denoising_steps_problem,
+    pick,
+    remix_steps_problem,
+)
+from bot.ui.options import BlendClips, Denoising, Guidance, Prompt, Steps, Strength
+from bot.ui.seed_options import matching
 from bot.ui.text import quote
-from riffusion_core.seed_images import list_seed_images
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
+from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
 
-NO_SEED_IMAGE = "none"
 LABELS = {  # setting -> how users see it (also the choices of /settings reset)
     "negative_prompt": "Negative prompt",
     "steps": "Steps",
@@ -32,6 +38,8 @@ LABELS = {  # setting -> how users see it (also the choices of /settings reset)
     "remix_strength": "Remix strength",
     "blend_clips": "Blend clips",
     "seed_image": "Seed image",
+    "blend_seed_image": "Blend seed image",
+    "denoising": "Denoising",
     "results_by_dm": "Results by DM",
     "private_status": "Status messages",
 }
@@ -66,6 +74,13 @@ def describe(mine: UserDefaults, bot: RiffusionBot) -> str:
             f"**Remix strength:** {shown(mine.remix_strength, _number(DEFAULT_STRENGTH), _number)}",
             f"**Blend clips:** {shown(mine.blend_clips, str(DEFAULT_BLEND_CLIPS))}",
             f"**Seed image:** {shown(mine.seed_image, 'none (from scratch)')}",
+            "**Blend seed image:** "
+            + shown(
+                mine.blend_seed_image,
+                f"{DEFAULT_INTERPOLATION_SEED_IMAGE}, like Riffusion",
+                lambda v: "none (text only)" if v == NO_SEED_IMAGE else v,
+            ),
+            f"**Denoising:** {shown(mine.denoising, _number(DEFAULT_DENOISING), _number)}",
             f"**Results by DM:** {dm}",
             f"**Status messages:** {status}",
             "Buttons that rework a result (Reroll, Variation, Extend) keep that result's settings.",
@@ -109,6 +124,8 @@ class UserSettingsCog(commands.Cog, name="Settings"):
         remix_strength="How much /remix changes your audio by default (0.1 to 1)",
         blend_clips="How many clips a /blend takes by default (2-12)",
         seed_image="A beat loop /riff starts from by default (none: from scratch)",
+        blend_seed_image="The beat loop /blend starts from by default (none: text only)",
+        denoising="How far /riff and /blend move from their seed image by default (0.75: typical)",
         results_by_dm="Send your finished music to your DMs instead of the channel",
         status="Whether everyone sees your queue status messages, or only you",
     )
@@ -127,6 +144,8 @@ class UserSettingsCog(commands.Cog, name="Settings"):
         remix_strength: Strength | None = None,
         blend_clips: BlendClips | None = None,
         seed_image: str | None = None,
+        blend_seed_image: str | None = None,
+        denoising: Denoising | None = None,
         results_by_dm: bool | None = None,
         status: app_commands.Choice[str] | None = None,
     ) -> None:
@@ -137,10 +156,16 @@ class UserSettingsCog(commands.Cog, name="Settings"):
             "remix_strength": remix_strength,
             "blend_clips": blend_clips,
             "seed_image": seed_image,
+            "blend_seed_image": blend_seed_image,
+            "denoising": denoising,
             "results_by_dm": results_by_dm,
             "private_status": None if status is None else status.value == "private",
         }
         changes = {name: value for name, value in given.items() if value is not None}
+        for name in ("seed_image", "blend_seed_image"):  # a former name is saved as the new one
+            if changes.get(name) not in (None, NO_SEED_IMAGE):
+                current = self.bot.services.seed_images.canonical(changes[name])
+                changes[name] = current or changes[name]
         mine = await user_settings.load(self.bot.services.db, interaction.user.id)
         if not changes:
             await self._say(interaction, describe(mine, self.bot))
@@ -163,25 +188,24 @@ class UserSettingsCog(commands.Cog, name="Settings"):
         limits = await user_settings.limits_for(
             self.bot.settings, self.bot.services.policy, interaction.guild_id
         )
-        checked = {
-            k: v for k, v in changes.items() if not (k == "seed_image" and v == NO_SEED_IMAGE)
-        }
-        problem = user_settings.check(checked, limits, list_seed_images())
+        problem = user_settings.check(changes, limits, self.bot.services.seed_images.names())
         if problem:
             return problem
+        steps = pick(changes.get("steps"), mine.steps, self.bot.settings.default_steps)
         if "steps" in changes or "remix_strength" in changes:
-            steps = pick(changes.get("steps"), mine.steps, self.bot.settings.default_steps)
             strength = pick(changes.get("remix_strength"), mine.remix_strength, DEFAULT_STRENGTH)
-            return remix_steps_problem(steps, strength)
-        return None
+            problem = remix_steps_problem(steps, strength)
+        if not problem and ("steps" in changes or "denoising" in changes):
+            denoising = pick(changes.get("denoising"), mine.denoising, DEFAULT_DENOISING)
+            problem = denoising_steps_problem(steps, denoising)
+        return problem
 
     @set_.autocomplete("seed_image")
+    @set_.autocomplete("blend_seed_image")
     async def seed_image_names(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        names = [NO_SEED_IMAGE, *list_seed_images()]
-        typed = current.casefold()
-        return [app_commands.Choice(name=n, value=n) for n in names if typed in n.casefold()][:25]
+        return matching(self.bot.services.seed_images, current)
 
     @group.command(
         name="reset",

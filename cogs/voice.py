@@ -21,7 +21,8 @@ from bot.ui.text import quote
 from bot.voice import sessions as voice_io
 from bot.voice.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
 from bot.voice.sessions import VoiceSessions, radio_renderer
-from riffusion_core.seed_images import list_seed_images
+from riffusion_core.loudness import LoudnessSettings
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_PROMPT = "Please describe the music for the radio in the prompt."
-RADIO_SEED_IMAGE = "og_beat"
+# Riffusion's web app starts every clip from og_beat: SEED_IMAGES_DIR's og_beat.png when it holds
+# Riffusion's own, else the bundled backbeat, which answered to that name before (an alias).
+RADIO_SEED_IMAGE = DEFAULT_INTERPOLATION_SEED_IMAGE
 
 
 class Voice(commands.Cog):
@@ -164,6 +167,7 @@ class Voice(commands.Cog):
             self._renderer(guild_id, channel.id, steps),
             announce,
             buffer_clips=self.bot.services.settings.radio_buffer_clips,
+            loudness=LoudnessSettings(target_rms_dbfs=self.bot.services.settings.target_rms_dbfs),
         )
         session.radio = station
         session.text_channel = text_channel
@@ -181,7 +185,11 @@ class Voice(commands.Cog):
             self.bot.loop.create_task(self.sessions.leave(guild_id))
 
     def _renderer(self, guild_id: int, channel_id: int, steps: int) -> RenderClip:
-        seed_image = RADIO_SEED_IMAGE if RADIO_SEED_IMAGE in list_seed_images() else None
+        # The web app's walk: img2img from Riffusion's seed image at denoising 0.75.
+        seed_images = self.bot.services.seed_images
+        seed_image = (
+            seed_images.request_value(RADIO_SEED_IMAGE) if RADIO_SEED_IMAGE in seed_images else None
+        )
         return radio_renderer(
             self.bot.services.queue,
             lane=-channel_id,

@@ -20,7 +20,11 @@ from riffusion_core import __version__
 from riffusion_core.cli_subcommand import Subcommand
 from riffusion_core.errors import RiffusionError
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ("riffusion_core.cli_convert", "riffusion_core.cli_generate")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "riffusion_core.cli_convert",
+    "riffusion_core.cli_exif",
+    "riffusion_core.cli_generate",
+)
 
 EXIT_USER_ERROR = 1
 

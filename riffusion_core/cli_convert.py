@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from riffusion_core.cli_subcommand import Subcommand
 from riffusion_core.errors import RiffusionError
+from riffusion_core.spectrogram_params import SpectrogramParams
 
 IMAGE_SUFFIXES = (".png",)
 AUDIO_SUFFIXES = (".wav", ".mp3")
+
+
+DEFAULTS = SpectrogramParams()
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is below {minimum}")
+        return value
+
+    return parse
 
 
 def configure_audio_to_image(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +37,62 @@ def configure_audio_to_image(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stereo", action="store_true", help="keep left and right (G and B); default mono"
     )
+    # The reference's spectrogram parameters; the image's EXIF records them for the way back.
+    parser.add_argument(
+        "--min-frequency",
+        type=_whole_number(0),
+        default=DEFAULTS.min_frequency,
+        metavar="HZ",
+        help=f"lowest frequency, the bottom row (default {DEFAULTS.min_frequency} Hz)",
+    )
+    parser.add_argument(
+        "--max-frequency",
+        type=_whole_number(1),
+        default=DEFAULTS.max_frequency,
+        metavar="HZ",
+        help=f"highest frequency, the top row (default {DEFAULTS.max_frequency} Hz; the model's)",
+    )
+    parser.add_argument(
+        "--step-size-ms",
+        type=_whole_number(1),
+        default=DEFAULTS.step_size_ms,
+        metavar="MS",
+        help=f"time per image column (default {DEFAULTS.step_size_ms} ms)",
+    )
+    parser.add_argument(
+        "--num-frequencies",
+        type=_whole_number(1),
+        default=DEFAULTS.num_frequencies,
+        metavar="N",
+        help=f"mel bins, the image height (default {DEFAULTS.num_frequencies}; the model's)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, auto")
+
+
+def audio_to_image_params(args: argparse.Namespace) -> SpectrogramParams:
+    """The parameters asked for, or a RiffusionError saying which option to change."""
+    params = dataclasses.replace(
+        DEFAULTS,
+        stereo=args.stereo,
+        min_frequency=args.min_frequency,
+        max_frequency=args.max_frequency,
+        step_size_ms=args.step_size_ms,
+        num_frequencies=args.num_frequencies,
+    )
+    nyquist = params.sample_rate // 2
+    if params.max_frequency > nyquist:
+        raise RiffusionError(
+            f"--max-frequency can be at most {nyquist} Hz (half the {params.sample_rate} Hz "
+            f"sample rate), not {params.max_frequency}."
+        )
+    if params.min_frequency >= params.max_frequency:
+        raise RiffusionError(
+            f"--min-frequency ({params.min_frequency} Hz) must be below --max-frequency "
+            f"({params.max_frequency} Hz)."
+        )
+    if not params.is_valid():
+        raise RiffusionError("These spectrogram parameters do not describe a usable spectrogram.")
+    return params
 
 
 def run_audio_to_image(args: argparse.Namespace) -> int:
@@ -27,10 +100,10 @@ def run_audio_to_image(args: argparse.Namespace) -> int:
     from riffusion_core.audio_decode import decode_audio
     from riffusion_core.converter import get_converter
     from riffusion_core.image import save_image
-    from riffusion_core.spectrogram_params import SpectrogramParams
 
+    params = audio_to_image_params(args)
     segment = decode_audio(args.input).segment
-    converter = get_converter(SpectrogramParams(stereo=args.stereo), _device(args.device))
+    converter = get_converter(params, _device(args.device))
     image = converter.spectrogram_image_from_audio(segment)
     save_image(image, args.output)
     print(f"Wrote {args.output} ({image.width} x {image.height}, {segment.duration_seconds:.2f} s)")

@@ -21,6 +21,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,11 @@ from riffusion_core.generation import (
     PromptInput,
     next_seed,
 )
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
+from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE, SeedImageCatalogue, scan_seed_folder
 
 DEVICE_ENV_VAR = "RIFFUSION_DEVICE"
+SEED_IMAGES_ENV_VAR = "SEED_IMAGES_DIR"
 SCHEDULERS = ("pndm", "dpmsolver++")
 SLUG_LENGTH = 40
 
@@ -65,13 +69,26 @@ positive_float = _number(float, lambda v: v > 0, "a number above 0")
 non_negative_float = _number(float, lambda v: v >= 0, "a number, 0 or more")
 fraction = _number(float, lambda v: 0 < v <= 1, "a number above 0 and at most 1")
 clip_count = _number(int, lambda v: 2 <= v <= 64, "a number of clips from 2 to 64")
+target_rms = _number(float, lambda v: -40 <= v <= -3, "a loudness from -40 to -3 dBFS")
 
 
 # ----------------------------------------------------------------------------- parser
 
 
-def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = True) -> None:
-    """Options shared by riff, blend and remix."""
+def seed_image_name(text: str) -> str | None:
+    """--seed-image: a name or path as given; `none` (any case) means text to audio."""
+    text = text.strip()
+    return None if text.casefold() == NO_SEED_IMAGE else text
+
+
+def _common(
+    parser: argparse.ArgumentParser,
+    *,
+    steps: int,
+    denoising: bool = True,
+    seed_image: str | None = None,
+) -> None:
+    """Options shared by riff, blend and remix (`seed_image`: the command's default)."""
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNG, MP3, JSON")
     parser.add_argument("--negative-prompt", default=None, help="what the music should avoid")
     parser.add_argument(
@@ -84,11 +101,20 @@ def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = Tr
         help="how closely to follow the prompt (default 7)",
     )
     if denoising:
+        default = "none, text to audio" if seed_image is None else f"{seed_image}, like Riffusion"
         parser.add_argument(
             "--seed-image",
+            type=seed_image_name,
+            default=seed_image,
+            help="bundled seed image name or PNG path to start from (a beat loop), or none for "
+            f"text to audio (default: {default})",
+        )
+        parser.add_argument(
+            "--seed-images-dir",
+            type=Path,
             default=None,
-            help="bundled seed image name or PNG path to start from (a beat "
-            "loop; default: none, text to audio)",
+            help="a folder of seed spectrograms named by file (agile.png -> agile), e.g. "
+            f"Riffusion's seed_images (default: ${SEED_IMAGES_ENV_VAR})",
         )
         parser.add_argument(
             "--denoising",
@@ -116,6 +142,13 @@ def _common(parser: argparse.ArgumentParser, *, steps: int, denoising: bool = Tr
     parser.add_argument(
         "--batch-size", type=positive_int, default=4, help="clips rendered at once (default 4)"
     )
+    parser.add_argument(
+        "--target-rms",
+        type=target_rms,
+        default=-12.0,
+        help="loudness of the MP3 in dBFS RMS (default -12, Riffusion's); a limiter keeps "
+        "true peaks at or below -1 dBTP",
+    )
 
 
 def configure_riff(parser: argparse.ArgumentParser) -> None:
@@ -137,7 +170,14 @@ def configure_blend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clips", type=clip_count, default=5, help="clips A -> B (default 5)")
     parser.add_argument("--seed-a", type=seed_int, default=42)
     parser.add_argument("--seed-b", type=seed_int, default=None, help="default: seed A + 1")
-    _common(parser, steps=50)
+    parser.add_argument(
+        "--denoising-b",
+        type=fraction,
+        default=None,
+        help="denoising at prompt B; the strength moves linearly from --denoising to this "
+        "(default: the same as --denoising)",
+    )
+    _common(parser, steps=50, seed_image=DEFAULT_INTERPOLATION_SEED_IMAGE)
 
 
 def configure_remix(parser: argparse.ArgumentParser) -> None:
@@ -197,20 +237,41 @@ def _model_and_device(args: argparse.Namespace) -> tuple[str, str]:
     return model, str(resolve_device(device))
 
 
-def _check_seed_image(name: str | None) -> None:
-    """Fail before the (slow) model load when the seed image does not exist."""
-    if name is not None:
-        from riffusion_core.seed_images import resolve_seed_image
+def _resolve_seed_image(args: argparse.Namespace) -> None:
+    """Turn --seed-image into what the request takes, before the (slow) model load.
 
-        resolve_seed_image(name)
+    A bundled name stays a name (its current one); a name from the seed image folder or a file
+    becomes an absolute path, so the record works anywhere. A folder with a file that is not a
+    usable spectrogram stops the run with a line naming the file.
+    """
+    name = args.seed_image
+    if name is None:
+        return
+    catalogue = _seed_image_catalogue(args.seed_images_dir)
+    if name in catalogue:
+        args.seed_image = catalogue.request_value(name)
+        return
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise RiffusionError(
+            f"Unknown seed image {name!r} (no such name, and no such file). Available seed "
+            f"images: {', '.join(catalogue.names())}."
+        )
+    args.seed_image = str(path.resolve())
 
 
-def _seed_image_arg(name: str) -> str:
-    """A bundled name as is; a user's file as an absolute path, so the record works anywhere."""
-    from riffusion_core.seed_images import SEED_IMAGE_DIR, resolve_seed_image
-
-    path = resolve_seed_image(name)
-    return name if path.parent == SEED_IMAGE_DIR and path.stem == name else str(path.resolve())
+def _seed_image_catalogue(folder: Path | None) -> SeedImageCatalogue:
+    """The bundled seed images plus the folder's (--seed-images-dir, else $SEED_IMAGES_DIR)."""
+    if folder is None:
+        raw = os.environ.get(SEED_IMAGES_ENV_VAR, "").strip()
+        folder = Path(raw).expanduser() if raw else None
+    scan = scan_seed_folder(folder)
+    if scan.unusable:
+        more = f" (and {len(scan.unusable) - 1} more)" if len(scan.unusable) > 1 else ""
+        raise RiffusionError(f"Seed image folder {str(folder)!r}: {scan.unusable[0]}{more}")
+    for line in scan.hidden:
+        print(f"riffusion: note: {line}", file=sys.stderr)
+    return scan.catalogue
 
 
 def _load(args: argparse.Namespace):
@@ -244,9 +305,8 @@ def _common_argv(args: argparse.Namespace, *, denoising: bool = True) -> list[st
     if args.negative_prompt is not None:
         argv += ["--negative-prompt", args.negative_prompt]
     if denoising:
-        if args.seed_image is not None:
-            argv += ["--seed-image", _seed_image_arg(args.seed_image)]
-        argv += ["--denoising", repr(args.denoising)]
+        name = NO_SEED_IMAGE if args.seed_image is None else args.seed_image  # resolved
+        argv += ["--seed-image", name, "--denoising", repr(args.denoising)]
     argv += [
         "--model",
         args.model,
@@ -256,6 +316,8 @@ def _common_argv(args: argparse.Namespace, *, denoising: bool = True) -> list[st
         args.scheduler,
         "--batch-size",
         str(args.batch_size),
+        "--target-rms",
+        repr(args.target_rms),
     ]
     return argv
 
@@ -267,9 +329,11 @@ def _write(
     argv: list[str],
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write <stem>.png/.mp3/.json into args.out and print their paths."""
+    """Write <stem>.png/.mp3/.json into args.out and print their paths; the MP3 is the whole
+    track normalised to the target loudness (riffusion_core.loudness)."""
     from riffusion_core.audio import export_audio
     from riffusion_core.image import save_image
+    from riffusion_core.loudness import LoudnessSettings, normalise
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -279,7 +343,8 @@ def _write(
         ) from None
     paths = {ext: args.out / f"{stem}.{ext}" for ext in ("png", "mp3", "json")}
     save_image(result.image, paths["png"])
-    export_audio(result.audio, paths["mp3"])
+    loudness = LoudnessSettings(target_rms_dbfs=args.target_rms)
+    export_audio(normalise(result.audio, loudness), paths["mp3"])
     record = {
         "command": argv[0],
         "argv": argv,
@@ -287,6 +352,10 @@ def _write(
         "device": args.device,
         "scheduler": args.scheduler,
         "versions": versions(),
+        "loudness": {
+            "target_rms_dbfs": loudness.target_rms_dbfs,
+            "ceiling_dbtp": loudness.ceiling_dbtp,
+        },
         **(extra or {}),
         "result": result.to_dict(),
         "files": {ext: path.name for ext, path in paths.items()},
@@ -330,7 +399,7 @@ def run_riff(args: argparse.Namespace) -> int:
     from riffusion_core.tracks import riff_long
 
     start = _prompt(args.prompt, args.seed, args)
-    _check_seed_image(args.seed_image)
+    _resolve_seed_image(args)
     duration = args.duration if args.duration is not None else CLIP_SECONDS
     request = GenerationRequest(
         start=start, num_inference_steps=args.steps, seed_image=args.seed_image
@@ -353,12 +422,19 @@ def run_blend(args: argparse.Namespace) -> int:
     from riffusion_core.tracks import blend
 
     seed_b = next_seed(args.seed_a) if args.seed_b is None else args.seed_b
+    denoising_b = args.denoising if args.denoising_b is None else args.denoising_b
     start = _prompt(args.prompt_a, args.seed_a, args)
-    end = _prompt(args.prompt_b, seed_b, args)
-    # Validates steps, seed image and strength now, before the slow model load.
-    GenerationRequest(
-        start=start, end=end, num_inference_steps=args.steps, seed_image=args.seed_image
-    )
+    end = replace(_prompt(args.prompt_b, seed_b, args), denoising=denoising_b)
+    # Validates steps, seed image and both ends' strengths now, before the slow model load.
+    _resolve_seed_image(args)
+    for alpha in (0.0, 1.0):
+        GenerationRequest(
+            start=start,
+            end=end,
+            alpha=alpha,
+            num_inference_steps=args.steps,
+            seed_image=args.seed_image,
+        )
     result = _run(
         args,
         "blend",
@@ -384,6 +460,8 @@ def run_blend(args: argparse.Namespace) -> int:
         "--seed-b",
         str(seed_b),
         *_common_argv(args),
+        "--denoising-b",
+        repr(denoising_b),
     ]
     stem = f"{slug(args.prompt_a, 24)}_to_{slug(args.prompt_b, 24)}_seed{args.seed_a}-{seed_b}"
     _write(args, stem, result, argv)

@@ -130,6 +130,11 @@ class GenerationRequest:
         return _lerp(self.start.guidance, self.end.guidance, self.alpha)
 
     @property
+    def uses_cfg(self) -> bool:
+        """Whether this request runs classifier-free guidance (see `uses_cfg`)."""
+        return uses_cfg(self.guidance)
+
+    @property
     def denoising(self) -> float:
         """Denoising strength after interpolation (used only with a seed image)."""
         if self.end is None:
@@ -192,6 +197,12 @@ class GenerationResult:
             "batch_size": self.batch_size,
             "image_size": list(self.image.size),
         }
+
+
+def uses_cfg(guidance: float) -> bool:
+    """Classifier-free guidance runs only above 1, as in the reference and diffusers: at 1 it
+    equals the prompt's own prediction at twice the UNet work; below 1 both skip it too."""
+    return guidance > 1.0
 
 
 def next_seed(seed: int) -> int:

@@ -119,6 +119,7 @@ class _Item:
             self.request.width,
             self.kind,
             strength,
+            self.request.uses_cfg,
             tuple(self.conditioning.cond.shape),
         )
 
@@ -130,6 +131,19 @@ class _Group:
     items: list[_Item]
     timesteps: torch.Tensor
     scheduler: Any
+
+
+def img2img_begin(schedule_length: int, order: int, steps: int, request: GenerationRequest) -> int:
+    """Index of the first timestep an img2img render runs.
+
+    diffusers' img2img (`get_timesteps`) skips the first (steps - int(steps * strength)) steps.
+    PNDM with skip_prk_steps has steps + 1 timesteps (981, 961, 961, ... for 50), so at strength
+    1.0 that runs one pass more than asked, from 981. The reference (which counted
+    `steps_offset`) ran exactly 50 from 961 there; so does this: an img2img render never runs
+    more than `steps` passes. Below 1.0, and for every other scheduler, this is diffusers' slice.
+    """
+    skipped = (steps - request.denoising_passes) * order
+    return max(skipped, schedule_length - steps * order)
 
 
 class RiffusionPipeline(DiffusionPipeline):
@@ -243,9 +257,12 @@ class RiffusionPipeline(DiffusionPipeline):
     ) -> RiffusionPipelineOutput:
         """Render `requests` (images in the same order).
 
-        Compatible requests (same steps, width, kind and strength, same prompt length in
-        chunks) share a UNet batch of at most `max_batch_size`. `callback_on_step_end(self,
-        step_index, timestep, callback_kwargs)` runs after every UNet pass; `step_index` counts
+        Compatible requests (same steps, width, kind and strength, all with or all without
+        classifier-free guidance, same prompt length in chunks) share a UNet batch of at most
+        `max_batch_size`. Guidance at or below 1 skips classifier-free guidance (no
+        unconditional half, so half the UNet batch; the negative prompt is then unused, as in
+        diffusers). `callback_on_step_end(self, step_index, timestep, callback_kwargs)` runs
+        after every UNet pass; `step_index` counts
         the passes of every batch of this call (0 to `num_timesteps` - 1), `callback_kwargs`
         holds the tensors named in `callback_on_step_end_tensor_inputs` ("latents",
         "prompt_embeds"), and the tensors it returns replace them. A callback that sets
@@ -324,7 +341,7 @@ class RiffusionPipeline(DiffusionPipeline):
         scheduler.set_timesteps(steps, device=self.device)
         begin = 0
         if items[0].kind == "img2img":
-            begin = (steps - request.denoising_passes) * scheduler.order
+            begin = img2img_begin(len(scheduler.timesteps), scheduler.order, steps, request)
         timesteps = scheduler.timesteps[begin:]
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(begin)
@@ -420,8 +437,8 @@ class RiffusionPipeline(DiffusionPipeline):
         channels = self.unet.config.in_channels
         return (1, channels, HEIGHT // self.vae_scale_factor, width // self.vae_scale_factor)
 
-    def _noise(self, item: _Item) -> tuple[torch.Tensor, torch.Generator]:
-        """Initial noise for one item (float32, CPU), and the start seed's generator.
+    def _noise(self, item: _Item) -> torch.Tensor:
+        """Initial noise for one item (float32, CPU).
 
         Noise is drawn on the CPU so a seed means the same noise on every device. A blend
         slerps the two seeds' noises.
@@ -434,21 +451,22 @@ class RiffusionPipeline(DiffusionPipeline):
             end_gen = torch.Generator("cpu").manual_seed(end.seed)
             end_noise = torch.randn(shape, generator=end_gen, dtype=torch.float32)
             noise = slerp(float(item.request.alpha), noise, end_noise)
-        return noise, start_gen
+        return noise
 
     def _init_latents(
-        self,
-        request: GenerationRequest,
-        generator: torch.Generator,
-        cache: dict[tuple[str, int], Any],
+        self, request: GenerationRequest, cache: dict[tuple[str, int], Any]
     ) -> torch.Tensor:
-        """VAE latents of the seed image (sampled with the start seed, as the reference does)."""
+        """VAE latents of the seed image, sampled as the reference samples them: from a fresh
+        generator seeded with the start seed (so the sample's noise equals the start seed's
+        initial noise), drawn on the CPU like every seed here so it means the same everywhere.
+        """
         key = (str(request.seed_image), request.width)
         if key not in cache:
             image = fit_width(load_seed_image(str(request.seed_image)), request.width)
             pixels = _image_to_tensor(image).to(self.device, self.vae.dtype)
             cache[key] = self.vae.encode(pixels).latent_dist
         dist = cache[key]
+        generator = torch.Generator("cpu").manual_seed(request.start.seed)
         eps = torch.randn(dist.mean.shape, generator=generator, dtype=torch.float32)
         sample = dist.mean + dist.std * eps.to(dist.mean.device, dist.mean.dtype)
         return sample * self.vae.config.scaling_factor
@@ -475,10 +493,9 @@ class RiffusionPipeline(DiffusionPipeline):
         noises, inits, keeps = [], [], []
         encoded: dict[tuple[str, int], Any] = {}
         for item in group.items:
-            noise, generator = self._noise(item)
-            noises.append(noise)
+            noises.append(self._noise(item))
             if item.kind == "img2img":
-                inits.append(self._init_latents(item.request, generator, encoded))
+                inits.append(self._init_latents(item.request, encoded))
                 keeps.append(
                     self._keep_mask(item.request)
                     if item.request.mask_image
@@ -499,10 +516,10 @@ class RiffusionPipeline(DiffusionPipeline):
             else None
         )
 
-        embeddings = torch.cat(
-            [item.conditioning.uncond for item in group.items]
-            + [item.conditioning.cond for item in group.items]
-        )
+        cfg = group.items[0].request.uses_cfg  # the same for the whole group (part of its key)
+        conds = [item.conditioning.cond for item in group.items]
+        uncond_embeddings = [item.conditioning.uncond for item in group.items] if cfg else []
+        embeddings = torch.cat(uncond_embeddings + conds)
         guidance = torch.tensor(
             [item.request.guidance for item in group.items], device=device, dtype=dtype
         ).view(-1, 1, 1, 1)
@@ -510,10 +527,12 @@ class RiffusionPipeline(DiffusionPipeline):
         for i, t in enumerate(timesteps):
             if self.interrupt:
                 break
-            model_input = scheduler.scale_model_input(torch.cat([latents, latents]), t)
+            doubled = torch.cat([latents, latents]) if cfg else latents
+            model_input = scheduler.scale_model_input(doubled, t)
             noise_pred = self.unet(model_input, t, encoder_hidden_states=embeddings).sample
-            uncond, cond = noise_pred.chunk(2)
-            noise_pred = uncond + guidance * (cond - uncond)
+            if cfg:
+                uncond, cond = noise_pred.chunk(2)
+                noise_pred = uncond + guidance * (cond - uncond)
             latents = scheduler.step(noise_pred, t, latents).prev_sample
             if keep is not None:
                 # Keep the original where the mask is black, re-noised to the next step's level.

@@ -8,13 +8,14 @@ that depends only on the parameters (the filterbank inverse, the window) once pe
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Literal
 
 import torch
 import torchaudio
 
-from riffusion_core.errors import AudioDecodeError
+from riffusion_core.errors import AudioDecodeError, SpectrogramImageError
 from riffusion_core.inverse_mel import NonNegativeInverseMel
 from riffusion_core.phase import FastPhase, FastPhaseSettings
 from riffusion_core.spectrogram_params import SpectrogramParams
@@ -40,15 +41,24 @@ class SpectrogramConverter:
             center=True,
             pad_mode="reflect",
         ).to(self.device)
-        self.mel_scale = torchaudio.transforms.MelScale(
-            n_mels=params.num_frequencies,
-            sample_rate=params.sample_rate,
-            f_min=params.min_frequency,
-            f_max=params.max_frequency,
-            n_stft=params.n_fft // 2 + 1,
-            norm=None,
-            mel_scale="htk",
-        ).to(self.device)
+        with warnings.catch_warnings():  # empty bins are reported below, in words
+            warnings.filterwarnings("ignore", "At least one mel filterbank has all zero values")
+            self.mel_scale = torchaudio.transforms.MelScale(
+                n_mels=params.num_frequencies,
+                sample_rate=params.sample_rate,
+                f_min=params.min_frequency,
+                f_max=params.max_frequency,
+                n_stft=params.n_fft // 2 + 1,
+                norm=None,
+                mel_scale="htk",
+            ).to(self.device)
+        empty = int((self.mel_scale.fb.sum(dim=0) == 0).sum())
+        if empty:  # a bin with no frequency in it cannot be read back (singular inverse)
+            raise SpectrogramImageError(
+                f"{params.num_frequencies} mel bins are too many for {params.min_frequency}-"
+                f"{params.max_frequency} Hz: {empty} of them would hold no frequency; use fewer "
+                "mel bins or a wider frequency range."
+            )
         self.inverse_mel = NonNegativeInverseMel(self.mel_scale.fb, self.device)
         self.window = torch.hann_window(params.win_length, periodic=True, device=self.device)
         self.fast_phase = FastPhase(params, self.window, self.inverse_mel)

@@ -94,12 +94,7 @@ class SpectrogramParams:
     def from_exif(cls, exif: Mapping[int, Any]) -> SpectrogramParams:
         """Parameters from EXIF tags; foreign tags are ignored, missing or odd ones -> defaults."""
         defaults = cls()
-        fields: dict[str, Any] = {}
-        for name, tag, kind in _FIELD_TAGS:
-            value = _tag_value(exif, tag, kind)
-            if value is not None:
-                fields[name] = value
-        params = dataclasses.replace(defaults, **fields)
+        params = dataclasses.replace(defaults, **exif_fields(exif))
         return params if params.is_valid() else defaults
 
     def is_valid(self) -> bool:
@@ -125,6 +120,16 @@ _FIELD_TAGS: tuple[tuple[str, ExifTag, type], ...] = (
     ("max_frequency", ExifTag.MAX_FREQUENCY, int),
     ("power_for_image", ExifTag.POWER_FOR_IMAGE, float),
 )
+
+
+def exif_fields(exif: Mapping[int, Any]) -> dict[str, Any]:
+    """The spectrogram parameters an image's EXIF holds, by field name (missing ones left out)."""
+    found = {}
+    for name, tag, kind in _FIELD_TAGS:
+        value = _tag_value(exif, tag, kind)
+        if value is not None:
+            found[name] = value
+    return found
 
 
 def exif_max_value(exif: Mapping[int, Any]) -> float | None:

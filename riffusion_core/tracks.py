@@ -7,7 +7,9 @@ clips rendered in batches by the pipeline and stitched:
   alpha 0.25, 0.5, 0.75, 1.0, then s+1 -> s+2, ...; with a looping seed image the clips line up
   and a very short crossfade only hides the phase step at each join (no gap, no click).
 - blend renders N alphas evenly spaced from prompt A to prompt B and crossfades them (the
-  reference concatenated them, which clicks at every join).
+  reference concatenated them, which clicks at every join). Like Riffusion's interpolation it
+  starts every clip from a seed image (og_beat by default) at each end's denoising strength,
+  interpolated with alpha; seed_image=None renders from text alone.
 - remix cuts the input into 512-px windows overlapping by 0.2 s, repaints each window with img2img
   (same seed for all, so the style holds), and crossfades by exactly the overlap so the output
   keeps the input's length and timing.
@@ -38,6 +40,7 @@ from riffusion_core.generation import (
     next_seed,
 )
 from riffusion_core.image import save_image
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 from riffusion_core.spectrogram_params import SpectrogramParams
 from riffusion_core.strip import boundaries, marked_strip, side_by_side
 
@@ -235,26 +238,17 @@ def blend_alphas(clips: int) -> list[float]:
     return [i / (clips - 1) for i in range(clips)]
 
 
-def blend(
-    pipe: ClipPipeline,
+def blend_requests(
     start: PromptInput,
     end: PromptInput,
-    clips: int = 5,
-    *,
+    alphas: Sequence[float],
     num_inference_steps: int = 50,
-    seed_image: str | None = None,
+    seed_image: str | None = DEFAULT_INTERPOLATION_SEED_IMAGE,
     width: int = 512,
-    crossfade_ms: int = BLEND_CROSSFADE_MS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    on_step: OnStep | None = None,
-    should_cancel: ShouldCancel | None = None,
-) -> BlendResult:
-    """Morph from prompt A to prompt B in `clips` clips, crossfaded into one track."""
-    if not 2 <= clips <= MAX_CLIPS:
-        raise RiffusionError(f"A blend needs from 2 to {MAX_CLIPS} clips, not {clips}.")
-    started = time.perf_counter()
-    alphas = blend_alphas(clips)
-    requests = [
+) -> list[GenerationRequest]:
+    """One request per alpha: what `blend` renders (each interpolates guidance and denoising
+    between the two ends at its alpha)."""
+    return [
         GenerationRequest(
             start=start,
             end=end,
@@ -265,6 +259,33 @@ def blend(
         )
         for alpha in alphas
     ]
+
+
+def blend(
+    pipe: ClipPipeline,
+    start: PromptInput,
+    end: PromptInput,
+    clips: int = 5,
+    *,
+    num_inference_steps: int = 50,
+    seed_image: str | None = DEFAULT_INTERPOLATION_SEED_IMAGE,
+    width: int = 512,
+    crossfade_ms: int = BLEND_CROSSFADE_MS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_step: OnStep | None = None,
+    should_cancel: ShouldCancel | None = None,
+) -> BlendResult:
+    """Morph from prompt A to prompt B in `clips` clips, crossfaded into one track.
+
+    Each clip is img2img from `seed_image` (None: text to audio) at the denoising strength
+    interpolated between `start.denoising` and `end.denoising`, as Riffusion's interpolation
+    does; the seed image's steady beat is what keeps the clips in time with each other.
+    """
+    if not 2 <= clips <= MAX_CLIPS:
+        raise RiffusionError(f"A blend needs from 2 to {MAX_CLIPS} clips, not {clips}.")
+    started = time.perf_counter()
+    alphas = blend_alphas(clips)
+    requests = blend_requests(start, end, alphas, num_inference_steps, seed_image, width)
     results = _generate_batched(pipe, requests, batch_size, on_step, should_cancel)
     images = [r.image for r in results]
     params = {

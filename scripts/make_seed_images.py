@@ -8,6 +8,9 @@ makes a chain of clips play back without a gap or a stumble in the beat.
 
 Everything is generated with numpy from fixed random seeds, so re-running the script gives the
 same PNGs. Usage: `python scripts/make_seed_images.py [--out DIR] [--style NAME ...]`.
+
+The names describe the loops and never reuse a name of Riffusion's own seed images (og_beat,
+agile, marim, motorway, vibes): those are different recordings, which SEED_IMAGES_DIR can add.
 """
 
 from __future__ import annotations
@@ -134,8 +137,8 @@ def _bass_line(out: np.ndarray, notes: list[tuple[float, int, float]], gain: flo
         add_wrapped(out, tone(midi_hz(note), length * step_s, **kw) * gain, step_position(start))
 
 
-def og_beat(rng: np.random.Generator) -> np.ndarray:
-    """Straight 4/4 rock/pop groove: kick on 1 and 3, snare on 2 and 4, eighth-note hats, bass."""
+def backbeat(rng: np.random.Generator) -> np.ndarray:
+    """Straight 4/4 rock/pop groove: kick on 1 and 3, snare on 2 and 4 (the backbeat), bass."""
     out = np.zeros(LOOP_SAMPLES)
     _place(out, kick(rng), [0, 8, 10, 16, 24, 26])
     _place(out, snare(rng), [4, 12, 20, 28], gain=0.7)
@@ -214,7 +217,7 @@ class Style:
 STYLES = {
     s.name: s
     for s in (
-        Style("og_beat", og_beat, 1),
+        Style("backbeat", backbeat, 1),  # once called og_beat (still an alias)
         Style("half_time", half_time, 2),
         Style("four_on_floor", four_on_floor, 3),
         Style("ambient_pulse", ambient_pulse, 4),

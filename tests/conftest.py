@@ -17,6 +17,9 @@ torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference" / "riffusion-test-data"
+# Riffusion's own seed images (riffusion-hobby's seed_images folder, MIT), see its README.
+REFERENCE_SEED_DIR = REPO_ROOT.parent / "shared" / "reference" / "riffusion-seed-images"
+REFERENCE_SEEDS = ("agile", "marim", "motorway", "og_beat", "vibes")
 
 pytest_plugins = sorted(
     f"tests.fixtures.{path.stem}"

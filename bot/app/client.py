@@ -42,6 +42,7 @@ from bot.ui.result_message import ResultPoster
 from bot.ui.services import Services
 from bot.ui.status import CancelButton
 from bot.voice.sessions import VoiceSessions
+from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,23 @@ DYNAMIC_ITEMS = (
     PickClipSelect,
     *LIBRARY_ITEMS,
 )
+
+
+def load_seed_images(settings: Settings) -> SeedImageCatalogue:
+    """The bundled seed images plus SEED_IMAGES_DIR's; a bad file is logged and left out."""
+    scan = scan_seed_folder(settings.seed_images_dir)
+    for line in scan.unusable:
+        log.warning("SEED_IMAGES_DIR: left out %s", line)
+    for line in scan.hidden:
+        log.warning("SEED_IMAGES_DIR: %s", line)
+    for name in scan.masks:
+        log.info("SEED_IMAGES_DIR: %s is a mask (mask_*), not a seed image; skipped", name)
+    folder = scan.catalogue.folder_files
+    if settings.seed_images_dir is not None:
+        log.info(
+            "Seed images from %s: %s", settings.seed_images_dir, ", ".join(folder) or "none usable"
+        )
+    return scan.catalogue
 
 
 class RiffusionBot(commands.Bot):
@@ -127,11 +145,14 @@ class RiffusionBot(commands.Bot):
         settings = self.settings
         db = await open_database(settings.effective_database_url)
         files = self.files
+        seed_images = await asyncio.to_thread(load_seed_images, settings)
         policy = ServerPolicy(settings, db, self.queue)
         origins = DiscordOrigins(ResultPoster(self))
         deliveries = DeliveryService(settings, db)
         health = Health()
-        jobs = JobService(settings, db, files, self.queue, policy, origins, deliveries, health)
+        jobs = JobService(
+            settings, db, files, self.queue, policy, origins, deliveries, health, seed_images
+        )
         return Services(
             settings=settings,
             db=db,
@@ -146,6 +167,7 @@ class RiffusionBot(commands.Bot):
             origins=origins,
             deliveries=deliveries,
             health=health,
+            seed_images=seed_images,
         )
 
     # ---- command sync ------------------------------------------------------------------------

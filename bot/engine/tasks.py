@@ -21,7 +21,12 @@ from pydub import AudioSegment
 from bot.limits import CLIP_SECONDS
 from bot.params import RiffParams
 from riffusion_core.clips import render_clips
-from riffusion_core.generation import GenerationRequest, GenerationResult, PromptInput
+from riffusion_core.generation import (
+    GenerationRequest,
+    GenerationResult,
+    PromptInput,
+    uses_cfg,
+)
 from riffusion_core.tracks import (
     BLEND_CROSSFADE_MS,
     REMIX_OVERLAP_MS,
@@ -58,10 +63,11 @@ class RenderTask:
 
     @property
     def batch_key(self) -> Hashable | None:
-        """Tasks with equal keys can share one pipeline call."""
+        """Tasks with equal keys can share one pipeline call (and its UNet batches): with and
+        without classifier-free guidance (guidance above 1) never do."""
         if not self.single_clip:
             return None
-        return ("clip", self.params.steps, self.params.width)
+        return ("clip", self.params.steps, self.params.width, uses_cfg(self.params.guidance))
 
     @property
     def cost(self) -> float:
@@ -141,9 +147,22 @@ class WholeTrackTask(RenderTask):
         return None
 
 
+def unet_passes(params: RiffParams) -> int:
+    """UNet passes one clip of `params` runs: img2img from a seed image skips the first
+    1 - denoising of the steps (at least one pass runs)."""
+    if params.seed_image is None:
+        return params.steps
+    return max(1, min(params.steps, int(params.steps * params.denoising)))
+
+
 @dataclass(frozen=True)
 class BlendTask(WholeTrackTask):
-    """/blend: prompt A (params) to prompt B over `clips` clips, as one crossfaded track."""
+    """/blend: prompt A (params) to prompt B over `clips` clips, as one crossfaded track.
+
+    Every clip starts from params.seed_image at params.denoising, both ends alike (as the web
+    app sends them); None is text to audio, which is also what blends stored before seed images
+    were recorded for them mean.
+    """
 
     end_prompt: str = ""
     end_seed: int = 0
@@ -151,7 +170,7 @@ class BlendTask(WholeTrackTask):
 
     @property
     def cost(self) -> float:
-        return float(self.params.steps * self.clips)
+        return float(unet_passes(self.params) * self.clips)
 
     @property
     def clip_count(self) -> int:
@@ -179,6 +198,7 @@ class BlendTask(WholeTrackTask):
             self.end(),
             self.clips,
             num_inference_steps=self.params.steps,
+            seed_image=self.params.seed_image,
             width=self.params.width,
             on_step=on_step,
             should_cancel=should_cancel,
@@ -195,7 +215,7 @@ class BlendClipTask(BlendTask):
 
     @property
     def cost(self) -> float:
-        return float(self.params.steps)
+        return float(unet_passes(self.params))
 
     def render_on(
         self, pipe: Any, on_step: StepCallback, should_cancel: CancelCheck
@@ -205,6 +225,7 @@ class BlendClipTask(BlendTask):
             end=self.end(),
             alpha=self.alpha,
             num_inference_steps=self.params.steps,
+            seed_image=self.params.seed_image,
             width=self.params.width,
         )
         [result] = render_clips(pipe, [request], on_step=on_step, should_cancel=should_cancel)

@@ -20,7 +20,7 @@ import errno
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,6 +46,8 @@ from bot.store.models import Generation, Job, JobState
 from bot.store.records import as_utc
 from riffusion_core.audio import encode_wav
 from riffusion_core.errors import GenerationCancelled, RiffusionError
+from riffusion_core.loudness import LoudnessSettings
+from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +142,12 @@ class JobService:
         origins: OriginFactory,
         deliveries: DeliveryService,
         health: Health,
+        seed_images: SeedImageCatalogue,
     ) -> None:
         self.settings = settings
         self.deliveries = deliveries
         self.health = health
+        self.seed_images = seed_images
         self.db = db
         self.files = files
         self.queue = queue
@@ -228,7 +232,7 @@ class JobService:
                 await records.update_job(self.db, job_id, task=spec.to_json())
             queued = self.queue.submit(
                 requester.user_id,
-                task,
+                self._with_seed_file(task),
                 batch_key=task.batch_key,
                 cost=task.cost,
                 group=requester.guild_id,  # a guild's pause holds its queued jobs
@@ -255,6 +259,20 @@ class JobService:
         if status_message_id is not None:
             await records.update_job(self.db, job_id, status_message_id=status_message_id)
         self._spawn(self._follow(active), name=f"job-{job_id}")
+
+    def _with_seed_file(self, task: RenderTask) -> RenderTask:
+        """The task as the worker runs it: a seed image from SEED_IMAGES_DIR by its file's path.
+
+        riffusion_core knows the bundled names only; the job and its result keep the name. An
+        unknown name is left as it is, for the request to refuse with the list of names.
+        """
+        name = task.params.seed_image
+        if name is None or name not in self.seed_images:
+            return task
+        value = self.seed_images.request_value(name)
+        if value == name:
+            return task
+        return replace(task, params=replace(task.params, seed_image=value))
 
     async def _forget(self, job_id: int) -> None:
         """Undo a row for a job that was refused before anyone was told it was queued."""
@@ -480,8 +498,10 @@ class JobService:
         )
 
     def _save_files(self, generation_id: int, output: RenderOutput, limit: int) -> EncodedResult:
-        """Encode and write PNG, MP3 (within the upload limit) and the lossless master."""
-        encoded = encode_result(output.image, output.audio, limit)
+        """Encode and write PNG, MP3 (within the upload limit, at the target loudness) and the
+        lossless master (as rendered: Extend continues it sample for sample)."""
+        loudness = LoudnessSettings(target_rms_dbfs=self.settings.target_rms_dbfs)
+        encoded = encode_result(output.image, output.audio, limit, loudness)
         self.files.save_bytes(generation_id, ".png", encoded.png)
         self.files.save_bytes(generation_id, ".mp3", encoded.mp3)
         self.files.save_bytes(generation_id, ".wav", encode_wav(output.master))
@@ -633,7 +653,7 @@ class JobService:
         await records.update_job(self.db, row.id, state=JobState.QUEUED)
         queued = self.queue.submit(
             row.user_id,
-            task,
+            self._with_seed_file(task),
             batch_key=task.batch_key,
             cost=task.cost,
             group=row.guild_id,

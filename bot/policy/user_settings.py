@@ -18,12 +18,15 @@ from bot.limits import (
     MAX_PROMPT,
     MAX_STEP_OPTION,
     MIN_BLEND_CLIPS,
+    MIN_DENOISING,
     MIN_GUIDANCE,
     MIN_STEPS,
     MIN_STRENGTH,
 )
 from bot.store import settings_rows
 from bot.store.server_models import UserSettings
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
+from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE, SeedImageCatalogue
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -40,7 +43,9 @@ class UserDefaults:
     guidance: float | None = None
     remix_strength: float | None = None
     blend_clips: int | None = None
-    seed_image: str | None = None
+    seed_image: str | None = None  # /riff's; None: text to audio
+    blend_seed_image: str | None = None  # /blend's; None: Riffusion's, NO_SEED_IMAGE: text only
+    denoising: float | None = None  # how far /riff and /blend move from their seed image
     results_by_dm: bool = False
     private_status: bool | None = None  # None: public, except /remix uploads (private)
 
@@ -130,10 +135,14 @@ def check(values: dict[str, Any], limits: Limits, seed_images: list[str]) -> str
                 f"This server allows at most {limits.max_clips} clips per track, so "
                 f"{clips} cannot be your default blend length."
             )
-    image = values.get("seed_image")
-    if image is not None and image not in seed_images:
-        names = ", ".join(seed_images) or "none are installed"
-        return f"There is no seed image called {image!r}; pick one of: {names}."
+    for name in ("seed_image", "blend_seed_image"):
+        image = values.get(name)
+        if image is not None and image != NO_SEED_IMAGE and image not in seed_images:
+            names = ", ".join([*seed_images, NO_SEED_IMAGE])
+            return f"There is no seed image called {image!r}; pick one of: {names}."
+    denoising = values.get("denoising")
+    if denoising is not None and not MIN_DENOISING <= denoising <= 1.0:
+        return f"The denoising must be between {MIN_DENOISING:g} and 1 (got {denoising:g})."
     negative = values.get("negative_prompt")
     if negative is not None and not negative.strip():
         return "The negative prompt is empty; use /settings reset to clear it."
@@ -150,6 +159,34 @@ def remix_steps_problem(steps: int, strength: float) -> str | None:
             "change nothing); raise the strength or the steps."
         )
     return None
+
+
+def denoising_steps_problem(steps: int, denoising: float) -> str | None:
+    """From a seed image, steps x denoising passes run: at least one must."""
+    if int(steps * denoising) < 1:
+        return (
+            f"A denoising of {denoising:g} is too small for {steps} steps (nothing would be "
+            "generated); raise the denoising or the steps."
+        )
+    return None
+
+
+def blend_seed_image(
+    given: str | None, mine: str | None, seed_images: SeedImageCatalogue
+) -> str | None:
+    """The seed image a /blend starts from: the option, else the user's /blend default, else
+    Riffusion's (DEFAULT_INTERPOLATION_SEED_IMAGE); NO_SEED_IMAGE (or nothing installed) means
+    text to audio. A saved default whose image was since removed falls back to Riffusion's.
+    Names come back current (a former name gives the new one)."""
+    if given is None and mine is not None and mine in seed_images:
+        given = mine
+    elif given is None and mine == NO_SEED_IMAGE:
+        given = NO_SEED_IMAGE
+    if given == NO_SEED_IMAGE:
+        return None
+    if given is None:
+        given = DEFAULT_INTERPOLATION_SEED_IMAGE
+    return seed_images.canonical(given)
 
 
 async def for_request(

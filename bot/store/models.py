@@ -94,7 +94,7 @@ class Generation(Base):
     prompt: Mapped[str] = mapped_column(Text)
     negative_prompt: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int] = mapped_column(BigInteger)
-    seed_image: Mapped[str | None] = mapped_column(String(200))  # bundled name; never a path
+    seed_image: Mapped[str | None] = mapped_column(String(200))  # seed image name; never a path
     steps: Mapped[int] = mapped_column(Integer)
     guidance: Mapped[float] = mapped_column(Float)
     denoising: Mapped[float] = mapped_column(Float)

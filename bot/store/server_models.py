@@ -51,6 +51,9 @@ class UserSettings(Base):
     guidance: Mapped[float | None] = mapped_column(Float)
     remix_strength: Mapped[float | None] = mapped_column(Float)
     blend_clips: Mapped[int | None] = mapped_column(Integer)
-    seed_image: Mapped[str | None] = mapped_column(String(200))  # a bundled name, never a path
+    seed_image: Mapped[str | None] = mapped_column(String(200))  # a seed image name, never a path
+    # /blend's own: None is the bot's (Riffusion's seed image); "none" is text to audio.
+    blend_seed_image: Mapped[str | None] = mapped_column(String(200))
+    denoising: Mapped[float | None] = mapped_column(Float)  # from a seed image: /riff, /blend
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

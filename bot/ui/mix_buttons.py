@@ -37,6 +37,7 @@ from bot.ui.text import (
     quote,
     with_command,
 )
+from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,21 @@ def blend_info(generation: Generation) -> dict[str, Any]:
 
 def remix_info(generation: Generation) -> dict[str, Any]:
     return dict(generation.extra.get("remix") or {})
+
+
+def seed_image_text(generation: Generation) -> str:
+    """How a blend started: its seed image and denoising, or text only (as every blend stored
+    before blends recorded a seed image was: their seed_image is empty)."""
+    if not generation.seed_image:
+        return "none (text only)"
+    return f"{generation.seed_image} at denoising {generation.denoising:g}"
+
+
+def blend_command_options(p: RiffParams) -> str:
+    """The seed image part of a copy-paste /blend: explicit, since /blend's default may differ."""
+    if not p.seed_image:
+        return f"seed_image:{NO_SEED_IMAGE}"
+    return f"seed_image:{p.seed_image} denoising:{p.denoising:g}"
 
 
 def _with_parent(text: str, parent_url: str | None) -> str:
@@ -81,6 +97,7 @@ def blend_look(generation: Generation, parent_url: str | None, image_name: str) 
             ("Steps", str(generation.steps)),
             ("Clips", str(clips)),
             ("Length", f"{length:.1f} s"),
+            ("Seed image", seed_image_text(generation)),
         ],
     )
     return {
@@ -106,6 +123,7 @@ def blend_clip_look(
             ("Seeds", f"{generation.seed} → {info.get('seed_b')}"),
             ("Steps", str(generation.steps)),
             ("Alpha", f"{float(info.get('alpha', 0)):.2f}"),
+            ("Seed image", seed_image_text(generation)),
         ],
     )
     return {
@@ -162,6 +180,7 @@ def mix_info_text(generation: Generation, favourites: int, parent_url: str | Non
             f"To: {quote(info.get('prompt_b', ''), 400)} (seed {info.get('seed_b')})",
             "Negative prompt: " + (quote(p.negative_prompt, 300) if p.negative_prompt else "none"),
             f"Steps: {p.steps} · Guidance: {p.guidance:g}",
+            f"Seed image: {seed_image_text(generation)}",
         ]
         if generation.kind == "blend-clip":
             lines.append(
@@ -171,7 +190,7 @@ def mix_info_text(generation: Generation, favourites: int, parent_url: str | Non
         command = (
             f"/blend prompt_a:{p.prompt} prompt_b:{info.get('prompt_b', '')} "
             f"clips:{info.get('of_clips', info.get('clips', 4))} seed_a:{p.seed} "
-            f"seed_b:{info.get('seed_b')} steps:{p.steps}"
+            f"seed_b:{info.get('seed_b')} steps:{p.steps} {blend_command_options(p)}"
         )
         if p.negative_prompt:
             command += f" negative_prompt:{p.negative_prompt}"

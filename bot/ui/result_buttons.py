@@ -164,7 +164,9 @@ class ResultButton(
     ) -> None:
         favourites = await records.favourite_count(services.db, generation.id)
         parent_url = await parent_link(services, generation)
-        await reply(interaction, info_text(generation, favourites, parent_url))
+        await reply(
+            interaction, info_text(generation, favourites, parent_url, services.seed_images)
+        )
 
     async def _delete(
         self, interaction: discord.Interaction, services: Services, generation: Generation

@@ -26,6 +26,7 @@ from bot.store.db import Database
 from bot.store.files import Storage
 from bot.store.retention import Retention
 from bot.voice.sessions import VoiceSessions
+from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 
 class InteractionOrigins(Protocol):
@@ -55,6 +56,7 @@ class Services:
     origins: InteractionOrigins
     deliveries: DeliveryService
     health: Health
+    seed_images: SeedImageCatalogue  # bundled + SEED_IMAGES_DIR, read once at start
 
 
 @runtime_checkable

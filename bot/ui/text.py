@@ -6,10 +6,13 @@ embeds, the upload limit) are checked in one place.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import discord
 
 from bot.params import RiffParams
 from bot.store.models import Generation
+from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 CONTENT_LIMIT = 2000
 KIND_LABELS = {"riff": "Riff", "reroll": "Reroll", "variation": "Variation", "extend": "Extend"}
@@ -150,9 +153,21 @@ def files_pruned(generation: Generation) -> bool:
     )
 
 
-def info_text(generation: Generation, favourites: int, parent_url: str | None) -> str:
-    """Every parameter and a copy-paste command (ephemeral reply to Info)."""
+def info_text(
+    generation: Generation,
+    favourites: int,
+    parent_url: str | None,
+    seed_images: SeedImageCatalogue,
+) -> str:
+    """Every parameter and a copy-paste command (ephemeral reply to Info).
+
+    A seed image is shown by its current name (the command must name one /riff offers), with
+    the recorded name beside it when that was a former one (see seed_images.ALIASES).
+    """
     p = params_of(generation)
+    stored = p.seed_image
+    if stored is not None:
+        p = replace(p, seed_image=seed_images.canonical(stored) or stored)
     lines = [
         f"**{KIND_LABELS.get(generation.kind, generation.kind)} #{generation.id}** by "
         f"<@{generation.user_id}>",
@@ -160,7 +175,8 @@ def info_text(generation: Generation, favourites: int, parent_url: str | None) -
         f"Negative prompt: {quote(p.negative_prompt, 300) if p.negative_prompt else 'none'}",
         f"Seed: {p.seed} · Steps: {p.steps} · Guidance: {p.guidance:g} · "
         f"Denoising: {p.denoising:g}",
-        f"Seed image: {p.seed_image or 'none (text to audio)'} · Width: {p.width} px · "
+        f"Seed image: {seed_images.describe(stored) if stored else 'none (text to audio)'} · "
+        f"Width: {p.width} px · "
         f"Length: {(generation.audio_duration_s or p.duration_s):.2f} s",
         f"Model: {generation.model}",
     ]

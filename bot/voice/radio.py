@@ -32,6 +32,7 @@ from pydub import AudioSegment
 
 from riffusion_core.errors import RiffusionError
 from riffusion_core.generation import next_seed
+from riffusion_core.loudness import LoudnessSettings, StreamNormaliser
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +232,12 @@ class RadioStation:
         buffer_clips: int = 3,
         prefill_clips: int = 2,
         slow_window: int = 3,
+        loudness: LoudnessSettings | None = None,
     ) -> None:
         self.walk = walk
+        # The stream is one endless track: its loudness glides from clip to clip, no pumping.
+        # None leaves clips as rendered.
+        self.level = StreamNormaliser(loudness) if loudness is not None else None
         self.render = render
         self.announce = announce
         self.buffer_clips = max(1, buffer_clips)
@@ -301,8 +306,7 @@ class RadioStation:
                     self.stop_reason = "too slow"
                     await self.announce(self.too_slow_text(render_s, clip_s))
                     break
-                await asyncio.to_thread(self.stream.push, audio, clip)
-                self.rendered.append(clip)
+                await self._push_whole(audio, clip)
                 if not playing and self.stream.clips_ahead >= self.prefill_clips:
                     play(self.source)
                     playing = True
@@ -319,8 +323,25 @@ class RadioStation:
             with contextlib.suppress(Exception):
                 await self.announce(f"📻 The radio stopped: {reason}")
         finally:
+            tail = self.level.flush() if self.level is not None else None
+            if tail is not None:
+                self.stream.push(tail)
             self.stream.finish()
             self.stopped.set()
+
+    async def _push_whole(self, audio: AudioSegment, clip: RadioClip) -> None:
+        """Push a clip on a thread, whole even when a stop comes meanwhile (a stop cancels the
+        waiting, not the thread): what is counted as rendered is what the stream holds."""
+        push = asyncio.ensure_future(asyncio.to_thread(self._push, audio, clip))
+        try:
+            await asyncio.shield(push)
+        finally:
+            await asyncio.wait({push})
+            if not push.cancelled() and push.exception() is None:
+                self.rendered.append(clip)
+
+    def _push(self, audio: AudioSegment, clip: RadioClip) -> None:
+        self.stream.push(self.level(audio) if self.level is not None else audio, clip)
 
     def _too_slow(self, playing: bool) -> bool:
         """The first clip decides before anything plays; later, a moving average of the last

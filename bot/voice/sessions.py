@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import discord
 from pydub import AudioSegment
 
+from bot.limits import DEFAULT_DENOISING, DEFAULT_GUIDANCE
 from bot.voice.radio import RadioClip, RadioStation
 from riffusion_core.audio import ffmpeg_executable
 from riffusion_core.clips import render_clips
@@ -177,8 +178,8 @@ class RadioTask:
     clip: RadioClip
     steps: int
     seed_image: str | None
-    denoising: float = 0.75
-    guidance: float = 7.0
+    denoising: float = DEFAULT_DENOISING  # Riffusion's: the web app's walk sends 0.75
+    guidance: float = DEFAULT_GUIDANCE
 
     batch_key = None
 

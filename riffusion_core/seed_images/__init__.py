@@ -1,12 +1,19 @@
 """Bundled seed images: spectrograms of beat loops that img2img starts from.
 
-A seed image is named by its file stem (`og_beat` for `og_beat.png` in this folder) or given as a
-path to any image file. Images are returned RGB and 512 px high (SD's height = 512 mel bins).
+A seed image is named by its file stem (`backbeat` for `backbeat.png` in this folder) or given as
+a path to any image file. Images are returned RGB and 512 px high (SD's height = 512 mel bins).
+
+A bundled loop that was renamed keeps its former name as an alias (ALIASES), so results, user
+defaults, queued jobs and buttons stored under the old name still find it; `bundled_name` is the
+one place an alias is resolved. A folder of the user's own seed images is added by
+`riffusion_core.seed_images.catalogue`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from PIL import Image, UnidentifiedImageError
 
@@ -14,7 +21,19 @@ from riffusion_core.errors import RiffusionError
 
 SEED_IMAGE_DIR = Path(__file__).resolve().parent
 HEIGHT = 512
+DEFAULT_INTERPOLATION_SEED_IMAGE = "og_beat"
+"""What Riffusion's interpolation starts from (its web app's and its tools' default, at denoising
+0.75): blends, each blend clip, the radio and `riffusion blend` use it unless told otherwise. The
+one place to change it; it must stay a name resolve_seed_image accepts."""
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+# Former name -> current name. `og_beat` was the project's own synthesised loop carrying the name
+# of Riffusion's default seed image, a different recording; it is `backbeat` now.
+ALIASES: Mapping[str, str] = MappingProxyType({"og_beat": "backbeat"})
+
+
+def bundled_name(name: str) -> str:
+    """The current name of a bundled seed image given by its name or a former one."""
+    return ALIASES.get(name, name)
 
 
 def list_seed_images() -> list[str]:
@@ -28,7 +47,7 @@ def resolve_seed_image(name_or_path: str | Path) -> Path:
     if not text:
         raise RiffusionError("The seed image name is empty.")
     for suffix in _SUFFIXES:
-        bundled = SEED_IMAGE_DIR / f"{text}{suffix}"
+        bundled = SEED_IMAGE_DIR / f"{bundled_name(text)}{suffix}"
         if "/" not in text and "\\" not in text and bundled.is_file():
             return bundled
     path = Path(text).expanduser()

@@ -56,3 +56,40 @@ def test_a_picked_clip_is_that_alpha_of_the_blend(renderer, tiny_pipeline):
         [GenerationRequest(start=PromptInput("rock", seed=1), num_inference_steps=2)]
     ).images
     assert np.array_equal(np.asarray(picked.image), np.asarray(plain))
+
+
+def test_a_blend_from_the_seed_image_runs_fewer_unet_passes(renderer, tiny_pipeline):
+    """/blend's default (Riffusion's seed image at 0.75) on the real pipeline: img2img runs
+    fewer UNet passes than text to audio at the same steps, and the progress counts them."""
+    from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
+    from riffusion_core.tracks import blend_alphas, blend_requests
+
+    calls: list[int] = []
+    handle = tiny_pipeline.unet.register_forward_hook(lambda *_: calls.append(1))
+    steps: list[tuple[int, int]] = []
+    params = RiffParams(
+        prompt="rock",
+        seed=1,
+        steps=8,
+        seed_image=DEFAULT_INTERPOLATION_SEED_IMAGE,
+        denoising=0.75,
+        duration_s=blend_length_s(2),
+    )
+    task = BlendTask(params=params, end_prompt="church bells", end_seed=2, clips=2)
+    try:
+        [out] = renderer([task], lambda step, total: steps.append((step, total)), lambda: False)
+        img2img = len(calls)
+        calls.clear()
+        text_only = blend_requests(
+            params.prompt_input(), task.end(), blend_alphas(2), 8, seed_image=None
+        )
+        tiny_pipeline(text_only)
+        text = len(calls)
+    finally:
+        handle.remove()
+    assert out.clips == 2
+    # 8 steps x 0.75 = 6 (+ the timestep PNDM repeats) for both clips in one batch, against
+    # all 8 (+ 1) from text.
+    assert int(8 * 0.75) <= img2img <= int(8 * 0.75) + 1 < text
+    assert steps[-1] == (img2img, img2img)
+    assert task.cost == 2 * 6  # the queue's ETA counts the passes that run, not the steps

@@ -88,6 +88,18 @@ def test_single_clips_share_one_call_and_are_trimmed(renderer):
     assert renderer.pipe.calls[0][0].start.prompt == "a"
 
 
+def test_clips_with_and_without_guidance_never_share_a_call():
+    """Guidance at or below 1 skips classifier-free guidance: half the UNet batch per request,
+    so such clips queue together and apart from guided ones (issue 12)."""
+    guided = RenderTask(RiffParams(prompt="a", guidance=7.0, steps=10))
+    also_guided = RenderTask(RiffParams(prompt="b", guidance=1.5, steps=10))
+    plain = RenderTask(RiffParams(prompt="c", guidance=1.0, steps=10))
+    below = RenderTask(RiffParams(prompt="d", guidance=0.5, steps=10))
+    assert guided.batch_key == also_guided.batch_key
+    assert plain.batch_key == below.batch_key
+    assert guided.batch_key != plain.batch_key
+
+
 def test_a_long_riff_is_a_chain_of_clips(renderer):
     task = RenderTask(RiffParams(prompt="long", seed=5, steps=10, duration_s=12.0))
     assert task.batch_key is None

@@ -8,7 +8,9 @@ queries the bot runs compile for that dialect.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 
 from bot.store import records, retention
 from bot.store.db import Database, alembic_config
-from bot.store.models import Base, Favourite, Job
+from bot.store.models import Base, Favourite, Generation, Job
 from bot.store.server_models import GuildSettings  # noqa: F401  (its tables share Base.metadata)
 from riffusion_core.audio import encode_mp3, encode_wav, samples_to_segment
 from tests.fakediscord import FakeDiscord, Message
@@ -61,9 +63,12 @@ def test_migrations_render_for_postgresql():
     assert "ALTER TABLE jobs ADD COLUMN task JSON" in sql
     assert "ALTER TABLE jobs ADD COLUMN attempts INTEGER DEFAULT 0 NOT NULL" in sql
     assert "BIGINT" in sql and "SERIAL" in sql  # autoincrement ids, 64-bit snowflakes
+    assert "ALTER TABLE user_settings ADD COLUMN blend_seed_image VARCHAR(200)" in sql
+    assert "ALTER TABLE user_settings ADD COLUMN denoising FLOAT" in sql
     assert "_alembic_tmp" not in sql and "sqlite" not in sql.lower()  # no SQLite batch copies
     assert sql.rstrip().endswith("COMMIT;") and f"version_num='{HEAD}'" in sql
     assert "UPDATE jobs SET state = 'delivered' WHERE state = 'done'" in sql
+    assert "blend_seed_image" in sql  # /blend's own seed-image default
 
 
 def test_models_and_queries_compile_for_postgresql():
@@ -203,7 +208,12 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
             "Removed #1 from your favourites (you have 0)"
             in (await fake.response_message(unfav)).content
         )
-        jobs = await records.unfinished_jobs(bot.services.db)
+        # The Variation's job is marked done just after its result is posted: give it a moment.
+        for _ in range(100):
+            jobs = await records.unfinished_jobs(bot.services.db)
+            if not jobs:
+                break
+            await asyncio.sleep(0.05)
         assert jobs == []
     assert Path(bot_harness.data_dir / "generations" / "1.mp3").is_file()
 
@@ -211,7 +221,7 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
 async def test_done_jobs_of_earlier_releases_become_delivered(tmp_path: Path):
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/old.db")
     try:
-        await db.migrate("0005")
+        await db.migrate("0006")
         async with db.session() as session:
             for state in ("done", "queued", "failed"):
                 await session.execute(
@@ -227,3 +237,88 @@ async def test_done_jobs_of_earlier_releases_become_delivered(tmp_path: Path):
         assert states == ["delivered", "queued", "failed"]
     finally:
         await db.close()
+
+
+OLD_BLEND_ROW = """INSERT INTO generations (id, kind, parent_id, user_id, guild_id, channel_id,
+    message_id, image_attachment_id, audio_attachment_id, prompt, negative_prompt, seed,
+    seed_image, steps, guidance, denoising, width, duration_s, extra, model, audio_duration_s,
+    mp3_bitrate_kbps, elapsed_s, image_file, audio_file, created_at, deleted_at)
+   VALUES (1, 'blend', NULL, :user, :guild, :channel, :message, 11, 12, 'old rock', NULL, 5,
+    NULL, 3, 7.0, 0.75, 512, 9.97, :extra, 'riffusion/riffusion-model-v1', 9.97, 192, 1.5,
+    'generations/1.png', 'generations/1.mp3', '2026-11-30 10:00:00.000000', NULL)"""
+
+
+async def test_a_blend_from_before_seed_images_stays_text_only(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    """Blends were text to audio until /blend started from a seed image; their rows have no
+    seed image. After the upgrade their Info, copy-paste command, Reroll seeds and Pick a clip
+    say and do text only, so they still sound like their parent."""
+    fake = fake_discord
+    channel = fake.general
+    old = fake.state.create_message(
+        channel,
+        fake.bot_user,
+        {
+            "content": f"{fake.member.mention} Blend: **old rock** → **old bells** in 2 clips",
+            "components": [
+                {
+                    "type": 1,
+                    "components": [
+                        {"type": 2, "style": 2, "label": cid, "custom_id": cid}
+                        for cid in ("mix:reroll:1", "mix:info:1")
+                    ],
+                },
+                {
+                    "type": 1,
+                    "components": [
+                        {
+                            "type": 3,
+                            "custom_id": "blend:pick:1:2",
+                            "options": [
+                                {"label": "Clip 1", "value": "1"},
+                                {"label": "Clip 2", "value": "2"},
+                            ],
+                        }
+                    ],
+                },
+            ],
+        },
+        [],
+    )
+    extra = {
+        "blend": {"prompt_b": "old bells", "seed_b": 6, "clips": 2, "alphas": [0.0, 1.0]},
+        "clips": 2,
+    }
+    db = Database(bot_harness.settings().effective_database_url)
+    await db.migrate("0005")  # the schema as the release before this one left it
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(OLD_BLEND_ROW),
+            {
+                "user": fake.member.id,
+                "guild": fake.guild.id,
+                "channel": channel.id,
+                "message": old.id,
+                "extra": json.dumps(extra),
+            },
+        )
+    await db.close()
+
+    async with bot_harness.running(FakeRenderer()) as bot:
+        info = await fake.click(old, "mix:info:1", fake.member)
+        shown = (await fake.response_message(info)).content
+        assert "Seed image: none (text only)" in shown
+        assert "seed_b:6 steps:3 seed_image:none" in shown  # pasted, it stays text only
+
+        reroll = await fake.click(old, "mix:reroll:1", fake.member)
+        await fake.response_message(reroll)
+        await fake.wait_for_message(lambda m: is_result(m) and "Blend" in m.content, timeout=15)
+        pick = await fake.click(old, "blend:pick:1:2", fake.member, values=["2"])
+        await fake.response_message(pick)
+        await fake.wait_for_message(lambda m: is_result(m) and "Clip 2" in m.content, timeout=15)
+        async with bot.services.db.session() as session:
+            made = list(await session.scalars(select(Generation).where(Generation.id > 1)))
+        assert sorted(g.kind for g in made) == ["blend", "blend-clip"]
+        assert [g.seed_image for g in made] == [None, None]
+        assert all(g.parent_id == 1 and g.prompt == "old rock" for g in made)

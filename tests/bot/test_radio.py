@@ -30,6 +30,7 @@ from bot.voice.radio import (
     SeedWalk,
 )
 from bot.voice.sessions import RadioTask, VoiceSessions
+from riffusion_core.loudness import LoudnessSettings
 from tests.fakediscord import FakeDiscord, Message
 from tests.fixtures.bot import BotHarness, FakeRenderer
 
@@ -269,6 +270,45 @@ async def test_station_renders_ahead_plays_in_order_gaplessly_and_steers():
     reference = resample_at_once(whole)[: len(played)]
     assert len(voice.frames) == total_frames + 5
     assert np.abs(played.astype(int) - reference.astype(int)).max() <= 2
+
+
+async def test_station_plays_at_the_target_loudness_and_loses_nothing():
+    renderer = QuietToneRenderer(clip_samples=8820)
+    voice = FakeVoiceClient(Channel(1))
+    station = RadioStation(
+        SeedWalk("lofi", seed=5),
+        renderer,
+        announce=lambda text: asyncio.sleep(0),
+        buffer_clips=3,
+        prefill_clips=2,
+        loudness=LoudnessSettings(target_rms_dbfs=-12.0),
+    )
+    station.start(voice.play)
+    await settle(lambda: len(station.rendered) == 3)
+    for _ in range(20):
+        voice.pull(2)
+        await asyncio.sleep(0)
+        await settle(lambda: station.stream.clips_ahead >= 2)
+    await station.stop()
+    while voice.pull(1):
+        pass
+    played = samples(voice.frames).astype(np.float64) / 32768
+    assert tone(0, 8820, channels=2).apply_gain(-12).dBFS < -20  # the clips as rendered
+    steady = played[PCM_RATE // 2 : -PCM_RATE // 10]  # after the first clip's glide
+    assert 20 * np.log10(np.sqrt(np.mean(steady**2))) == pytest.approx(-12.0, abs=0.5)
+    # Every rendered sample was played, the held end of the last clip included.
+    expected_s = len(station.rendered) * renderer.clip_samples / IN_RATE
+    assert abs(len(played) / PCM_RATE - expected_s) < 0.05
+
+
+class QuietToneRenderer(ToneRenderer):
+    """Stereo clips 12 dB quieter than ToneRenderer's (stereo: FFmpeg's mono -> stereo upmix
+    takes 3 dB off each channel, which is the transport's business, not loudness')."""
+
+    async def __call__(self, clip: RadioClip) -> AudioSegment:
+        await super().__call__(clip)
+        start = clip.index * self.clip_samples
+        return tone(start, self.clip_samples, channels=2).apply_gain(-12)
 
 
 async def test_station_says_when_the_device_is_slower_than_real_time():

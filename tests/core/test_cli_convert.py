@@ -137,3 +137,87 @@ def test_python_dash_m_entry_point(tmp_path) -> None:
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_spectrogram_options_round_trip_through_exif(tmp_path, short_wav, capsys) -> None:
+    """audio-to-image with the reference's options, print-exif shows them, image-to-audio uses
+    them: the same length back, and a second conversion gives the same spectrogram."""
+    png = tmp_path / "custom.png"
+    options = ["--min-frequency", "40", "--max-frequency", "8000"]
+    options += ["--step-size-ms", "20", "--num-frequencies", "256", "--stereo"]
+    assert main(["audio-to-image", str(short_wav), str(png), *options]) == 0
+    wanted = SpectrogramParams(
+        stereo=True, step_size_ms=20, num_frequencies=256, min_frequency=40, max_frequency=8000
+    )
+    frames = AudioSegment.from_wav(short_wav).frame_count()
+    with Image.open(png) as image:
+        assert SpectrogramParams.from_exif(image.getexif()) == wanted
+        assert image.size == (1 + int(frames) // 882, 256)  # 20 ms = 882 samples a column
+    capsys.readouterr()
+
+    assert main(["print-exif", str(png)]) == 0
+    shown = capsys.readouterr().out
+    for line in ("stereo               = True", "step_size_ms         = 20"):
+        assert line in shown
+    for line in ("num_frequencies      = 256", "min_frequency        = 40"):
+        assert line in shown
+    assert "max_frequency        = 8000" in shown and "not in the file" not in shown
+    assert "max_value" in shown and "not recorded" not in shown
+
+    wav = tmp_path / "back.wav"
+    assert main(["image-to-audio", str(png), str(wav), "--seed", "1"]) == 0
+    back = AudioSegment.from_wav(wav)
+    assert back.channels == 2 and back.frame_count() == 882 * (Image.open(png).width - 1)
+    again = tmp_path / "again.png"
+    assert main(["audio-to-image", str(wav), str(again), *options]) == 0
+    first, second = (np.asarray(Image.open(p), dtype=float) for p in (png, again))
+    assert first.shape == second.shape
+    assert np.abs(first - second)[..., 1:].mean() < 40  # G and B: left, right (R is 0)
+
+
+def test_print_exif_without_exif_names_the_defaults(tmp_path, capsys) -> None:
+    plain = tmp_path / "plain.png"
+    Image.new("L", (512, 512), 200).save(plain)
+    assert main(["print-exif", str(plain)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "plain.png has no spectrogram EXIF; it is read with the defaults:"
+    assert "  max_frequency        = 10000" in out and "  num_frequencies      = 512" in out
+
+    partial = tmp_path / "partial.png"
+    exif = Image.Exif()
+    exif[11060] = 5000  # max frequency only, as a tool that kept one tag might leave it
+    exif[271] = "a camera"  # a foreign tag is ignored
+    Image.new("L", (64, 512), 200).save(partial, exif=exif)
+    assert main(["print-exif", str(partial)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "partial.png: spectrogram parameters (EXIF)"
+    assert "  max_frequency        = 5000" in out
+    assert "  min_frequency        = 0 (not in the file: default)" in out
+    assert "  max_value            = not recorded" in out
+
+    rc = main(["print-exif", str(tmp_path / "nope.png")])
+    _assert_one_line_error(capsys, rc, "nope.png")
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["--max-frequency", "30000"], "at most 22050 Hz"),
+        (["--min-frequency", "9000", "--max-frequency", "9000"], "must be below --max-frequency"),
+        (["--num-frequencies", "2048"], "too many for 0-10000 Hz"),
+    ],
+)
+def test_spectrogram_options_that_do_not_fit_are_one_line(
+    tmp_path, short_wav, capsys, options, fragment
+) -> None:
+    out = tmp_path / "x.png"
+    rc = main(["audio-to-image", str(short_wav), str(out), *options])
+    _assert_one_line_error(capsys, rc, fragment)
+    assert not out.exists()
+
+
+def test_spectrogram_options_must_be_numbers(tmp_path, short_wav, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audio-to-image", str(short_wav), str(tmp_path / "x.png"), "--step-size-ms", "0"])
+    assert exit_info.value.code == 2
+    assert "--step-size-ms" in capsys.readouterr().err

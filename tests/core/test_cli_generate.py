@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,9 @@ from riffusion_core.audio import SAMPLE_RATE, export_audio
 from riffusion_core.audio_decode import decode_audio
 from riffusion_core.cli import main
 from riffusion_core.cli_generate import slug
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE, bundled_name
 from riffusion_core.spectrogram_params import SpectrogramParams
+from tests.conftest import REFERENCE_SEED_DIR
 
 STEPS = "3"
 
@@ -77,7 +81,7 @@ def test_riff_writes_png_mp3_json_and_json_reproduces_the_png(tmp_path, model_ar
     assert (clip["start"]["seed"], clip["num_inference_steps"], clip["seed_image"]) == (
         7,
         3,
-        "og_beat",
+        "backbeat",  # og_beat is its former name: the record keeps the current one
     )
 
     again = tmp_path / "again"
@@ -123,6 +127,33 @@ def test_blend_writes_a_marked_strip(tmp_path, model_args):
     assert record["result"]["alphas"] == [0.0, 1.0]
     assert record["scheduler"] == "dpmsolver++"
     assert mp3_seconds(files["mp3"]) == pytest.approx(2 * 5.11 - 0.25, abs=0.06)
+    # Riffusion's interpolation by default: img2img from its seed image at denoising 0.75.
+    current = bundled_name(DEFAULT_INTERPOLATION_SEED_IMAGE)  # without a folder: the bundled loop
+    assert record["result"]["params"]["seed_image"] == current
+    clips = [c["parameters"] for c in record["result"]["clips"]]
+    assert [(c["seed_image"], c["denoising"]) for c in clips] == [(current, 0.75)] * 2
+    assert [c["unet_steps"] for c in clips] == [int(int(STEPS) * 0.75)] * 2  # not all 3 steps
+    argv = record["argv"]
+    assert argv[argv.index("--seed-image") + 1] == current
+    assert argv[argv.index("--denoising-b") + 1] == "0.75"
+
+
+def test_blend_seed_image_and_denoising_options():
+    from riffusion_core.cli_generate import configure_blend, configure_riff
+
+    blend = argparse.ArgumentParser()
+    configure_blend(blend)
+    args = blend.parse_args(["a", "b", "--out", "x"])
+    assert (args.seed_image, args.denoising, args.denoising_b) == (
+        DEFAULT_INTERPOLATION_SEED_IMAGE,
+        0.75,
+        None,
+    )
+    args = blend.parse_args(["a", "b", "--out", "x", "--seed-image", "None", "--denoising-b", ".9"])
+    assert (args.seed_image, args.denoising_b) == (None, 0.9)
+    riff = argparse.ArgumentParser()
+    configure_riff(riff)
+    assert riff.parse_args(["a", "--out", "x"]).seed_image is None  # /riff: text to audio
 
 
 @pytest.fixture
@@ -187,6 +218,8 @@ def test_errors_are_one_line(tmp_path, tiny_model_dir, capsys):
     too_big = ["riff", "x", "--seed", str(2**31), *model]
     assert "2147483647" in fails(too_big, capsys, code=2)  # the bot's seeds: Discord's range
     assert "clips" in fails(["blend", "a", "b", "--clips", "1", *model], capsys, code=2)
+    weak_end = ["blend", "a", "b", "--steps", "4", "--denoising-b", "0.1", *model]
+    assert "too small for 4 steps" in fails(weak_end, capsys)
     assert "strength" in fails(["remix", "a.wav", "x", "--strength", "2", *model], capsys, code=2)
     assert "empty" in fails(["riff", "   ", *model], capsys)
     assert not any(tmp_path.glob("*.png"))
@@ -212,3 +245,39 @@ def test_record_names_a_user_seed_image_by_absolute_path(tmp_path, model_args, m
     record = json.loads(written(tmp_path / "out")["json"].read_text())
     argv = record["argv"]
     assert argv[argv.index("--seed-image") + 1] == str(tmp_path.resolve() / "mine.png")
+
+
+@pytest.mark.slow
+def test_seed_images_dir_from_the_environment_reaches_the_pipeline(
+    tmp_path, model_args, monkeypatch, capsys
+):
+    """Riffusion's agile by name through $SEED_IMAGES_DIR: the same pixels as agile.png by path."""
+    monkeypatch.setenv("SEED_IMAGES_DIR", str(REFERENCE_SEED_DIR))
+    agile = str((REFERENCE_SEED_DIR / "agile.png").resolve())
+    runs = {"name": "agile", "path": agile, "bundled": "backbeat"}
+    for label, seed_image in runs.items():
+        argv = ["riff", "beat", "--seed", "3", "--seed-image", seed_image, *model_args]
+        assert main([*argv, "--out", str(tmp_path / label)]) == 0
+    assert "og_beat: the folder's image now answers to 'og_beat'" in capsys.readouterr().err
+    record = json.loads(written(tmp_path / "name")["json"].read_text())
+    assert record["argv"][record["argv"].index("--seed-image") + 1] == agile
+    assert record["result"]["clips"][0]["parameters"]["seed_image"] == agile
+    by_name, by_path, bundled = (pixels(written(tmp_path / label)["png"]) for label in runs)
+    assert np.array_equal(by_name, by_path)
+    assert np.abs(by_name.astype(int) - bundled).mean() > 1  # the seed image made a difference
+
+
+def test_a_bad_seed_image_folder_stops_the_cli_with_one_line(tmp_path, tiny_model_dir, capsys):
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    shutil.copy(REFERENCE_SEED_DIR / "vibes.png", folder / "vibes.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    model = ["--model", str(tiny_model_dir), "--device", "cpu", "--out", str(tmp_path / "out")]
+    argv = ["riff", "x", "--seed-images-dir", str(folder), "--seed-image", "vibes", *model]
+    line = fails(argv, capsys)
+    assert "broken.png: not an image" in line and str(folder) in line
+    (folder / "broken.png").unlink()
+    argv[argv.index("vibes")] = "nope"
+    line = fails(argv, capsys)
+    assert "Unknown seed image 'nope'" in line and "vibes" in line and "backbeat" in line
+    assert not (tmp_path / "out").exists()

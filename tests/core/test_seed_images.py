@@ -67,7 +67,7 @@ def test_loop_audio_wraps_without_a_click(name):
 def test_bundled_png_decodes_to_one_clip():
     from riffusion_core.converter import get_converter
 
-    image = Image.open(SEED_DIR / "og_beat.png")
+    image = Image.open(SEED_DIR / "backbeat.png")
     audio = get_converter(SpectrogramParams(), "cpu").audio_from_spectrogram_image(image, seed=0)
     assert audio.frame_count() == seeds.LOOP_SAMPLES
     assert audio.channels == 1 and audio.frame_rate == 44100
@@ -80,7 +80,7 @@ def test_regenerating_is_deterministic():
 
 
 def test_script_writes_pngs(tmp_path):
-    assert seeds.main(["--out", str(tmp_path), "--style", "og_beat"]) == 0
-    written = Image.open(tmp_path / "og_beat.png")
-    assert_same_pixels(written, Image.open(SEED_DIR / "og_beat.png"))
+    assert seeds.main(["--out", str(tmp_path), "--style", "backbeat"]) == 0
+    written = Image.open(tmp_path / "backbeat.png")
+    assert_same_pixels(written, Image.open(SEED_DIR / "backbeat.png"))
     assert len(written.getexif()) >= 10

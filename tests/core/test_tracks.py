@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -15,10 +17,12 @@ from riffusion_core.audio import SAMPLE_RATE, AudioSegment, segment_to_samples
 from riffusion_core.errors import AudioDecodeError, GenerationCancelled, RiffusionError
 from riffusion_core.generation import MAX_SEED, GenerationRequest, PromptInput
 from riffusion_core.pipeline import RenderInfo, RiffusionPipelineOutput
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 from riffusion_core.tracks import (
     BLEND_CROSSFADE_MS,
     blend,
     blend_alphas,
+    blend_requests,
     chain_requests,
     clip_ms,
     clips_needed,
@@ -249,11 +253,75 @@ def test_blend_crossfades_clips_and_marks_them(tiny_pipeline):
     assert record["task"] == "blend" and record["params"]["end"]["prompt"] == "metal"
 
 
+@contextlib.contextmanager
+def unet_calls(pipe) -> Iterator[list[int]]:
+    """Counts UNet forward passes (each entry: the batch rows of one pass)."""
+    calls: list[int] = []
+    handle = pipe.unet.register_forward_hook(lambda _m, args, _out: calls.append(len(args[0])))
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+class RecordingStub(ToneStub):
+    """ToneStub that keeps the requests it was asked to render."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        super().__init__(monkeypatch)
+        self.requests: list[GenerationRequest] = []
+
+    def __call__(self, requests, **kwargs):
+        self.requests.extend(requests)
+        return super().__call__(requests, **kwargs)
+
+
+def test_blends_start_from_riffusions_seed_image_by_default(monkeypatch):
+    requests = blend_requests(PromptInput("a"), PromptInput("b", seed=2), blend_alphas(3), 8)
+    assert [r.seed_image for r in requests] == [DEFAULT_INTERPOLATION_SEED_IMAGE] * 3
+    assert [r.denoising for r in requests] == [0.75] * 3  # Riffusion's strength at both ends
+    assert [r.denoising_passes for r in requests] == [6] * 3
+    stub = RecordingStub(monkeypatch)
+    result = blend(stub, PromptInput("a"), PromptInput("b"), 2, num_inference_steps=8)
+    assert [r.seed_image for r in stub.requests] == [DEFAULT_INTERPOLATION_SEED_IMAGE] * 2
+    assert result.params["seed_image"] == DEFAULT_INTERPOLATION_SEED_IMAGE
+    stub = RecordingStub(monkeypatch)
+    blend(stub, PromptInput("a"), PromptInput("b"), 2, num_inference_steps=8, seed_image=None)
+    assert [(r.seed_image, r.denoising_passes) for r in stub.requests] == [(None, 8)] * 2
+
+
+@pytest.mark.slow
+def test_blend_clips_run_img2img_at_the_interpolated_strength(tiny_pipeline):
+    """The clips of a blend run steps x strength UNet passes, the strength moving linearly from
+    the start's denoising to the end's (as Riffusion interpolates it); text to audio runs them
+    all."""
+    steps = 8
+    start = PromptInput("jazz", seed=1, denoising=0.5)
+    end = PromptInput("metal", seed=2, denoising=1.0)
+    requests = blend_requests(start, end, blend_alphas(3), steps)
+    assert [r.denoising for r in requests] == [0.5, 0.75, 1.0]
+    with unet_calls(tiny_pipeline) as img2img_calls:
+        img2img = tiny_pipeline(requests).renders
+    text_requests = blend_requests(start, end, blend_alphas(3), steps, seed_image=None)
+    with unet_calls(tiny_pipeline) as text_calls:
+        text = tiny_pipeline(text_requests).renders
+
+    passes = [r.unet_steps for r in img2img]
+    full = text[0].unet_steps
+    assert [r.unet_steps for r in text] == [full] * 3 and len(text_calls) == full  # one batch
+    assert len(img2img_calls) == sum(passes)  # each strength is a batch of its own
+    assert passes[0] < passes[1] < passes[2] <= full
+    for request, ran in zip(requests, passes, strict=True):
+        # steps x strength, plus the one timestep PNDM repeats (as diffusers runs it)
+        assert request.denoising_passes <= ran <= request.denoising_passes + 1
+    assert sum(passes) < len(text) * full
+
+
 @pytest.fixture(scope="module")
 def input_12s() -> AudioSegment:
     from scripts.make_seed_images import loop_to_segment, render_loop
 
-    loop = loop_to_segment(render_loop("og_beat"))
+    loop = loop_to_segment(render_loop("backbeat"))
     return (loop + loop + loop).get_sample_slice(0, 12 * SAMPLE_RATE)
 
 

@@ -8,7 +8,10 @@ diffusion is a stand-in.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from bot.store.models import Generation, Job
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE, bundled_name
 from riffusion_core.strip import MARK_COLOUR
 from riffusion_core.tracks import BLEND_CROSSFADE_MS, clip_ms
 from tests.fakediscord import FakeDiscord, Message
@@ -83,6 +86,59 @@ async def test_blend_posts_one_track_one_strip_and_buttons(
 
         fav = await fake.click(result, f"riff:fav:{gen}", fake.member)
         assert "Added" in (await fake.response_message(fav)).content
+
+
+async def test_blend_runs_riffusions_interpolation_from_its_seed_image(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, pipe_renderer, fake_pipe: FakePipe
+):
+    """By default every clip is img2img from Riffusion's seed image at denoising 0.75 (6 of 8
+    steps run), as Info and the stored parameters say; Reroll seeds and Pick a clip keep both."""
+    fake = fake_discord
+    # Riffusion's og_beat; without SEED_IMAGES_DIR the bundled loop that answers to that name.
+    seed_image = bundled_name(DEFAULT_INTERPOLATION_SEED_IMAGE)
+    options = {"prompt_a": "rock", "prompt_b": "church bells", "clips": 3, "steps": 8}
+    async with bot_harness.running(pipe_renderer) as bot:
+        await fake.slash(fake.member, "blend", {**options, "seed_a": 11, "seed_b": 22})
+        result = await fake.wait_for_message(is_result, timeout=30)
+        gen = generation_id(result)
+        clips = list(fake_pipe.requests)
+        assert [(r.seed_image, r.alpha) for r in clips] == [(seed_image, a) for a in (0, 0.5, 1)]
+        assert all(r.start.denoising == r.end.denoising == r.denoising == 0.75 for r in clips)
+        # The UNet passes the pipe ran per clip: 8 steps x 0.75, not all 8 of text to audio.
+        assert [r.denoising_passes for r in clips] == [6, 6, 6]
+        fields = result.embeds[0]["fields"]
+        assert {"name": "Seed image", "value": f"{seed_image} at denoising 0.75"} in [
+            {k: f[k] for k in ("name", "value")} for f in fields
+        ]
+
+        info = await fake.click(result, f"mix:info:{gen}", fake.member)
+        shown = (await fake.response_message(info)).content
+        assert f"Seed image: {seed_image} at denoising 0.75" in shown
+        assert f"seed_b:22 steps:8 seed_image:{seed_image} denoising:0.75" in shown
+        async with bot.services.db.session() as session:
+            row = await session.get(Generation, gen)
+            job = await session.scalar(select(Job).where(Job.generation_id == gen))
+        assert row is not None and (row.seed_image, row.denoising) == (seed_image, 0.75)
+        assert job is not None
+        assert (job.params["seed_image"], job.params["denoising"]) == (seed_image, 0.75)
+
+        fake_pipe.requests.clear()
+        reroll = await fake.click(result, f"mix:reroll:{gen}", fake.member)
+        await fake.response_message(reroll)
+        await fake.wait_for_message(lambda m: is_result(m) and m.id != result.id, timeout=30)
+        assert [(r.seed_image, r.denoising) for r in fake_pipe.requests] == [(seed_image, 0.75)] * 3
+        fake_pipe.requests.clear()
+        pick = await fake.click(result, f"blend:pick:{gen}:3", fake.member, values=["2"])
+        await fake.response_message(pick)
+        await fake.wait_for_message(lambda m: is_result(m) and "Clip 2" in m.content, timeout=30)
+        [picked] = fake_pipe.requests
+        assert (picked.seed_image, picked.alpha, picked.denoising) == (seed_image, 0.5, 0.75)
+
+        # Text only, at the same steps: every clip runs all 8 steps.
+        fake_pipe.requests.clear()
+        await fake.slash(fake.member, "blend", {**options, "seed_image": "none"})
+        await fake.wait_for_message(lambda m: is_result(m) and "Blend" in m.content, timeout=30)
+        assert [(r.seed_image, r.denoising_passes) for r in fake_pipe.requests] == [(None, 8)] * 3
 
 
 async def test_pick_clip_renders_that_alpha_alone(
@@ -161,8 +217,10 @@ async def test_blend_shows_progress_and_can_be_cancelled(
             fake.member, "blend", {"prompt_a": "slow", "prompt_b": "slower", "steps": 100}
         )
         status = await fake.response_message(interaction)
-        await fake.wait_until(lambda: "/400" in status.content, timeout=15, what="progress")
-        assert "step" in status.content  # FakePipe counts 4 clips x 100 steps
+        await fake.wait_until(lambda: "/300" in status.content, timeout=15, what="progress")
+        # FakePipe counts 4 clips x 75 passes: /blend starts from Riffusion's seed image at
+        # denoising 0.75 by default, so each clip runs 75 of its 100 steps (text only: /400).
+        assert "step" in status.content
         await fake.interaction_response(
             await fake.click(status, status.custom_ids()[0], fake.member)
         )

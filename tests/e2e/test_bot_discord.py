@@ -41,7 +41,7 @@ async def test_riff_posts_one_result_with_files_and_buttons(
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()):
         interaction, status = await riff(
-            fake, fake.member, "jazz saxophone", seed=1234, seed_image="og_beat"
+            fake, fake.member, "jazz saxophone", seed=1234, seed_image="backbeat"
         )
         ack = interaction.response
         assert ack is not None and ack.at - interaction.created_at < 3.0
@@ -59,7 +59,7 @@ async def test_riff_posts_one_result_with_files_and_buttons(
         assert [cid.split(":")[1] for cid in result.custom_ids()] == RESULT_BUTTONS
         embed = result.embeds[0]
         assert {"name": "Seed", "value": "1234", "inline": True} in embed["fields"]
-        assert {"name": "Seed image", "value": "og_beat", "inline": True} in embed["fields"]
+        assert {"name": "Seed image", "value": "backbeat", "inline": True} in embed["fields"]
         await fake.wait_until(lambda: "is ready" in status.content, what="status done")
         assert result.id and str(result.id) in status.content
         assert status.custom_ids() == []  # the Cancel button is gone

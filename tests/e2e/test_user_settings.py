@@ -14,6 +14,7 @@ from alembic import command
 
 from bot.policy import user_settings
 from bot.store.db import alembic_config, open_database
+from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE, bundled_name
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.audio import write_audio_bytes
 from tests.fixtures.bot import BotHarness, FakeRenderer
@@ -85,7 +86,7 @@ async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHar
             "**Guidance:** 9.5",
             "**Remix strength:** 0.4",
             "**Blend clips:** 6",
-            "**Seed image:** og_beat",
+            "**Seed image:** backbeat",  # og_beat is backbeat's former name
             "**Status messages:** private",
         ):
             assert line in saved.content, line
@@ -93,7 +94,7 @@ async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHar
             fake.member, "settings set", {"seed_image": "beat"}, focused="seed_image"
         )
         await fake.interaction_response(typing)
-        assert [c["value"] for c in typing.choices] == ["og_beat"]
+        assert [c["value"] for c in typing.choices] == ["backbeat"]
 
         reset = await answer(fake, fake.member, "settings reset", {"setting": "steps"})
         assert (
@@ -132,9 +133,9 @@ async def test_defaults_fill_riff_options_and_given_options_win(
             "vocals",
             4,
             9.5,
-            "og_beat",
+            "backbeat",  # saved by its current name
         )
-        assert {"name": "Seed image", "value": "og_beat", "inline": True} in first.embeds[0][
+        assert {"name": "Seed image", "value": "backbeat", "inline": True} in first.embeds[0][
             "fields"
         ]
 
@@ -169,7 +170,7 @@ async def test_defaults_fill_riff_options_and_given_options_win(
             "vocals",
             4,
             9.5,
-            "og_beat",
+            "backbeat",
         )
 
 
@@ -200,6 +201,77 @@ async def test_defaults_fill_blend_options(fake_discord: FakeDiscord, bot_harnes
             {**options, "clips": 2, "steps": 3, "negative_prompt": "noise"},
         )
         assert (task.clips, task.params.steps, task.params.negative_prompt) == (2, 3, "noise")
+
+
+async def test_blend_and_riff_keep_their_own_seed_image_defaults(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    """/blend starts from Riffusion's seed image unless its own setting or option says
+    otherwise; /riff stays text to audio; the denoising setting serves both."""
+    fake = fake_discord
+    renderer = RecordingRenderer()
+    blend = {"prompt_a": "rock", "prompt_b": "bells", "clips": 2}
+    async with bot_harness.running(renderer) as bot:
+        task, _ = await render_one(fake, renderer, fake.member, "blend", blend)
+        riffusions = (bundled_name(DEFAULT_INTERPOLATION_SEED_IMAGE), 0.75)  # its current name
+        assert (task.params.seed_image, task.params.denoising) == riffusions
+        task, _ = await render_one(fake, renderer, fake.member, "riff", {"prompt": "jazz"})
+        assert task.params.seed_image is None
+
+        saved = await answer(
+            fake, fake.member, "settings set", {"blend_seed_image": "none", "denoising": 0.9}
+        )
+        assert "**Blend seed image:** none" in saved.content
+        assert "**Denoising:** 0.9" in saved.content
+        assert "**Seed image:** none (from scratch) (bot default)" in saved.content
+        mine = await user_settings.load(bot.services.db, fake.member.id)
+        assert (mine.blend_seed_image, mine.seed_image, mine.denoising) == ("none", None, 0.9)
+        task, result = await render_one(fake, renderer, fake.member, "blend", blend)
+        assert task.params.seed_image is None  # text only, as asked
+        assert (
+            "seed_image:none"
+            in (
+                await fake.response_message(
+                    await fake.click(result, f"mix:info:{generation_id(result)}", fake.member)
+                )
+            ).content
+        )
+        task, _ = await render_one(
+            fake, renderer, fake.member, "blend", {**blend, "seed_image": "backbeat"}
+        )
+        assert (task.params.seed_image, task.params.denoising) == ("backbeat", 0.9)
+        task, _ = await render_one(
+            fake,
+            renderer,
+            fake.member,
+            "blend",
+            {**blend, "seed_image": "backbeat", "denoising": 0.8},
+        )
+        assert (task.params.seed_image, task.params.denoising) == ("backbeat", 0.8)
+        task, _ = await render_one(
+            fake, renderer, fake.member, "riff", {"prompt": "jazz", "seed_image": "backbeat"}
+        )
+        assert (task.params.seed_image, task.params.denoising) == ("backbeat", 0.9)
+
+        await answer(fake, fake.member, "settings set", {"blend_seed_image": "og_beat"})
+        task, _ = await render_one(fake, renderer, fake.member, "blend", blend)
+        assert task.params.seed_image == "backbeat"
+        task, _ = await render_one(fake, renderer, fake.member, "riff", {"prompt": "jazz"})
+        assert task.params.seed_image is None  # /riff's own default is untouched
+
+        refused = await answer(fake, fake.member, "settings set", {"blend_seed_image": "nope"})
+        assert "no seed image called 'nope'" in refused.content
+        too_small = await answer(fake, fake.member, "settings set", {"steps": 4, "denoising": 0.1})
+        assert "Nothing was saved" in too_small.content and "too small" in too_small.content
+        too_small = await answer(
+            fake, fake.member, "blend", {**blend, "steps": 4, "denoising": 0.1}
+        )
+        assert too_small.ephemeral and "too small for 4 steps" in too_small.content
+        typing = await fake.autocomplete(
+            fake.member, "settings set", {"blend_seed_image": "no"}, focused="blend_seed_image"
+        )
+        await fake.interaction_response(typing)
+        assert "none" in [c["value"] for c in typing.choices]
 
 
 async def test_defaults_fill_every_remix_path(fake_discord: FakeDiscord, bot_harness: BotHarness):
@@ -266,7 +338,7 @@ async def test_bad_values_are_refused_and_server_limits_apply(
         assert refused.ephemeral and refused.content.startswith("Nothing was saved")
         assert "This bot allows at most 100 steps" in refused.content
         refused = await answer(fake, fake.member, "settings set", {"seed_image": "nope"})
-        assert "no seed image called 'nope'" in refused.content and "og_beat" in refused.content
+        assert "no seed image called 'nope'" in refused.content and "backbeat" in refused.content
         refused = await answer(fake, fake.member, "settings set", {"remix_strength": 0.1})
         assert "too small for 3 steps" in refused.content  # DEFAULT_STEPS=3: no pass at all
         refused = await answer(fake, fake.member, "settings set", {"negative_prompt": "   "})
