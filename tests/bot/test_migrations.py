@@ -25,8 +25,8 @@ from bot.store.db import Database, alembic_config
 from bot.store.models import Base, Favourite, Generation, Job
 from bot.store.server_models import GuildSettings  # noqa: F401  (its tables share Base.metadata)
 from riffusion_core.audio import encode_mp3, encode_wav, samples_to_segment
-from tests.fakediscord import FakeDiscord, Message
-from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fakediscord import FakeDiscord
+from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
 
 # The newest migration: every database is upgraded to it at start.
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -43,10 +43,6 @@ SNOWFLAKES = {
     "audio_attachment_id",
     "paused_by",
 }
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
 
 
 def postgres_sql(revision: str = "head") -> str:

@@ -31,8 +31,8 @@ from bot.voice.radio import (
 )
 from bot.voice.sessions import RadioTask, VoiceSessions
 from riffusion_core.loudness import LoudnessSettings
-from tests.fakediscord import FakeDiscord, Message
-from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fakediscord import FakeDiscord
+from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
 
 IN_RATE = 44_100
 TONE_HZ = 441.0
@@ -406,10 +406,6 @@ def test_radio_task_builds_the_interpolation_request():
 
 
 # ---- over the fake Discord ---------------------------------------------------------------------
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
 
 
 def put_in_voice(bot: Any, fake: FakeDiscord, user_id: int, channel_id: int) -> Any:

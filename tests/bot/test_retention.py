@@ -16,15 +16,7 @@ from bot.store.retention import Retention
 from bot.ui.result_buttons import FILES_GONE, PRUNED_NOTE
 from bot.ui.text import PRUNED_LINE
 from tests.fakediscord import FakeDiscord, Message
-from tests.fixtures.bot import BOT_TOKEN, BotHarness, FakeRenderer
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
-
-
-def generation_id(message: Message) -> int:
-    return int(message.custom_ids()[0].rsplit(":", 1)[1])
+from tests.fixtures.bot import BOT_TOKEN, BotHarness, FakeRenderer, generation_id, is_result
 
 
 async def answer(fake: FakeDiscord, message: Message, action: str) -> str:

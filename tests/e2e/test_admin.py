@@ -11,11 +11,7 @@ import asyncio
 import pytest
 
 from tests.fakediscord import FakeDiscord, Message, Perm, User
-from tests.fixtures.bot import BotHarness, FakeRenderer
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
+from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
 
 
 async def reply_to(fake: FakeDiscord, user: User, command: str, options=None, **kw) -> Message:

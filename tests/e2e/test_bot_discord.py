@@ -13,17 +13,9 @@ import re
 import pytest
 
 from tests.fakediscord import FakeDiscord, Interaction, Message, Perm, User
-from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.bot import BotHarness, FakeRenderer, generation_id, is_result
 
 RESULT_BUTTONS = ["reroll", "variation", "extend", "fav", "info", "delete", "remix", "play"]
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
-
-
-def generation_id(message: Message) -> int:
-    return int(message.custom_ids()[0].rsplit(":", 1)[1])
 
 
 async def riff(

@@ -19,14 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakediscord import FakeDiscord, Message
-from tests.fixtures.bot import BOT_TOKEN, process_env
+from tests.fakediscord import FakeDiscord
+from tests.fixtures.bot import BOT_TOKEN, is_result, process_env
 
 pytestmark = pytest.mark.slow
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
 
 
 @asynccontextmanager

@@ -10,14 +10,10 @@ import pytest
 
 from tests.fakediscord import FakeDiscord, Message
 from tests.fixtures.audio import write_audio_bytes
-from tests.fixtures.bot import BotHarness
+from tests.fixtures.bot import BotHarness, generation_id
 from tests.fixtures.mixing import FakePipe, is_result, mp3_seconds, png_of
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def generation_id(message: Message) -> int:
-    return int(message.custom_ids()[0].rsplit(":", 1)[1])
 
 
 def remix_button(message: Message) -> str:

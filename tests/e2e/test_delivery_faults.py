@@ -20,9 +20,9 @@ from bot.store import library
 from bot.store.db import open_database
 from bot.store.models import Job
 from bot.ui import origins as origins_module
-from tests.e2e.test_bot_discord import is_result, riff
+from tests.e2e.test_bot_discord import riff
 from tests.fakediscord import FakeDiscord, Interaction, Message
-from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
 
 POST_MESSAGE = "POST /channels/*/messages"
 

@@ -16,7 +16,7 @@ from bot.store import records
 from bot.store.db import open_database
 from bot.store.models import Favourite, Generation
 from tests.fakediscord import FakeDiscord, Message, User
-from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.bot import BotHarness, FakeRenderer, generation_id
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -26,10 +26,6 @@ def is_result(message: Message) -> bool:
         any(a.filename.endswith(".mp3") for a in message.attachments)
         and "shared #" not in message.content
     )
-
-
-def generation_id(message: Message) -> int:
-    return int(message.custom_ids()[0].rsplit(":", 1)[1])
 
 
 async def make_results(

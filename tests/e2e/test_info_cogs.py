@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from cogs.info import human_bytes, human_duration
-from tests.fakediscord import FakeDiscord, Message
-from tests.fixtures.bot import BotHarness, FakeRenderer
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
+from tests.fakediscord import FakeDiscord
+from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
 
 
 async def test_queue_shows_your_jobs_positions_depth_and_gpu(

@@ -20,13 +20,9 @@ from bot.store.db import open_database
 from bot.store.models import Favourite, Generation, Job
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.audio import write_audio_bytes
-from tests.fixtures.bot import BOT_TOKEN, BotHarness, FakeRenderer, process_env
+from tests.fixtures.bot import BOT_TOKEN, BotHarness, FakeRenderer, is_result, process_env
 
 PROMPT = re.compile(r"\*\*(.+?)\*\*")
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
 
 
 def prompt_of(message: Message) -> str:

@@ -16,9 +16,9 @@ from bot.store import records
 from bot.store.files import Storage
 from bot.store.models import Generation, Job
 from bot.ui import origins as origins_module
-from tests.e2e.test_bot_discord import is_result, riff
+from tests.e2e.test_bot_discord import riff
 from tests.fakediscord import FakeDiscord
-from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
 from tests.fixtures.discord import ErrorCollector
 
 

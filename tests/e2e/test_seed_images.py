@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import logging
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,32 +21,11 @@ from bot.policy import user_settings
 from bot.store.models import Generation
 from tests.conftest import REFERENCE_SEED_DIR, REFERENCE_SEEDS
 from tests.fakediscord import FakeDiscord, Message, User
-from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.bot import BotHarness, RecordingRenderer, generation_id, is_result
 
 pytestmark = pytest.mark.timeout(240)
 
 BUNDLED = ["ambient_pulse", "backbeat", "four_on_floor", "half_time"]
-
-
-class RecordingRenderer(FakeRenderer):
-    """FakeRenderer that keeps every task it was handed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tasks: list = []
-
-    def __call__(self, tasks: Sequence, on_step, should_cancel):
-        with self.lock:
-            self.tasks.extend(tasks)
-        return super().__call__(tasks, on_step, should_cancel)
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
-
-
-def generation_id(message: Message) -> int:
-    return int(message.custom_ids()[0].rsplit(":", 1)[1])
 
 
 def seed_option(fake: FakeDiscord) -> dict:

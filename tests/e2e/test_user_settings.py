@@ -6,8 +6,6 @@ The renderer is the tone generator of tests/fixtures/bot.py, recording the tasks
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -17,30 +15,9 @@ from bot.store.db import alembic_config, open_database
 from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE, bundled_name
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fixtures.audio import write_audio_bytes
-from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.bot import BotHarness, FakeRenderer, RecordingRenderer, generation_id, is_result
 
 pytestmark = pytest.mark.timeout(180)
-
-
-class RecordingRenderer(FakeRenderer):
-    """FakeRenderer that keeps every task it rendered (params, blend clips...)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tasks: list = []
-
-    def __call__(self, tasks: Sequence, on_step, should_cancel):
-        with self.lock:
-            self.tasks.extend(tasks)
-        return super().__call__(tasks, on_step, should_cancel)
-
-
-def is_result(message: Message) -> bool:
-    return any(a.filename.endswith(".mp3") for a in message.attachments)
-
-
-def generation_id(message: Message) -> int:
-    return int(message.custom_ids()[0].rsplit(":", 1)[1])
 
 
 async def answer(fake: FakeDiscord, user: User, name: str, options=None, **kw) -> Message:
