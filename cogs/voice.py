@@ -19,10 +19,8 @@ from bot.ui.origins import requester_of
 from bot.ui.play import NOT_IN_VOICE, caller_voice_channel, play_generation, say
 from bot.ui.text import quote
 from bot.voice import sessions as voice_io
-from bot.voice.radio import REALTIME_MARGIN, RadioStation, RenderClip, SeedWalk
-from bot.voice.sessions import VoiceSessions, radio_renderer
-from riffusion_core.loudness import LoudnessSettings
-from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
+from bot.voice.radio import REALTIME_MARGIN, RadioStation
+from bot.voice.sessions import VoiceSessions
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -30,9 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NO_PROMPT = "Please describe the music for the radio in the prompt."
-# Riffusion's web app starts every clip from og_beat: SEED_IMAGES_DIR's og_beat.png when it holds
-# Riffusion's own, else the bundled backbeat, which answered to that name before (an alias).
-RADIO_SEED_IMAGE = DEFAULT_INTERPOLATION_SEED_IMAGE
 
 
 class Voice(commands.Cog):
@@ -162,12 +157,13 @@ class Voice(commands.Cog):
             if text_channel is not None:
                 await text_channel.send(text, allowed_mentions=discord.AllowedMentions.none())
 
-        station = RadioStation(
-            SeedWalk(prompt, random_seed() if seed is None else seed),
-            self._renderer(guild_id, channel.id, steps),
-            announce,
-            buffer_clips=self.bot.services.settings.radio_buffer_clips,
-            loudness=LoudnessSettings(target_rms_dbfs=self.bot.services.settings.target_rms_dbfs),
+        station = self.bot.services.radio.station(
+            prompt,
+            random_seed() if seed is None else seed,
+            guild_id=guild_id,
+            channel_id=channel.id,
+            steps=steps,
+            announce=announce,
         )
         session.radio = station
         session.text_channel = text_channel
@@ -183,20 +179,6 @@ class Voice(commands.Cog):
         ):
             session.radio = None
             self.bot.loop.create_task(self.sessions.leave(guild_id))
-
-    def _renderer(self, guild_id: int, channel_id: int, steps: int) -> RenderClip:
-        # The web app's walk: img2img from Riffusion's seed image at denoising 0.75.
-        seed_images = self.bot.services.seed_images
-        seed_image = (
-            seed_images.request_value(RADIO_SEED_IMAGE) if RADIO_SEED_IMAGE in seed_images else None
-        )
-        return radio_renderer(
-            self.bot.services.queue,
-            lane=-channel_id,
-            group=guild_id,
-            steps=steps,
-            seed_image=seed_image,
-        )
 
     async def _policy_refusal(
         self, interaction: discord.Interaction, prompt: str, steps: int

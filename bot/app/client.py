@@ -42,6 +42,7 @@ from bot.ui.result_message import ResultPoster
 from bot.ui.services import Services
 from bot.ui.status import CancelButton
 from bot.voice.sessions import VoiceSessions
+from bot.voice.stations import RadioStations
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ class RiffusionBot(commands.Bot):
             remixes=RemixService(settings, jobs, files),
             retention=Retention(settings, db, files),
             voice=VoiceSessions(settings.voice_idle_s),
+            radio=RadioStations(settings, self.queue, seed_images),
             origins=origins,
             deliveries=deliveries,
             health=health,

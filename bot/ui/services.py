@@ -26,6 +26,7 @@ from bot.store.db import Database
 from bot.store.files import Storage
 from bot.store.retention import Retention
 from bot.voice.sessions import VoiceSessions
+from bot.voice.stations import RadioStations
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 
@@ -53,6 +54,7 @@ class Services:
     remixes: RemixService
     retention: Retention
     voice: VoiceSessions
+    radio: RadioStations
     origins: InteractionOrigins
     deliveries: DeliveryService
     health: Health

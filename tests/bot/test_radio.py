@@ -477,7 +477,7 @@ async def test_play_and_radio_over_discord(
     tones = ToneRenderer(clip_samples=44100)
     async with bot_harness.running(FakeRenderer()) as bot:
         voice_clients = fake_voice(bot, idle_s=0.2)
-        bot.get_cog("Voice")._renderer = lambda guild_id, channel_id, steps: tones
+        bot.services.radio.renderer = lambda guild_id, channel_id, steps: tones
         await fake.slash(fake.member, "riff", {"prompt": "play me"})
         result = await fake.wait_for_message(is_result, timeout=15)
         play_id = next(c for c in result.custom_ids() if c.startswith("voice:play:"))
@@ -641,7 +641,7 @@ async def test_radio_stops_when_the_last_listener_leaves(
     async with bot_harness.running(FakeRenderer()) as bot:
         voice_clients = fake_voice(bot, idle_s=5)
         cog = bot.get_cog("Voice")
-        cog._renderer = lambda guild_id, channel_id, steps: tones
+        bot.services.radio.renderer = lambda guild_id, channel_id, steps: tones
         lounge = put_in_voice(bot, fake, fake.member.id, 9002)
         await fake.response_message(
             await fake.slash(fake.member, "radio start", {"prompt": "night drive"})

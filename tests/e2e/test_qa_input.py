@@ -117,7 +117,7 @@ async def test_radio_messages_never_ping_and_blank_prompts_are_refused(
     fake = fake_discord
     async with bot_harness.running(FakeRenderer()) as bot:
         fake_voice(bot, idle_s=5)
-        bot.get_cog("Voice")._renderer = lambda guild_id, channel_id, steps: _silent
+        bot.services.radio.renderer = lambda guild_id, channel_id, steps: _silent
         put_in_voice(bot, fake, fake.member.id, 9001)
         blank = await answer(fake, fake.member, "radio start", {"prompt": "   "})
         assert blank.ephemeral and "prompt" in blank.content
