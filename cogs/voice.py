@@ -16,7 +16,8 @@ from bot.store import records
 from bot.ui.context import guild_id_of, messageable
 from bot.ui.options import RadioPrompt, RadioSteps, Seed
 from bot.ui.origins import requester_of
-from bot.ui.play import NOT_IN_VOICE, caller_voice_channel, play_generation, say
+from bot.ui.play import NOT_IN_VOICE, caller_voice_channel, cannot_join, play_generation
+from bot.ui.replies import reply
 from bot.ui.text import quote
 from bot.voice import sessions as voice_io
 from bot.voice.radio import REALTIME_MARGIN, RadioStation
@@ -84,7 +85,7 @@ class Voice(commands.Cog):
         if result is None:
             result = await self._latest(interaction.user.id)
             if result is None:
-                await say(interaction, "You have no results yet; make one with /riff.")
+                await reply(interaction, "You have no results yet; make one with /riff.")
                 return
         await play_generation(self.bot.services, interaction, result)
 
@@ -110,24 +111,24 @@ class Voice(commands.Cog):
     ) -> None:
         channel = caller_voice_channel(interaction)
         if channel is None or interaction.guild_id is None:
-            await say(interaction, NOT_IN_VOICE)
+            await reply(interaction, NOT_IN_VOICE)
             return
         prompt = prompt.strip()
         if not prompt:
-            await say(interaction, NO_PROMPT)
+            await reply(interaction, NO_PROMPT)
             return
         steps = steps or self.bot.services.settings.default_steps
         refusal = await self._policy_refusal(interaction, prompt, steps)
         if refusal:
-            await say(interaction, refusal)
+            await reply(interaction, refusal)
             return
         current = self.sessions.get(interaction.guild_id)
         if current is not None and current.radio is not None:
-            await say(interaction, "The radio is already on; steer it with `/radio next`.")
+            await reply(interaction, "The radio is already on; steer it with `/radio next`.")
             return
         rate = self.bot.services.queue.seconds_per_cost  # measured on past jobs: seconds per step
         if rate is not None and rate * steps > CLIP_SECONDS * REALTIME_MARGIN:
-            await say(
+            await reply(
                 interaction,
                 RadioStation.too_slow_text(
                     rate * steps,
@@ -143,10 +144,9 @@ class Voice(commands.Cog):
             session = await self.sessions.join(interaction.guild_id, channel)
         except Exception as exc:
             log.warning("Could not join voice channel %s: %s", channel.id, exc)
-            await say(
+            await reply(
                 interaction,
-                f"The bot could not join <#{channel.id}> (it needs "
-                "the Connect and Speak permissions there).",
+                cannot_join(channel.id),
                 ephemeral=False,
             )
             return
@@ -197,25 +197,25 @@ class Voice(commands.Cog):
         session = self.sessions.get(interaction.guild_id) if interaction.guild_id else None
         station = session.radio if session else None
         if session is None or station is None or station.stopped.is_set():
-            await say(interaction, "The radio is off; start it with `/radio start`.")
+            await reply(interaction, "The radio is off; start it with `/radio start`.")
             return
         here = caller_voice_channel(interaction)
         if here is None or getattr(session.client.channel, "id", None) != here.id:
-            await say(
+            await reply(
                 interaction, "Only listeners can steer: join the radio's voice channel first."
             )
             return
         prompt = prompt.strip()
         if not prompt:
-            await say(interaction, NO_PROMPT)
+            await reply(interaction, NO_PROMPT)
             return
         refusal = await self._policy_refusal(interaction, prompt, 2)
         if refusal:
-            await say(interaction, refusal)
+            await reply(interaction, refusal)
             return
         place = station.steer(prompt)
         when = "the next transition" if place == 1 else f"transition #{place} from now"
-        await say(
+        await reply(
             interaction,
             f"🎛️ {interaction.user.mention} steers the radio: "
             f"**{quote(prompt)}** becomes the end of {when} (a few clips are already "
@@ -228,7 +228,7 @@ class Voice(commands.Cog):
         session = self.sessions.get(interaction.guild_id) if interaction.guild_id else None
         station = session.radio if session else None
         if station is None or station.stopped.is_set():
-            await say(interaction, "The radio is off; start it with `/radio start`.")
+            await reply(interaction, "The radio is off; start it with `/radio start`.")
             return
         playing = station.stream.now_playing
         upcoming = ", ".join(f"**{quote(p)}**" for p in station.walk.pending) or "nothing queued"
@@ -236,23 +236,23 @@ class Voice(commands.Cog):
             f"📻 Now: {quote(playing.label) if playing else 'starting…'}",
             f"Buffered: {station.stream.buffered_s:.1f} s · steering queue: {upcoming}",
         ]
-        await say(interaction, "\n".join(lines))
+        await reply(interaction, "\n".join(lines))
 
     @radio.command(name="stop", description="Stop the radio and leave the voice channel.")
     async def radio_stop(self, interaction: discord.Interaction) -> None:
         session = self.sessions.get(interaction.guild_id) if interaction.guild_id else None
         if session is None or session.radio is None:
-            await say(interaction, "The radio is not on.")
+            await reply(interaction, "The radio is not on.")
             return
         here = caller_voice_channel(interaction)
         in_channel = here is not None and getattr(session.client.channel, "id", None) == here.id
         if not in_channel and not interaction.permissions.move_members:
-            await say(
+            await reply(
                 interaction, "Only listeners (or members who can move members) can stop the radio."
             )
             return
         await self.sessions.leave(guild_id_of(interaction))
-        await say(interaction, "📻 Radio stopped.", ephemeral=False)
+        await reply(interaction, "📻 Radio stopped.", ephemeral=False)
 
 
 async def setup(bot: RiffusionBot) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.ui.replies import reply
+
 log = logging.getLogger(__name__)
 
 RELOAD = (
@@ -75,12 +77,9 @@ def option_problem(
 
 
 async def say(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral answer, whether or not the interaction was answered already."""
+    """A private answer that may fail quietly (the command failed already; the log has it)."""
     with contextlib.suppress(discord.HTTPException):
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
+        await reply(interaction, text)
 
 
 class RiffusionTree(app_commands.CommandTree):

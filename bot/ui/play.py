@@ -11,6 +11,7 @@ import discord
 
 from bot.store import records
 from bot.store.models import Generation
+from bot.ui.replies import reply
 from bot.ui.services import Services, services_of
 from bot.ui.text import files_pruned, quote
 from bot.voice import sessions as voice_io
@@ -20,17 +21,17 @@ log = logging.getLogger(__name__)
 NOT_IN_VOICE = "Join a voice channel first, then try again: the bot plays where you are."
 
 
+def cannot_join(channel_id: int) -> str:
+    return (
+        f"The bot could not join <#{channel_id}> (it needs the Connect and Speak permissions "
+        "there)."
+    )
+
+
 def caller_voice_channel(interaction: discord.Interaction) -> Any:
     member = interaction.user
     voice = member.voice if isinstance(member, discord.Member) else None
     return voice.channel if voice is not None else None
-
-
-async def say(interaction: discord.Interaction, text: str, *, ephemeral: bool = True) -> None:
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=ephemeral)
-    else:
-        await interaction.response.send_message(text, ephemeral=ephemeral)
 
 
 class PlayButton(discord.ui.DynamicItem[discord.ui.Button], template=r"voice:play:(?P<id>\d+)"):
@@ -77,7 +78,7 @@ async def play_generation(
     """Play a result in the caller's voice channel (/play and the Play button)."""
     channel = caller_voice_channel(interaction)
     if interaction.guild_id is None or channel is None:
-        await say(interaction, NOT_IN_VOICE)
+        await reply(interaction, NOT_IN_VOICE)
         return
     generation = await records.get_generation(services.db, generation_id)
     path = None if generation is None else _audio_path(services, generation)
@@ -88,29 +89,25 @@ async def play_generation(
                 f"The files of result #{generation_id} were cleaned up, so it cannot be "
                 "played any more; Reroll under it still works."
             )
-        await say(interaction, text)
+        await reply(interaction, text)
         return
     current = services.voice.get(interaction.guild_id)
     if current is not None and current.radio is not None:
-        await say(interaction, "The radio is on; `/radio stop` it first.")
+        await reply(interaction, "The radio is on; `/radio stop` it first.")
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
         await services.voice.join(interaction.guild_id, channel)
     except Exception as exc:  # no permission, voice extra missing, timeout
         log.warning("Could not join voice channel %s: %s", channel.id, exc)
-        await say(
-            interaction,
-            f"The bot could not join <#{channel.id}> (it needs "
-            "the Connect and Speak permissions there).",
-        )
+        await reply(interaction, cannot_join(channel.id))
         return
     services.voice.play(
         interaction.guild_id,
         voice_io.file_source(str(path)),
         f"#{generation.id} {generation.prompt}",
     )
-    await say(
+    await reply(
         interaction,
         f"🔊 Playing #{generation.id} **{quote(generation.prompt)}** in <#{channel.id}>.",
     )

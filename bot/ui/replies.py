@@ -9,12 +9,13 @@ import discord
 log = logging.getLogger(__name__)
 
 
-async def reply(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral answer, whether or not the interaction was already answered."""
+async def reply(interaction: discord.Interaction, text: str, *, ephemeral: bool = True) -> None:
+    """An answer (private unless asked otherwise), whether or not the interaction was already
+    answered."""
     if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.followup.send(text, ephemeral=ephemeral)
     else:
-        await interaction.response.send_message(text, ephemeral=True)
+        await interaction.response.send_message(text, ephemeral=ephemeral)
 
 
 async def answer(message: discord.Message, text: str) -> None:
