@@ -72,6 +72,21 @@ class Settings:
     # Loudness of every posted or played result (issue 12): the reference's -12 dBFS RMS, with a
     # limiter holding true peaks at -1 dBTP.
     target_rms_dbfs: float = -12.0
+    # Scale-out (issue 14): where jobs are queued. "local": the in-process worker thread (the
+    # model loads in the bot); "postgres": the jobs table in a PostgreSQL DATABASE_URL is the
+    # queue, and GPU workers (`python -m bot.worker`) on any machine claim from it.
+    generation_queue: str = "local"
+    lease_s: float = 30.0  # a worker that stops renewing its claim this long loses its job
+    poll_interval_s: float = 2.0  # workers and bots poll this often when LISTEN is quiet
+    worker_max_attempts: int = 3  # a job that kept killing workers fails after this many runs
+    # Discord sharding: None runs one plain client; 0 asks Discord for the count ("auto").
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None  # this process's shards (several processes)
+
+    @property
+    def shared_queue(self) -> bool:
+        """Jobs go through PostgreSQL to GPU workers; the bot does not load the model."""
+        return self.generation_queue == "postgres"
 
     @property
     def effective_database_url(self) -> str:
@@ -263,6 +278,12 @@ def load_settings(
         delivery_retry_s=_float(env, "DELIVERY_RETRY_S", 86400.0, problems, minimum=0.0),
         seed_images_dir=_folder(env, "SEED_IMAGES_DIR", problems),
         target_rms_dbfs=_decibels(env, "TARGET_RMS_DBFS", -12.0, problems, low=-40.0, high=-3.0),
+        generation_queue=(env.get("GENERATION_QUEUE", "").strip().lower() or "local"),
+        lease_s=_float(env, "LEASE_S", 30.0, problems, minimum=1.0),
+        poll_interval_s=_float(env, "POLL_INTERVAL_S", 2.0, problems, minimum=0.05),
+        worker_max_attempts=_int(env, "WORKER_MAX_ATTEMPTS", 3, problems, minimum=1, maximum=20),
+        shard_count=_shard_count(env, problems),
+        shard_ids=_shard_ids(env, problems),
     )
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         problems.append(
@@ -273,6 +294,58 @@ def load_settings(
             "DATABASE_URL needs an async driver, e.g. postgresql+asyncpg://... or "
             "sqlite+aiosqlite:///path.db"
         )
+    _check_scale_out(settings, problems)
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _shard_count(env: Mapping[str, str], problems: list[str]) -> int | None:
+    raw = env.get("SHARD_COUNT", "").strip().lower()
+    if not raw:
+        return None
+    if raw == "auto":
+        return 0
+    if not raw.isdigit() or int(raw) < 1:
+        problems.append(f"SHARD_COUNT must be auto or a whole number >= 1 (got {raw!r}).")
+        return None
+    return int(raw)
+
+
+def _shard_ids(env: Mapping[str, str], problems: list[str]) -> tuple[int, ...] | None:
+    raw = env.get("SHARD_IDS", "").strip()
+    if not raw:
+        return None
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        problems.append(f"SHARD_IDS must be shard numbers separated by commas (got {raw!r}).")
+        return None
+    return tuple(sorted({int(part) for part in parts}))
+
+
+def _check_scale_out(settings: Settings, problems: list[str]) -> None:
+    """The queue mode, the database and the shards must fit together."""
+    if settings.generation_queue not in {"local", "postgres"}:
+        problems.append(
+            f"GENERATION_QUEUE must be local or postgres (got {settings.generation_queue!r})."
+        )
+    is_postgres = settings.effective_database_url.startswith("postgresql")
+    if settings.shared_queue and not is_postgres:
+        problems.append(
+            "GENERATION_QUEUE=postgres needs a PostgreSQL DATABASE_URL "
+            "(postgresql+asyncpg://user:password@host/database): workers on other machines "
+            "share the queue through it."
+        )
+    if settings.shard_ids is not None:
+        if settings.shard_count in (None, 0):
+            problems.append("SHARD_IDS needs SHARD_COUNT set to the total number of shards.")
+        elif max(settings.shard_ids) >= settings.shard_count:
+            problems.append(
+                f"SHARD_IDS must be below SHARD_COUNT ({settings.shard_count}); got "
+                f"{', '.join(map(str, settings.shard_ids))}."
+            )
+        if not settings.shared_queue:
+            problems.append(
+                "SHARD_IDS (several bot processes) needs GENERATION_QUEUE=postgres: the "
+                "processes share one queue and one database."
+            )
