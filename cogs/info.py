@@ -186,8 +186,8 @@ class Info(commands.Cog):
 
     def queue_text(self, user_id: int, guild_id: int | None) -> str:
         queue = self.bot.services.queue
-        running = queue.running_jobs()
-        queued = len(queue.order())
+        running = queue.running_count()
+        queued = queue.waiting_count()
         lines = []
         mine = sorted(
             (
@@ -211,12 +211,12 @@ class Info(commands.Cog):
             if lines
             else "You have no requests in the queue."
         )
-        gpu = f"busy ({len(running)} running)" if running else "idle"
+        gpu = f"busy ({running} running)" if running else "idle"
         paused = guild_id is not None and queue.is_paused(guild_id)
         return "\n".join(
             [
                 head,
-                f"**Queue:** {queued} waiting, {len(running)} running · **GPU:** {gpu}"
+                f"**Queue:** {queued} waiting, {running} running · **GPU:** {gpu}"
                 + (" · ⏸️ paused on this server" if paused else ""),
             ]
         )
@@ -241,9 +241,12 @@ class Info(commands.Cog):
     async def about_embed(self) -> discord.Embed:
         services = self.bot.services
         settings = services.settings
-        device = services.renderer.device_name or settings.riffusion_device
-        if device.startswith("cuda"):
-            device += f" ({gpu_name(device)})"
+        if services.renderer is not None:
+            device = services.renderer.device_name or settings.riffusion_device
+            if device.startswith("cuda"):
+                device += f" ({gpu_name(device)})"
+        else:  # GENERATION_QUEUE=postgres: the GPUs are the workers'
+            device = "\n".join(services.queue.workers_seen()) or "no GPU worker seen lately"
         queue = services.queue
         rate = queue.seconds_per_cost
         total, today = await self._generation_counts()
@@ -253,7 +256,7 @@ class Info(commands.Cog):
         embed.add_field(name="Model", value=settings.riffusion_model, inline=False)
         embed.add_field(name="Device", value=device)
         embed.add_field(
-            name="Queue", value=f"{len(queue.order())} waiting, {len(queue.running_jobs())} running"
+            name="Queue", value=f"{queue.waiting_count()} waiting, {queue.running_count()} running"
         )
         embed.add_field(
             name="Speed", value=f"{rate:.2f} s per step" if rate else "not measured yet"

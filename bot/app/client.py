@@ -20,16 +20,18 @@ from discord.ext import commands
 
 from bot.app.commandtree import RiffusionTree
 from bot.config import Settings
+from bot.engine.job_queue import JobQueue
 from bot.engine.queue import GenerationQueue
 from bot.engine.renderer import PipelineRenderer, Renderer
-from bot.engine.tasks import RenderOutput, RenderTask
+from bot.engine.tasks import RenderResult, RenderTask
 from bot.jobs.delivery import DeliveryService
 from bot.jobs.health import Health
 from bot.jobs.remix import RemixService
 from bot.jobs.service import JobService
+from bot.jobs.shared_queue import SharedQueue
 from bot.policy.rules import ServerPolicy
 from bot.store import records
-from bot.store.db import open_database
+from bot.store.db import Database
 from bot.store.files import Storage
 from bot.store.retention import Retention
 from bot.ui.library_pages import LIBRARY_ITEMS
@@ -108,17 +110,26 @@ class RiffusionBot(commands.Bot):
         )
         self.settings = settings
         self.files = Storage(settings.data_dir)
-        self.renderer = renderer or PipelineRenderer(
-            settings.riffusion_model, settings.riffusion_device, self.files.scratch_dir
-        )
-        self.queue: GenerationQueue[RenderTask, RenderOutput] = GenerationQueue(
-            self.renderer,
-            prepare=self.renderer.prepare,
-            max_jobs_per_user=settings.max_jobs_per_user,
-            max_queue_size=settings.max_queue_size,
-            max_batch_size=settings.max_batch_size,
-            job_timeout_s=settings.job_timeout_s,
-        )
+        self.health = Health()
+        self.db = Database(settings.effective_database_url)  # migrated in setup_hook
+        self.renderer: Renderer | None = None
+        self.queue: JobQueue
+        if settings.shared_queue:
+            # GPU workers elsewhere render (`python -m bot.worker`); no model loads here.
+            self.queue = SharedQueue(settings, self.db, self.files, self.health)
+        else:
+            self.renderer = renderer or PipelineRenderer(
+                settings.riffusion_model, settings.riffusion_device, self.files.scratch_dir
+            )
+            local: GenerationQueue[RenderTask, RenderResult] = GenerationQueue(
+                self.renderer,
+                prepare=self.renderer.prepare,
+                max_jobs_per_user=settings.max_jobs_per_user,
+                max_queue_size=settings.max_queue_size,
+                max_batch_size=settings.max_batch_size,
+                job_timeout_s=settings.job_timeout_s,
+            )
+            self.queue = local
         self.synced_scopes: list[str] = []
         self._services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
@@ -132,7 +143,12 @@ class RiffusionBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self._services = services = await self.build_services()
-        self.queue.start()  # loads the model meanwhile
+        if self.settings.shared_queue:
+            log.info(
+                "Jobs go to GPU workers through PostgreSQL (GENERATION_QUEUE=postgres); "
+                "this process loads no model"
+            )
+        self.queue.start()  # the local queue loads the model meanwhile
         services.deliveries.start()
         await services.policy.restore_pauses()  # paused servers are known before jobs return
         self.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -144,13 +160,14 @@ class RiffusionBot(commands.Bot):
     async def build_services(self) -> Services:
         """The one place where services are made and given what they need."""
         settings = self.settings
-        db = await open_database(settings.effective_database_url)
+        db = self.db
+        await db.migrate()
         files = self.files
         seed_images = await asyncio.to_thread(load_seed_images, settings)
         policy = ServerPolicy(settings, db, self.queue)
         origins = DiscordOrigins(ResultPoster(self))
         deliveries = DeliveryService(settings, db)
-        health = Health()
+        health = self.health
         jobs = JobService(
             settings, db, files, self.queue, policy, origins, deliveries, health, seed_images
         )

@@ -42,6 +42,18 @@ RenderFn = Callable[[Sequence[P], StepCallback, CancelCheck], Sequence[R]]
 class QueueFull(RiffusionError):
     """The user (or the whole queue) already has as many jobs as allowed."""
 
+    @classmethod
+    def held(cls, held: int, limit: int) -> QueueFull:
+        noun = "job" if limit == 1 else "jobs"
+        return cls(
+            f"You already have {held} {noun} queued or running (the limit is {limit}); wait "
+            "for one to finish or cancel one."
+        )
+
+    @classmethod
+    def full(cls, size: int) -> QueueFull:
+        return cls(f"The queue is full ({size} jobs); please try again in a few minutes.")
+
 
 class QueueClosed(RiffusionError):
     """The bot is shutting down and takes no new work."""
@@ -108,6 +120,8 @@ class QueuedJob(Generic[P, R]):
 
 class GenerationQueue(Generic[P, R]):
     """Round-robin, batching, cancellable job queue in front of one worker thread."""
+
+    renders_here = True  # the model runs in this process (the JobQueue protocol)
 
     def __init__(
         self,
@@ -200,6 +214,66 @@ class GenerationQueue(Generic[P, R]):
 
     # ---- loop-thread API ---------------------------------------------------------------------
 
+    async def enqueue(
+        self,
+        job_id: int,
+        user_id: int,
+        payload: P,
+        *,
+        batch_key: Hashable | None = None,
+        cost: float = 1.0,
+        group: Hashable | None = None,
+        resumed: bool = False,
+        first: bool = False,
+    ) -> QueuedJob[P, R]:
+        """`submit` for a job that has a database row (the JobQueue protocol; the local queue
+        keeps its own ids and needs nothing from the row)."""
+        del job_id
+        return self.submit(
+            user_id,
+            payload,
+            batch_key=batch_key,
+            cost=cost,
+            group=group,
+            resumed=resumed,
+            first=first,
+        )
+
+    async def held_by(self, user_id: int) -> int | None:
+        """None: the caller counts the user's jobs itself (they all live in this process)."""
+        del user_id
+        return None
+
+    def workers_seen(self) -> list[str]:
+        return []  # the worker is this process's own thread
+
+    async def saved(self, job_id: int) -> None:
+        """The result was made here: there is no other copy to let go of."""
+        del job_id
+
+    def admission(self, user_id: int) -> contextlib.AbstractAsyncContextManager[None]:
+        """Nothing to serialise: one process admits every job."""
+        del user_id
+        return contextlib.nullcontext()
+
+    def waiting_count(self) -> int:
+        with self._lock:
+            return self.queued_count_locked()
+
+    def running_count(self) -> int:
+        return len(self.running_jobs())
+
+    def submit_many(
+        self, items: Sequence[tuple[int, P, Hashable | None, float]]
+    ) -> list[QueuedJob[P, R]]:
+        """Queue several jobs at once, so the worker sees them together and can batch them
+        (a GPU worker hands over a claimed batch this way): (user, payload, batch_key, cost)."""
+        with self._lock:
+            return [
+                self.submit(user, payload, batch_key=key, cost=cost, resumed=True)
+                for user, payload, key, cost in items
+            ]
+
     def submit(
         self,
         user_id: int,
@@ -248,16 +322,9 @@ class GenerationQueue(Generic[P, R]):
             1 for job in [*self._front, *self._running] if job.user_id == user_id and not job.done
         )
         if held >= self.max_jobs_per_user:
-            noun = "job" if self.max_jobs_per_user == 1 else "jobs"
-            raise QueueFull(
-                f"You already have {held} {noun} queued or running (the limit is "
-                f"{self.max_jobs_per_user}); wait for one to finish or cancel one."
-            )
+            raise QueueFull.held(held, self.max_jobs_per_user)
         if self.queued_count_locked() >= self.max_queue_size:
-            raise QueueFull(
-                f"The queue is full ({self.max_queue_size} jobs); please try "
-                "again in a few minutes."
-            )
+            raise QueueFull.full(self.max_queue_size)
 
     def cancel(self, job: QueuedJob[P, R]) -> bool:
         """Cancel a queued job at once, or a running one within one step. False if finished."""

@@ -122,6 +122,23 @@ class RenderOutput:
         )
 
 
+@dataclass(frozen=True)
+class MadeResult:
+    """A result a GPU worker on another machine made and encoded (the postgres queue): the
+    files as they will be posted and kept, and the facts the result's row records."""
+
+    png: bytes
+    mp3: bytes
+    wav: bytes  # the lossless master (Extend continues it)
+    bitrate_kbps: int
+    clips: int
+    elapsed_s: float
+    duration_s: float
+
+
+RenderResult = RenderOutput | MadeResult  # what a job's handle resolves to, in either queue
+
+
 def blend_length_s(clips: int, width: int = 512) -> float:
     """Length of a blend of `clips` clips crossfaded by BLEND_CROSSFADE_MS."""
     return round((clips * clip_ms(width) - (clips - 1) * BLEND_CROSSFADE_MS) / 1000, 2)

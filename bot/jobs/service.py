@@ -26,8 +26,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import Settings
-from bot.engine.queue import GenerationQueue, JobSuspended, QueueClosed, QueuedJob
-from bot.engine.tasks import RenderOutput, RenderTask
+from bot.engine.job_queue import Handle, JobQueue
+from bot.engine.queue import JobSuspended, QueueClosed
+from bot.engine.tasks import MadeResult, RenderResult, RenderTask
 from bot.jobs import recovery, specs
 from bot.jobs.delivery import DeliveryService, PendingDelivery
 from bot.jobs.health import Health
@@ -103,7 +104,7 @@ class ActiveJob:
     job_id: int
     request: JobRequest
     task: RenderTask
-    queued: QueuedJob[RenderTask, RenderOutput]
+    queued: Handle
     origin: Origin
     requester: Requester
     attempt: int = 1  # which run of the job this is (a restart re-runs a running job once)
@@ -137,7 +138,7 @@ class JobService:
         settings: Settings,
         db: Database,
         files: Storage,
-        queue: GenerationQueue[RenderTask, RenderOutput],
+        queue: JobQueue,
         policy: ServerPolicy,
         origins: OriginFactory,
         deliveries: DeliveryService,
@@ -172,7 +173,9 @@ class JobService:
         if current is not None:  # a stop waits for this to hand the job to _follow
             self._starting.add(current)
         try:
-            await self._start(origin, request, defaults)
+            # Other bot processes admit this user's requests in turn (the postgres queue).
+            async with self.queue.admission(origin.requester.user_id):
+                await self._start(origin, request, defaults)
         finally:
             if current is not None:
                 self._starting.discard(current)
@@ -188,12 +191,13 @@ class JobService:
     ) -> None:
         requester = origin.requester
         task = request.render_task
+        held = await self.queue.held_by(requester.user_id)
         refusal = await self.policy.check(
             requester,
             request.params,
             task=task,
             kind=request.kind,
-            active_jobs=self.jobs_of(requester.user_id),
+            active_jobs=self.jobs_of(requester.user_id) if held is None else held,
         )
         if refusal:
             await origin.refuse(refusal)
@@ -230,7 +234,8 @@ class JobService:
             if audio is not None:
                 spec.task["audio"] = audio
                 await records.update_job(self.db, job_id, task=spec.to_json())
-            queued = self.queue.submit(
+            queued = await self.queue.enqueue(
+                job_id,
                 requester.user_id,
                 self._with_seed_file(task),
                 batch_key=task.batch_key,
@@ -281,7 +286,7 @@ class JobService:
         with contextlib.suppress(OSError):
             self.files.remove_job_files(job_id)
 
-    def _started(self, batch: list[QueuedJob[RenderTask, RenderOutput]]) -> None:
+    def _started(self, batch: list[Handle]) -> None:
         """The queue started a batch (on the loop): record it before anything else can fail."""
         job_ids = [self._job_ids[job.id] for job in batch if job.id in self._job_ids]
         if job_ids:
@@ -409,7 +414,7 @@ class JobService:
 
     # ---- delivering --------------------------------------------------------------------------
 
-    async def _save_result(self, active: ActiveJob, output: RenderOutput) -> PendingDelivery:
+    async def _save_result(self, active: ActiveJob, output: RenderResult) -> PendingDelivery:
         """Rows and files of the result, then the job is "rendered": from here on a restart
         delivers it instead of making it again. A local fault leaves nothing half-written."""
         request, params, requester = active.request, active.params, active.requester
@@ -475,6 +480,7 @@ class JobService:
                 extra=generation.extra,
             )
             await records.update_job(self.db, active.job_id, state=JobState.RENDERED)
+            await self.queue.saved(active.job_id)
         except SQLAlchemyError as exc:
             self.health.failed(
                 "database", f"the database refuses writes ({exc.__class__.__name__})"
@@ -497,14 +503,22 @@ class JobService:
             rendered_at=time.time(),
         )
 
-    def _save_files(self, generation_id: int, output: RenderOutput, limit: int) -> EncodedResult:
+    def _save_files(self, generation_id: int, output: RenderResult, limit: int) -> EncodedResult:
         """Encode and write PNG, MP3 (within the upload limit, at the target loudness) and the
-        lossless master (as rendered: Extend continues it sample for sample)."""
-        loudness = LoudnessSettings(target_rms_dbfs=self.settings.target_rms_dbfs)
-        encoded = encode_result(output.image, output.audio, limit, loudness)
+        lossless master (as rendered: Extend continues it sample for sample). A GPU worker
+        elsewhere (the postgres queue) sends them encoded already."""
+        if isinstance(output, MadeResult):
+            encoded = EncodedResult(
+                png=output.png, mp3=output.mp3, bitrate_kbps=output.bitrate_kbps
+            )
+            master = output.wav
+        else:
+            loudness = LoudnessSettings(target_rms_dbfs=self.settings.target_rms_dbfs)
+            encoded = encode_result(output.image, output.audio, limit, loudness)
+            master = encode_wav(output.master)
         self.files.save_bytes(generation_id, ".png", encoded.png)
         self.files.save_bytes(generation_id, ".mp3", encoded.mp3)
-        self.files.save_bytes(generation_id, ".wav", encode_wav(output.master))
+        self.files.save_bytes(generation_id, ".wav", master)
         return encoded
 
     async def _forget_result(self, generation: Generation) -> None:
@@ -547,7 +561,7 @@ class JobService:
         that cannot be rebuilt, or that two restarts interrupted, fails with a line for its
         owner in its status message. Remix inputs of jobs no longer waiting are removed.
         """
-        rows = await records.unfinished_jobs(self.db)
+        rows = [row for row in await records.unfinished_jobs(self.db) if self.owns(row.guild_id)]
         rendered = sorted(
             (row for row in rows if row.state == JobState.RENDERED.value),
             key=lambda row: (as_utc(row.finished_at or row.created_at), row.id),
@@ -561,7 +575,8 @@ class JobService:
         resumed: list[int] = []
         if rows:
             starts = await records.last_starts(self.db, [row.user_id for row in rows])
-            for row in recovery.resume_order(rows, starts):
+            made = [row for row in rows if row.state == JobState.MADE.value]  # postgres queue
+            for row in made + recovery.resume_order(rows, starts):
                 try:
                     if await self._resume(row):
                         resumed.append(row.id)
@@ -574,6 +589,16 @@ class JobService:
             log.info("Resumed %d of %d unfinished job(s)", len(resumed), len(rows))
         await asyncio.to_thread(self.files.remove_orphan_job_files, set(self.active))
         return resumed
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Whether this process answers for a server's jobs: with SHARD_IDS, several bot
+        processes share one database, each resuming the jobs of its own shards (DMs: shard 0).
+        """
+        shards, count = self.settings.shard_ids, self.settings.shard_count
+        if shards is None or not count:
+            return True
+        shard = 0 if guild_id is None else (guild_id >> 22) % count
+        return shard in shards
 
     def _stored_origin(self, row: Job, *, tell_owner: bool = True) -> Origin:
         spec = JobSpec.from_json(row.task, default_limit=DEFAULT_UPLOAD_LIMIT)
@@ -634,28 +659,34 @@ class JobService:
         params = RiffParams.from_json(row.params)
         if row.generation_id is not None and await self._already_made(row, params):
             return False
-        if row.state == JobState.RUNNING.value and row.attempts >= MAX_ATTEMPTS:
-            await self._fail_stored(row, TWICE_INTERRUPTED)
-            return False
         spec = JobSpec.from_json(row.task, default_limit=DEFAULT_UPLOAD_LIMIT)
         parent = None
         if row.parent_generation_id is not None:
             parent = await records.get_generation(self.db, row.parent_generation_id)
-        try:
-            task = await asyncio.to_thread(
-                specs.rebuild, row.kind, params, spec, self.files, parent
-            )
-        except JobNotRebuildable as exc:
-            await self._fail_stored(row, str(exc))
-            return False
+        if self.queue.renders_here:
+            if row.state == JobState.RUNNING.value and row.attempts >= MAX_ATTEMPTS:
+                await self._fail_stored(row, TWICE_INTERRUPTED)
+                return False
+            try:
+                task = await asyncio.to_thread(
+                    specs.rebuild, row.kind, params, spec, self.files, parent
+                )
+            except JobNotRebuildable as exc:
+                await self._fail_stored(row, str(exc))
+                return False
+            # Queued again before the queue can start it (its start is recorded as running).
+            await records.update_job(self.db, row.id, state=JobState.QUEUED)
+        else:
+            # A GPU worker rebuilds the work from the row; a running or made job goes on where
+            # it is, and this process only follows it again.
+            task = RenderTask(params=params)
         defaults = await user_settings.load(self.db, row.user_id)
-        # Queued again before the queue can start it (its start is recorded as running).
-        await records.update_job(self.db, row.id, state=JobState.QUEUED)
-        queued = self.queue.submit(
+        queued = await self.queue.enqueue(
+            row.id,
             row.user_id,
             self._with_seed_file(task),
             batch_key=task.batch_key,
-            cost=task.cost,
+            cost=task.cost if self.queue.renders_here else row.cost,
             group=row.guild_id,
             resumed=True,
             first=row.state == JobState.RUNNING.value,
@@ -666,7 +697,11 @@ class JobService:
         active = ActiveJob(
             job_id=row.id,
             request=JobRequest(
-                params=params, kind=row.kind, task=task, parent=parent, extra=spec.extra
+                params=params,
+                kind=row.kind,
+                task=task if self.queue.renders_here else None,
+                parent=parent,
+                extra=spec.extra,
             ),
             task=task,
             queued=queued,

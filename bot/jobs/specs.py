@@ -85,6 +85,16 @@ def describe(task: RenderTask, files: Storage) -> dict[str, Any]:
     return spec
 
 
+def input_files(task: dict[str, Any]) -> list[str]:
+    """The files under DATA_DIR a job's work reads (relative paths, as the spec names them):
+    what travels with it to a GPU worker on another machine."""
+    names = [task.get("audio"), task.get("init_image")]
+    extend = task.get("extend")
+    if isinstance(extend, dict):
+        names += [extend.get("master"), extend.get("image")]
+    return [name for name in names if isinstance(name, str) and name]
+
+
 def save_remix_audio(task: RenderTask, job_id: int, files: Storage) -> str | None:
     """Keep a remix's input as DATA_DIR/jobs/<job id>.wav; returns its relative path."""
     if not isinstance(task, RemixTask) or task.audio is None:

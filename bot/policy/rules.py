@@ -25,12 +25,18 @@ from bot.store.server_models import GuildSettings
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.engine.queue import GenerationQueue
+    from bot.engine.job_queue import JobQueue
     from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
-COUNTED_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RENDERED, JobState.DELIVERED)
+COUNTED_STATES = (
+    JobState.QUEUED,
+    JobState.RUNNING,
+    JobState.MADE,
+    JobState.RENDERED,
+    JobState.DELIVERED,
+)
 FILTER_TIMEOUT_TEXT = (
     "The server's prompt filter could not finish checking this prompt in "
     "time; try a shorter prompt, or ask an admin to simplify the blocked "
@@ -124,9 +130,7 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
 class ServerPolicy:
     """Reads and caches guild rules and user settings; answers "may this request run?"."""
 
-    def __init__(
-        self, settings: Settings, db: Database, queue: GenerationQueue | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, db: Database, queue: JobQueue | None = None) -> None:
         self.settings = settings
         self.db = db
         self.queue = queue

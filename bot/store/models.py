@@ -21,10 +21,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -56,10 +58,15 @@ class JobState(str, enum.Enum):
     queued -> running -> rendered (its result's rows and files are saved) -> delivered (posted,
     or its owner told where it is); failed or cancelled end it early. Queued, running and
     rendered jobs survive a restart: the first two are rendered again, the third delivered.
+    With GENERATION_QUEUE=postgres a worker on another machine goes running -> made, and the
+    owning bot takes it on from there (docs/scale-out.md).
     """
 
     QUEUED = "queued"
     RUNNING = "running"
+    # The postgres queue only: a GPU worker made the result and left it in job_blobs for the
+    # bot that owns the job, which saves it (rendered) and delivers it.
+    MADE = "made"
     RENDERED = "rendered"
     DELIVERED = "delivered"
     FAILED = "failed"
@@ -71,7 +78,9 @@ class JobState(str, enum.Enum):
         return self in (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED)
 
 
-UNFINISHED_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.RENDERED)
+UNFINISHED_STATES = (JobState.QUEUED, JobState.RUNNING, JobState.MADE, JobState.RENDERED)
+# What a user "holds" in the queue (the per-user limit): waiting or being made.
+HELD_STATES = (JobState.QUEUED, JobState.RUNNING)
 
 
 class Generation(Base):
@@ -167,6 +176,49 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+    # The postgres queue (issue 14; unused by the local queue). A row is claimable once
+    # `queue_version` is set (workers of that version only); a claim sets the lease, and every
+    # write a worker makes names (lease_owner, attempts), so a worker that lost its claim
+    # changes nothing. `made` carries the worker's result facts (clips, lengths, bitrate).
+    queue_version: Mapped[int | None] = mapped_column(Integer)
+    batch_key: Mapped[str | None] = mapped_column(String(120))
+    cost: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    lease_owner: Mapped[str | None] = mapped_column(String(120))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    progress_step: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    made: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+class JobBlob(Base):
+    """Files that travel with a job between machines (postgres queue): its inputs (named by
+    their path under DATA_DIR) and the worker's result (result.png, result.mp3, result.wav).
+    Removed when the owning bot has saved the result or the job ended."""
+
+    __tablename__ = "job_blobs"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    compressed: Mapped[bool] = mapped_column(default=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class WorkerRow(Base):
+    """A GPU worker seen on the postgres queue: what it runs and how fast, refreshed while it
+    lives (bots read it for ETAs, /about and health)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    device: Mapped[str | None] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seconds_per_cost: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)  # why it refuses jobs, when it does
 
 
 class CommandSync(Base):

@@ -13,9 +13,8 @@ from typing import Protocol, runtime_checkable
 import discord
 
 from bot.config import Settings
-from bot.engine.queue import GenerationQueue
+from bot.engine.job_queue import JobQueue
 from bot.engine.renderer import Renderer
-from bot.engine.tasks import RenderOutput, RenderTask
 from bot.jobs.delivery import DeliveryService
 from bot.jobs.health import Health
 from bot.jobs.origin import Origin
@@ -47,8 +46,8 @@ class Services:
     settings: Settings
     db: Database
     files: Storage
-    queue: GenerationQueue[RenderTask, RenderOutput]
-    renderer: Renderer
+    queue: JobQueue
+    renderer: Renderer | None  # None: GPU workers elsewhere render (GENERATION_QUEUE=postgres)
     policy: ServerPolicy
     jobs: JobService
     remixes: RemixService

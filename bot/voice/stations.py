@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
-from bot.engine.queue import GenerationQueue
-from bot.engine.tasks import RenderOutput, RenderTask
+from bot.engine.job_queue import JobQueue
 from bot.voice.radio import RadioStation, RenderClip, SeedWalk
 from bot.voice.sessions import radio_renderer
 from riffusion_core.loudness import LoudnessSettings
@@ -29,7 +28,7 @@ class RadioStations:
     def __init__(
         self,
         settings: Settings,
-        queue: GenerationQueue[RenderTask, RenderOutput],
+        queue: JobQueue,
         seed_images: SeedImageCatalogue,
     ) -> None:
         self.settings = settings
