@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
-import threading
 from typing import TYPE_CHECKING
 
 import discord
@@ -22,7 +20,7 @@ from discord.http import Route
 
 from bot.app.logs import setup_logging
 from bot.config import PORTAL_URL, Settings, SettingsError, load_settings
-from bot.engine.queue import WORKER_THREAD_NAME
+from bot.engine.queue import leave_loading_worker_behind
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -105,20 +103,6 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("The bot stopped because of an unexpected error")
         code = EXIT_FAILED
     return leave_loading_worker_behind(code)
-
-
-def leave_loading_worker_behind(code: int) -> int:
-    """Stopped while the model was still loading: the worker thread sits in native code (torch,
-    safetensors), and finalising the interpreter around it aborts the process ("terminate called
-    without an active exception", exit -6). Everything worth keeping is saved by now, so leave at
-    once, with the real exit code."""
-    if any(t.name == WORKER_THREAD_NAME and t.is_alive() for t in threading.enumerate()):
-        log.info("Leaving while the model is still loading")
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
 
 
 if __name__ == "__main__":

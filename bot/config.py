@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -97,8 +98,9 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Strings that must never reach a log line."""
-        return (self.discord_token,) if self.discord_token else ()
+        """Strings that must never reach a log line: the token, the database password."""
+        password = urlsplit(self.database_url).password if self.database_url else None
+        return tuple(s for s in (self.discord_token, password) if s)
 
 
 @overload
@@ -231,12 +233,16 @@ def _token(env: Mapping[str, str], problems: list[str]) -> str:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: str | Path | None = ".env",
+    *,
+    need_token: bool = True,
 ) -> Settings:
     """Read settings from `environ` (default os.environ) over the values in `dotenv_path`.
 
     The process environment wins over `.env`, so a deployment can override one value without
-    editing the file. Raises SettingsError listing every problem at once.
+    editing the file. Raises SettingsError listing every problem at once. `need_token=False`:
+    a GPU worker (bot/worker), which reads the same .env but never talks to Discord.
     """
     env: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
@@ -244,7 +250,7 @@ def load_settings(
     env.update(os.environ if environ is None else environ)
 
     problems: list[str] = []
-    token = _token(env, problems)
+    token = _token(env, problems) if need_token else ""  # a GPU worker never talks to Discord
     steps_max = _int(env, "MAX_STEPS", 100, problems, minimum=2, maximum=200)
     settings = Settings(
         discord_token=token,

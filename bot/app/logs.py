@@ -1,8 +1,4 @@
-"""Logging through discord.py's setup, with secrets redacted from every record.
-
-The filter sits on the root handlers, so it sees records from every logger (discord.py, aiohttp,
-ours) after formatting arguments and tracebacks into text, and replaces each secret there.
-"""
+"""Logging through discord.py's setup, with secrets redacted from every record (bot/logs.py)."""
 
 from __future__ import annotations
 
@@ -11,43 +7,12 @@ from collections.abc import Iterable
 
 import discord
 
-REDACTED = "[redacted]"
+from bot.logs import REDACTED, RedactSecrets, install
 
-
-class RedactSecrets(logging.Filter):
-    """Rewrites a record's message (arguments and traceback included) without the secrets."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = tuple(s for s in secrets if s)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg = self.redact(message)
-        record.args = None
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        # The formatter re-renders exc_info when exc_text is empty; it is filled in above.
-        record.exc_info = None if record.exc_text else record.exc_info
-        if record.stack_info:
-            record.stack_info = self.redact(record.stack_info)
-        return True
+__all__ = ["REDACTED", "RedactSecrets", "setup_logging"]
 
 
 def setup_logging(level: str, secrets: Iterable[str]) -> RedactSecrets:
     """discord.py's colour-aware logging on the root logger, plus the redaction filter."""
     discord.utils.setup_logging(level=logging.getLevelName(level), root=True)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up noise
-    redactor = RedactSecrets(secrets)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redactor)
-    return redactor
+    return install(RedactSecrets(secrets))

@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict, deque
@@ -651,3 +653,17 @@ def _user_message(exc: BaseException) -> str:
         f"Something went wrong while generating ({type(exc).__name__}); the bot's log has "
         "the details. Please try again."
     )
+
+
+def leave_loading_worker_behind(code: int) -> int:
+    """Stopped while the model was still loading: the worker thread sits in native code (torch,
+    safetensors), and finalising the interpreter around it aborts the process ("terminate called
+    without an active exception", exit -6). Everything worth keeping is saved by now, so leave at
+    once, with the real exit code."""
+    if any(t.name == WORKER_THREAD_NAME and t.is_alive() for t in threading.enumerate()):
+        log.info("Leaving while the model is still loading")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

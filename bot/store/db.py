@@ -21,7 +21,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x52494646_0001  # an advisory lock key of our own
 
 
 def alembic_config(url: str) -> Config:
@@ -92,6 +93,10 @@ class Database:
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (idempotent; runs at every start)."""
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # A bot and its GPU workers may start together: one migrates, the others wait
+                # (PostgreSQL's DDL is transactional) and then find the schema up to date.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             await conn.run_sync(_upgrade, self.url, revision)
         log.info("Database schema is up to date")
 

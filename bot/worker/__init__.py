@@ -1,0 +1,1 @@
+"""GPU workers for the postgres queue: `python -m bot.worker` on each GPU machine."""

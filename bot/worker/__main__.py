@@ -1,0 +1,88 @@
+"""`python -m bot.worker` / `riffusion-worker`: render jobs of the postgres queue on this GPU.
+
+Reads the bot's .env (DATABASE_URL, RIFFUSION_MODEL, RIFFUSION_DEVICE, MAX_BATCH_SIZE, ...; no
+Discord token needed), loads the model, and serves every bot process that shares the database
+until SIGTERM or Ctrl+C, after which it finishes the batch it runs (SHUTDOWN_GRACE_S) or gives
+it back. Exit codes: 0 after a clean stop, 1 when the model cannot be loaded, 2 when the
+settings are unusable (each problem printed as one line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from bot.config import Settings, SettingsError, load_settings
+from bot.engine.queue import leave_loading_worker_behind
+from bot.engine.renderer import PipelineRenderer, Renderer
+from bot.logs import RedactSecrets, install
+from bot.store.db import open_database
+from bot.store.files import Storage
+from bot.worker.gpu_worker import GpuWorker
+from riffusion_core.seed_images.catalogue import scan_seed_folder
+
+log = logging.getLogger("bot.worker")
+
+EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
+NEEDS_POSTGRES = (
+    "a GPU worker needs the bot's PostgreSQL DATABASE_URL (postgresql+asyncpg://...): it takes "
+    "its jobs from the queue there (GENERATION_QUEUE=postgres, docs/scale-out.md)."
+)
+
+
+async def run_worker(
+    settings: Settings, *, renderer: Renderer | None = None, stop: asyncio.Event | None = None
+) -> int:
+    """Run one worker until `stop` is set (or SIGTERM/SIGINT); returns the exit code."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    db = await open_database(settings.effective_database_url)
+    try:
+        scratch = Storage(settings.data_dir).scratch_dir
+        renderer = renderer or PipelineRenderer(
+            settings.riffusion_model, settings.riffusion_device, scratch
+        )
+        scan = await asyncio.to_thread(scan_seed_folder, settings.seed_images_dir)
+        worker = GpuWorker(settings, db, renderer, scan.catalogue)
+        return await worker.run(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+        await db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    del argv  # configured through the environment / .env, like the bot
+    try:
+        settings = load_settings(need_token=False)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_SETTINGS
+    if not settings.effective_database_url.startswith("postgresql"):
+        print(f"error: {NEEDS_POSTGRES}", file=sys.stderr)
+        return EXIT_SETTINGS
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+    )
+    install(RedactSecrets(settings.secrets))
+    try:
+        code = asyncio.run(run_worker(settings))
+    except KeyboardInterrupt:
+        code = EXIT_OK
+    except Exception:
+        log.exception("The worker stopped because of an unexpected error")
+        code = EXIT_FAILED
+    return leave_loading_worker_behind(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
