@@ -7,6 +7,7 @@ so a command answered in a guild of each shard shows that both connections work,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -51,6 +52,34 @@ async def test_each_guild_is_answered_through_its_own_shard(
     assert bot_harness.exit_codes == [0]
     how = " (Discord's recommendation)" if shard_count == "auto" else ""
     assert f"Discord shards: this process runs 0, 1 of 2{how}" in caplog.messages
+
+
+async def test_shard_ids_run_only_this_process_s_share(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, caplog: pytest.LogCaptureFixture
+):
+    """SHARD_IDS=1,3 of 4: two connections; a guild on another process's shard never reaches
+    this one. (Settings refuse SHARD_IDS without the postgres queue, so they are set directly.)"""
+    from bot.app.client import ShardedRiffusionBot, make_bot
+
+    fake = fake_discord
+    mine = fake.add_guild("Mine", owner=fake.admin, shard=(3, 4))
+    other = fake.add_guild("Other", owner=fake.admin, shard=(0, 4))
+    settings = dataclasses.replace(
+        bot_harness.settings(DISCORD_GUILD_ID=""), shard_count=4, shard_ids=(1, 3)
+    )
+    bot = make_bot(settings, renderer=FakeRenderer(), guild_ready_timeout=0.05)
+    assert isinstance(bot, ShardedRiffusionBot)
+    bot.identify_interval_s = 0
+    caplog.set_level(logging.INFO, logger="bot.app.client")
+    async with fake.running(bot):
+        assert sorted(s.shard for s in fake.live_sessions()) == [(1, 4), (3, 4)]
+        assert bot.get_guild(mine.id) is not None and bot.get_guild(other.id) is None
+        answered = await fake.slash(fake.admin, "help", guild=mine)
+        await fake.response_message(answered)
+        assert answered.shards == [(3, 4)]
+        elsewhere = await fake.slash(fake.admin, "help", guild=other)
+        assert elsewhere.shards == []  # another process's shard: nobody here hears it
+    assert "Discord shards: this process runs 1, 3 of 4" in caplog.messages
 
 
 async def test_without_shard_count_the_bot_stays_one_plain_client(
