@@ -43,9 +43,10 @@ async def run_bot(
 ) -> int:
     """Run the bot until `stop` is set (or SIGTERM/SIGINT); returns the exit code.
 
-    `bot` lets tests pass a RiffusionBot built with test options; `python -m bot` builds it here.
+    `bot` lets tests pass a RiffusionBot built with test options; `python -m bot` builds it here
+    (sharded when SHARD_COUNT is set).
     """
-    from bot.app.client import RiffusionBot  # heavy imports (torch) after settings are known good
+    from bot.app.client import make_bot  # heavy imports (torch) after settings are known good
 
     apply_endpoints(settings)
     stop = stop or asyncio.Event()
@@ -53,7 +54,7 @@ async def run_bot(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    bot = bot or RiffusionBot(settings)
+    bot = bot or make_bot(settings)
     try:
         async with bot:
             runner = asyncio.create_task(bot.start(settings.discord_token), name="discord")

@@ -1,5 +1,8 @@
 """RiffusionBot: builds every service, loads the extensions, syncs commands, shuts down.
 
+`make_bot` picks the class: a plain `RiffusionBot` (one gateway connection), or with SHARD_COUNT
+a `ShardedRiffusionBot`, the same bot on discord.py's AutoShardedBot (one connection per shard).
+
 Everything with a lifetime is built once, in `setup_hook`, and handed over typed: the cogs get
 `bot.services`, buttons reach the same object through `services_of(interaction)`. Commands are
 synced only when their definitions changed (a hash of the payloads stored in the database, per
@@ -238,3 +241,48 @@ class RiffusionBot(commands.Bot):
                 await services.remixes.close()
                 await services.voice.close()
                 await services.db.close()
+
+
+class ShardedRiffusionBot(RiffusionBot, commands.AutoShardedBot):
+    """RiffusionBot over several gateway connections (SHARD_COUNT), one per shard.
+
+    Discord sends a guild's events on shard (guild_id >> 22) % shard_count and DMs on shard 0;
+    discord.py's AutoShardedBot routes what the bot sends back (voice, member requests) through
+    the right one. Everything else is RiffusionBot's: the services do not know about shards.
+    SHARD_COUNT=auto leaves shard_count None, so discord.py asks Discord (GET /gateway/bot).
+    """
+
+    #: Discord takes one IDENTIFY per 5 s (max_concurrency 1): the wait before each shard after
+    #: the first, as discord.py's default hook does. Tests against the fake set it to 0.
+    identify_interval_s = 5.0
+
+    def __init__(
+        self, settings: Settings, *, renderer: Renderer | None = None, **options: Any
+    ) -> None:
+        options.setdefault("shard_count", settings.shard_count or None)
+        if settings.shard_ids is not None:
+            options.setdefault("shard_ids", list(settings.shard_ids))
+        super().__init__(settings, renderer=renderer, **options)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if initial:  # the first shard: the count is known now, also when Discord chose it
+            log.info("Discord shards: %s", self.shards_text())
+        else:
+            await asyncio.sleep(self.identify_interval_s)
+
+    def shards_text(self) -> str:
+        """Which shards this process runs, of how many: "this process runs 0, 1 of 2"."""
+        count = self.shard_count
+        if count is None:  # SHARD_COUNT=auto, before discord.py asked Discord
+            return "as many as Discord recommends"
+        mine = ", ".join(map(str, self.shard_ids if self.shard_ids is not None else range(count)))
+        total = f"{count}" if self.settings.shard_count else f"{count} (Discord's recommendation)"
+        return f"this process runs {mine} of {total}"
+
+
+def make_bot(
+    settings: Settings, *, renderer: Renderer | None = None, **options: Any
+) -> RiffusionBot:
+    """The bot `settings` ask for: sharded when SHARD_COUNT is set, else one plain client."""
+    cls = RiffusionBot if settings.shard_count is None else ShardedRiffusionBot
+    return cls(settings, renderer=renderer, **options)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,65 @@ def test_settings_from_dotenv_with_environment_winning(tmp_path):
     assert settings.effective_database_url.startswith("sqlite+aiosqlite:///")
     assert settings.effective_database_url.endswith("/d/riffusion.db")
     assert TOKEN not in repr(settings)
+
+
+POSTGRES = {
+    "GENERATION_QUEUE": "postgres",
+    "DATABASE_URL": "postgresql+asyncpg://bot:secret@db.internal/riffusion",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "shard_count", "shard_ids"),
+    [
+        ({}, None, None),
+        ({"SHARD_COUNT": "auto"}, 0, None),
+        ({"SHARD_COUNT": " AUTO "}, 0, None),
+        ({"SHARD_COUNT": "4"}, 4, None),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "3, 1,1", **POSTGRES}, 4, (1, 3)),
+    ],
+)
+def test_shard_settings(env, shard_count, shard_ids):
+    settings = load_settings({"DISCORD_TOKEN": TOKEN, **env}, dotenv_path=None)
+    assert (settings.shard_count, settings.shard_ids) == (shard_count, shard_ids)
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"SHARD_COUNT": "two"}, "SHARD_COUNT must be auto or a whole number >= 1 (got 'two')."),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT must be auto or a whole number >= 1 (got '0')."),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0;1", **POSTGRES}, "SHARD_IDS must be shard numbers"),
+        ({"SHARD_IDS": "0", **POSTGRES}, "SHARD_IDS needs SHARD_COUNT set to the total number"),
+        ({"SHARD_COUNT": "auto", "SHARD_IDS": "0", **POSTGRES}, "SHARD_IDS needs SHARD_COUNT"),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "1,2", **POSTGRES},
+            "SHARD_IDS must be below SHARD_COUNT (2); got 1, 2.",
+        ),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "0"},
+            "SHARD_IDS (several bot processes) needs GENERATION_QUEUE=postgres",
+        ),
+    ],
+)
+def test_shard_settings_that_cannot_work_are_one_line_each(env, problem):
+    with pytest.raises(SettingsError) as info:
+        load_settings({"DISCORD_TOKEN": TOKEN, **env}, dotenv_path=None)
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith(problem)
+
+
+def test_python_m_bot_exits_2_on_shard_ids_without_the_postgres_queue(tmp_path):
+    """Several bot processes (SHARD_IDS) on one machine's local queue: refused before start."""
+    env = {"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": TOKEN, "SHARD_COUNT": "2", "SHARD_IDS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: SHARD_IDS (several bot processes) needs GENERATION_QUEUE=postgres: the "
+        "processes share one queue and one database."
+    ]
 
 
 async def test_migrations_create_the_schema_models_describe(tmp_path):

@@ -10,6 +10,10 @@ Usage::
 Make it fail the way Discord does with ``fake.faults`` (``fail_next``, ``outage``, ``random``,
 ``close_gateway``...; see faults.py); ``enforce_nonce`` is de-duplicated within
 ``fake.nonces.window`` seconds.
+
+Sharded clients work as with Discord: ``GET /gateway/bot`` recommends ``recommended_shards``,
+each shard's session gets its own guilds and their events (``add_guild(shard=(1, 2))`` puts a
+guild on a shard; ``Interaction.shards`` says which session an interaction went to).
 """
 
 from .failures import RestFault

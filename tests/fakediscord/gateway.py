@@ -1,5 +1,9 @@
 """The gateway websocket: HELLO, heartbeats, IDENTIFY/READY, RESUME and event dispatch.
 
+Sharding as Discord does it: each connection IDENTIFYs with ``shard: [shard_id, shard_count]``
+(``[0, 1]`` when absent), gets READY and GUILD_CREATE for its own guilds only, and every event
+goes to the sessions of its guild's shard, ``(guild_id >> 22) % shard_count`` (DMs: shard 0).
+
 Frames are plain JSON text. discord.py asks for ``compress=zlib-stream`` in the URL and sets
 ``compress: true`` in IDENTIFY, but it decompresses only binary frames, so text frames are
 accepted as they are (as Discord's own documentation allows).
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from .models import Heartbeat, Intent
+from .models import Heartbeat, Intent, shard_of
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
@@ -33,6 +37,7 @@ CLOSE_REASONS = {
     4007: b"Invalid seq.",
     4008: b"Rate limited.",
     4009: b"Session timed out.",
+    4010: b"Invalid shard.",
 }
 
 
@@ -48,6 +53,8 @@ class Session:
     buffer: list[dict[str, Any]] = field(default_factory=list)
     resumable: bool = True
     resumes: int = 0
+    #: ``(shard_id, shard_count)`` from IDENTIFY.
+    shard: tuple[int, int] = (0, 1)
 
     @property
     def connected(self) -> bool:
@@ -55,6 +62,11 @@ class Session:
 
     def has_intent(self, intent: int) -> bool:
         return bool(self.intents & intent)
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether Discord sends this guild's events (None: a DM's) on this session's shard."""
+        shard_id, shard_count = self.shard
+        return shard_of(guild_id, shard_count) == shard_id
 
 
 @dataclass
@@ -145,15 +157,25 @@ class Gateway:
         if data.get("token") != self.fake.token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return None
+        shard = self._shard(data.get("shard"))
+        if shard is None:
+            self._closed_by_server[ws] = 4010
+            await ws.close(code=4010, message=CLOSE_REASONS[4010])
+            return None
         session = Session(
-            id=secrets.token_hex(16), intents=int(data.get("intents", 0)), identify=data, ws=ws
+            id=secrets.token_hex(16),
+            intents=int(data.get("intents", 0)),
+            identify=data,
+            ws=ws,
+            shard=shard,
         )
         self.sessions[session.id] = session
         state = self.fake.state
+        guilds = [g for g in state.guilds.values() if session.serves(g.id)]
         ready = {
             "v": 10,
             "user": state.bot_user.payload() | {"verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(g), "unavailable": True} for g in state.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.fake.gateway_url,
@@ -165,14 +187,28 @@ class Gateway:
             "application": {"id": str(state.application_id), "flags": state.application_flags},
             "user_settings": {},
             "auth": {},
-            "shard": [0, 1],
+            "shard": list(shard),
         }
         await self._dispatch_to(session, "READY", ready)
-        for guild in state.guilds.values():
+        for guild in guilds:
             members = session.has_intent(Intent.GUILD_MEMBERS)
             payload = guild.payload(bot_user_id=state.bot_user.id, with_all_members=members)
             await self._dispatch_to(session, "GUILD_CREATE", payload)
         return session
+
+    @staticmethod
+    def _shard(value: Any) -> tuple[int, int] | None:
+        """IDENTIFY's ``shard`` as ``(shard_id, shard_count)``; None if Discord would refuse it."""
+        if value is None:
+            return (0, 1)
+        if (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(isinstance(v, int) for v in value)
+            and 0 <= value[0] < value[1]
+        ):
+            return (value[0], value[1])
+        return None
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> Session | None:
         session = self.sessions.get(data.get("session_id", ""))
@@ -214,22 +250,25 @@ class Gateway:
 
     # -- dispatch --
 
-    async def dispatch(self, event: str, payload_for: PayloadFor | dict[str, Any]) -> int:
-        """Sends an event to every live or resumable session; returns how many got it.
+    async def dispatch(
+        self, event: str, payload_for: PayloadFor | dict[str, Any], *, guild_id: int | None
+    ) -> list[Session]:
+        """Sends an event about ``guild_id`` (None: a DM) to every live or resumable session of
+        that guild's shard; returns the sessions that got it.
 
         ``payload_for`` may be a function of the session, so intent-dependent payloads
         (message content) differ per session; returning None skips that session.
         """
-        count = 0
+        sent = []
         for session in list(self.sessions.values()):
-            if not (session.connected or session.resumable):
+            if not (session.connected or session.resumable) or not session.serves(guild_id):
                 continue
             data = payload_for(session) if callable(payload_for) else payload_for
             if data is None:
                 continue
             await self._dispatch_to(session, event, data)
-            count += 1
-        return count
+            sent.append(session)
+        return sent
 
     async def _dispatch_to(self, session: Session, event: str, data: dict[str, Any]) -> None:
         session.seq += 1

@@ -93,9 +93,18 @@ class Snowflakes:
     def __init__(self) -> None:
         self._counter = itertools.count()
 
-    def next(self) -> int:
+    def next(self, *, shard: tuple[int, int] | None = None) -> int:
+        """A fresh id; ``shard=(shard_id, shard_count)`` picks one Discord sends on that shard
+        ((id >> 22) % shard_count == shard_id), at most ``shard_count - 1`` ms ahead of now."""
         ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        if shard is not None:
+            ms += (shard[0] - ms) % shard[1]
         return (ms << 22) | (next(self._counter) & 0x3FFFFF)
+
+
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """The shard Discord sends a guild's events on; DMs (no guild) go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
 
 
 def iso_now() -> str:
@@ -575,6 +584,8 @@ class Interaction:
     followups: list[Message] = field(default_factory=list)
     source_message: Message | None = None
     token_expired: bool = False
+    #: The gateway shards ``(shard_id, shard_count)`` INTERACTION_CREATE went to.
+    shards: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def response(self) -> Callback | None:

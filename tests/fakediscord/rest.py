@@ -84,7 +84,7 @@ class RestAPI:
         p = API_PREFIX
         return [
             web.get(p + "/gateway", self.get_gateway),
-            web.get(p + "/gateway/bot", self.get_gateway),
+            web.get(p + "/gateway/bot", self.get_gateway_bot),
             web.get(p + "/users/@me", self.get_me),
             web.get(p + "/users/{user_id:\\d+}", self.get_user),
             web.post(p + "/users/@me/channels", self.create_dm),
@@ -178,10 +178,14 @@ class RestAPI:
     # -- users, application, gateway --
 
     async def get_gateway(self, request: web.Request) -> web.Response:
+        return json_response({"url": self.fake.gateway_url})
+
+    async def get_gateway_bot(self, request: web.Request) -> web.Response:
+        """What an auto-sharded client asks first: the URL and how many shards to run."""
         return json_response(
             {
                 "url": self.fake.gateway_url,
-                "shards": 1,
+                "shards": self.fake.recommended_shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 1000,

@@ -13,6 +13,7 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import discord
@@ -56,6 +57,16 @@ POLL_INTERVAL = 0.02
 WorldBuilder = Callable[[Session], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class WorldEvent:
+    """A world change made while a bot is connected, sent to its guild's shard by ``flush``."""
+
+    event: str
+    build: WorldBuilder
+    guild_id: int | None
+    intent: int = 0
+
+
 def discord_py_endpoints(api_base: str, gateway_url: str) -> tuple[str, yarl.URL]:
     """Values for ``Route.BASE`` (a str) and ``DiscordWebSocket.DEFAULT_GATEWAY`` (a yarl.URL).
 
@@ -80,6 +91,9 @@ class FakeDiscord:
 
     A default world is created up front: ``guild`` ("Test Server") with ``general`` (#general),
     ``admin`` (the owner, Administrator) and ``member`` (a regular user).
+
+    ``recommended_shards`` is what ``GET /gateway/bot`` answers (what an auto-sharded client
+    launches); the gateway takes any ``shard`` a client IDENTIFYs with (see gateway.py).
     """
 
     def __init__(
@@ -93,8 +107,10 @@ class FakeDiscord:
         bot_name: str = "Riffusion",
         host: str = "127.0.0.1",
         nonce_window: float = DEFAULT_NONCE_WINDOW,
+        recommended_shards: int = 1,
     ) -> None:
         self.token = token
+        self.recommended_shards = recommended_shards
         self.limits = limits or Limits()
         self.ack_timeout = ack_timeout
         self.token_lifetime = token_lifetime
@@ -115,7 +131,7 @@ class FakeDiscord:
         self._claimed: set[int] = set()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
         #: World changes made while a bot is connected, sent before the next injected event.
-        self._pending: list[tuple[str, WorldBuilder, int]] = []
+        self._pending: list[WorldEvent] = []
 
         self.admin = self.add_user("admin")
         self.member = self.add_user("member")
@@ -220,27 +236,35 @@ class FakeDiscord:
     def add_user(self, name: str, *, bot: bool = False) -> User:
         return self.state.add_user(name, bot=bot)
 
-    def add_guild(self, name: str, *, owner: User | None = None) -> Guild:
-        """A guild with the bot in it and a #general channel (``guild.general``)."""
-        guild = self.state.add_guild(name, owner or self.add_user(f"{name}-owner"))
+    def add_guild(
+        self, name: str, *, owner: User | None = None, shard: tuple[int, int] | None = None
+    ) -> Guild:
+        """A guild with the bot in it and a #general channel (``guild.general``).
+
+        ``shard=(shard_id, shard_count)`` picks an id that Discord sends on that shard.
+        """
+        guild = self.state.add_guild(name, owner or self.add_user(f"{name}-owner"), shard=shard)
         guild.general = self.state.add_channel(guild, "general")
         self._world_event(
             "GUILD_CREATE",
             lambda s: guild.payload(
                 bot_user_id=self.bot_user.id, with_all_members=s.has_intent(Intent.GUILD_MEMBERS)
             ),
+            guild.id,
         )
         return guild
 
     def add_channel(self, guild: Guild, name: str) -> Channel:
         channel = self.state.add_channel(guild, name)
-        self._world_event("CHANNEL_CREATE", lambda _s: channel.payload())
+        self._world_event("CHANNEL_CREATE", lambda _s: channel.payload(), guild.id)
         return channel
 
     def add_role(self, guild: Guild, name: str, permissions: int) -> Role:
         role = self.state.add_role(guild, name, permissions)
         self._world_event(
-            "GUILD_ROLE_CREATE", lambda _s: {"guild_id": str(guild.id), "role": role.payload()}
+            "GUILD_ROLE_CREATE",
+            lambda _s: {"guild_id": str(guild.id), "role": role.payload()},
+            guild.id,
         )
         return role
 
@@ -260,6 +284,7 @@ class FakeDiscord:
         self._world_event(
             "GUILD_MEMBER_ADD",
             lambda _s: member.payload() | {"guild_id": str(guild.id)},
+            guild.id,
             Intent.GUILD_MEMBERS,
         )
         return member
@@ -269,7 +294,7 @@ class FakeDiscord:
     ) -> None:
         """A channel permission overwrite (role or member), visible to the bot as well."""
         self.state.set_overwrite(channel, target, allow=allow, deny=deny)
-        self._world_event("CHANNEL_UPDATE", lambda _s: channel.payload())
+        self._world_event("CHANNEL_UPDATE", lambda _s: channel.payload(), channel.guild_id)
 
     def forbid_bot(self, channel: Channel, deny: int = Perm.SEND_MESSAGES) -> None:
         """Makes the bot lack ``deny`` in ``channel``: its sends there get 403 / 50013."""
@@ -279,7 +304,7 @@ class FakeDiscord:
         """Someone deletes ``channel``: the bot gets CHANNEL_DELETE (sent by ``flush`` or the
         next injected event) and every call on it answers 404 / 10003 Unknown Channel."""
         self.state.delete_channel(channel)
-        self._world_event("CHANNEL_DELETE", lambda _s: channel.payload())
+        self._world_event("CHANNEL_DELETE", lambda _s: channel.payload(), channel.guild_id)
 
     def close_dms(self, user: User) -> None:
         """``user`` does not accept DMs from the bot: sends answer 403 / 50007."""
@@ -652,9 +677,9 @@ class FakeDiscord:
         flushes first, so the bot knows about a channel before a user posts in it.
         """
         pending, self._pending = self._pending, []
-        for event, build, intent in pending:
+        for world in pending:
             await self.gateway.dispatch(
-                event, lambda s, b=build, i=intent: self._build_world(s, b, i)
+                world.event, lambda s, w=world: self._build_world(s, w), guild_id=world.guild_id
             )
         if pending:
             await self.sync()
@@ -678,15 +703,17 @@ class FakeDiscord:
                 what=f"heartbeat with sequence {target}",
             )
 
-    def _world_event(self, event: str, build: WorldBuilder, intent: int = 0) -> None:
+    def _world_event(
+        self, event: str, build: WorldBuilder, guild_id: int | None, intent: int = 0
+    ) -> None:
         if any(s.connected or s.resumable for s in self.gateway.sessions.values()):
-            self._pending.append((event, build, intent))
+            self._pending.append(WorldEvent(event, build, guild_id, intent))
 
     @staticmethod
-    def _build_world(session: Session, build: WorldBuilder, intent: int) -> dict[str, Any] | None:
-        if intent and not session.has_intent(intent):
+    def _build_world(session: Session, world: WorldEvent) -> dict[str, Any] | None:
+        if world.intent and not session.has_intent(world.intent):
             return None
-        return build(session)
+        return world.build(session)
 
     # -- used by rest / gateway --
 
@@ -714,7 +741,9 @@ class FakeDiscord:
             return
         created = event == "MESSAGE_CREATE"
         await self.gateway.dispatch(
-            event, lambda s: self._message_for(s, message, with_nonce=created)
+            event,
+            lambda s: self._message_for(s, message, with_nonce=created),
+            guild_id=message.guild_id,
         )
         await self.notify()
 
@@ -725,7 +754,9 @@ class FakeDiscord:
             if message.guild_id is not None:
                 payload["guild_id"] = str(message.guild_id)
             await self.gateway.dispatch(
-                "MESSAGE_DELETE", lambda s: self._if_intent(s, message, payload)
+                "MESSAGE_DELETE",
+                lambda s: self._if_intent(s, message, payload),
+                guild_id=message.guild_id,
             )
         await self.notify()
 
@@ -756,7 +787,11 @@ class FakeDiscord:
                 payload["member"] = member.payload()
         event = "MESSAGE_REACTION_ADD" if added else "MESSAGE_REACTION_REMOVE"
         if not message.ephemeral:
-            await self.gateway.dispatch(event, lambda s: payload if s.has_intent(intent) else None)
+            await self.gateway.dispatch(
+                event,
+                lambda s: payload if s.has_intent(intent) else None,
+                guild_id=message.guild_id,
+            )
         await self.notify()
 
     def _if_intent(
@@ -800,7 +835,10 @@ class FakeDiscord:
             kind, user, channel, data, locale=locale, source_message=source_message
         )
         interaction.payload["attachment_size_limit"] = self.limits.upload_limit
-        await self.gateway.dispatch("INTERACTION_CREATE", interaction.payload)
+        sessions = await self.gateway.dispatch(
+            "INTERACTION_CREATE", interaction.payload, guild_id=channel.guild_id
+        )
+        interaction.shards = [s.shard for s in sessions]
         await self.notify()
         return interaction
 

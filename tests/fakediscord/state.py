@@ -68,8 +68,8 @@ class DiscordState:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, owner: User) -> Guild:
-        guild = Guild(id=self.ids.next(), name=name, owner_id=owner.id)
+    def add_guild(self, name: str, owner: User, *, shard: tuple[int, int] | None = None) -> Guild:
+        guild = Guild(id=self.ids.next(shard=shard), name=name, owner_id=owner.id)
         guild.roles[guild.id] = Role(
             id=guild.id, name="@everyone", permissions=Perm.EVERYONE_DEFAULT
         )
