@@ -80,6 +80,7 @@ class SharedQueue:
         self.latest: queue_rows.Snapshot | None = None
         self._paused: set[Hashable] = set()
         self._closed = False
+        self._unserved_since: float | None = None  # jobs waiting and no worker seen, since
         self._wake = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -345,8 +346,12 @@ class SharedQueue:
             self.db, self.version, workers_within_s=WORKERS_SEEN_S
         )
         if self.latest.order and not self._live_workers():
-            self.health.failed("workers", NO_WORKER)
-        elif self._live_workers():
+            now = time.monotonic()
+            self._unserved_since = self._unserved_since or now
+            if now - self._unserved_since >= WORKERS_SEEN_S:
+                self.health.failed("workers", NO_WORKER)
+        else:
+            self._unserved_since = None
             self.health.worked("workers")
 
     async def _apply(self, handle: Handle, view: queue_rows.JobView) -> None:
