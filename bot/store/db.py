@@ -21,7 +21,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -33,6 +33,9 @@ from sqlalchemy.ext.asyncio import (
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The PostgreSQL advisory lock that lets one process at a time migrate (any fixed 64-bit number
+# of our own; it is held until the migration's transaction ends).
+MIGRATION_LOCK = 0x52494646_4D494752  # "RIFFMIGR"
 
 
 def alembic_config(url: str) -> Config:
@@ -76,6 +79,11 @@ def rowcount(result: Result[Any]) -> int:
 
 
 def _upgrade(connection: Connection, url: str, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Bot shards and workers starting together each migrate at start: without the lock they
+        # race to create the same tables and all but one fail. The others wait here, then find
+        # the schema current. (Several processes need PostgreSQL: see bot/config.py.)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     cfg = alembic_config(url)
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, revision)
