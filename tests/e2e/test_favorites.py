@@ -214,8 +214,10 @@ async def test_many_users_favourite_one_result_at_once(
         assert f"Favourites: {len(users) - 1 + rows}" in (await fake.response_message(info)).content
 
 
-async def test_favourites_are_unique_per_user_and_concurrent_toggles_count_exactly(tmp_path):
-    db = await open_database(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+async def test_favourites_are_unique_per_user_and_concurrent_toggles_count_exactly(
+    database_url: str,
+):
+    db = await open_database(database_url)
     try:
         generation = await records.add_generation(
             db,

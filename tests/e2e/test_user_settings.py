@@ -375,8 +375,8 @@ async def test_status_messages_public_or_private(
         await fake.wait_until(lambda: "is ready" in shown.content, what="public status done")
 
 
-async def test_migration_0004_keeps_existing_user_settings(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+async def test_migration_0004_keeps_existing_user_settings(database_url: str):
+    url = database_url
     db = await open_database(url)
     await db.close()
     db = type(db)(url)
@@ -396,8 +396,8 @@ async def test_migration_0004_keeps_existing_user_settings(tmp_path):
             await conn.execute(
                 sa.text(
                     "INSERT INTO user_settings (user_id, results_by_dm, extra, updated_at) "
-                    "VALUES (42, 1, '{}', '2026-01-01 00:00:00'), "
-                    "(43, 0, '{}', '2026-01-01 00:00:00')"
+                    "VALUES (42, TRUE, '{}', '2026-01-01 00:00:00'), "
+                    "(43, FALSE, '{}', '2026-01-01 00:00:00')"
                 )
             )
         await db.migrate()
