@@ -36,8 +36,11 @@ async def render_one(
     return renderer.tasks[-1], result
 
 
-async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHarness):
+async def test_show_set_and_reset(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, database_url: str
+):
     fake = fake_discord
+    bot_harness.database_url = database_url  # SQLite, then PostgreSQL
     async with bot_harness.running(FakeRenderer()) as bot:
         shown = await answer(fake, fake.member, "settings show")
         assert shown.ephemeral and "**Steps:** 3 (bot default)" in shown.content
