@@ -33,7 +33,9 @@ from sqlalchemy.ext.asyncio import (
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-MIGRATION_LOCK = 0x52494646_0001  # an advisory lock key of our own
+# The PostgreSQL advisory lock that lets one process at a time migrate (any fixed 64-bit number
+# of our own; it is held until the migration's transaction ends).
+MIGRATION_LOCK = 0x52494646_4D494752  # "RIFFMIGR"
 
 
 def alembic_config(url: str) -> Config:
@@ -77,6 +79,11 @@ def rowcount(result: Result[Any]) -> int:
 
 
 def _upgrade(connection: Connection, url: str, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Bot shards and workers starting together each migrate at start: without the lock they
+        # race to create the same tables and all but one fail. The others wait here, then find
+        # the schema current. (Several processes need PostgreSQL: see bot/config.py.)
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     cfg = alembic_config(url)
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, revision)
@@ -93,10 +100,6 @@ class Database:
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (idempotent; runs at every start)."""
         async with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # A bot and its GPU workers may start together: one migrates, the others wait
-                # (PostgreSQL's DDL is transactional) and then find the schema up to date.
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             await conn.run_sync(_upgrade, self.url, revision)
         log.info("Database schema is up to date")
 

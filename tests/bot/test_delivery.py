@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -71,8 +70,9 @@ FORBIDDEN = DeliveryError("the bot may not post in this channel.", permanent=Tru
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    database = await open_database(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+async def db(database_url: str):
+    """Delivery states are rows: each test runs on SQLite and on PostgreSQL."""
+    database = await open_database(database_url)
     yield database
     await database.close()
 

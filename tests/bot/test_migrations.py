@@ -1,23 +1,26 @@
 """The schema moves forward without losing data, and stays portable to PostgreSQL.
 
 A database written by the first release (revision 0001) is upgraded by starting the bot: its
-favourite, its result's buttons and its queued job all keep working. The migrations are also
-rendered as PostgreSQL SQL (offline mode; there is no server here), and the models and the
-queries the bot runs compile for that dialect.
+favourite, its result's buttons and its queued job all keep working. Every revision is walked
+with the rows its release wrote, down and up again. These run on SQLite and on a real PostgreSQL
+(tests/fixtures/postgres.py); the migrations are also rendered as PostgreSQL SQL (offline mode),
+and the models and the queries the bot runs compile for that dialect.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 from alembic import command
 from alembic.script import ScriptDirectory
 from PIL import Image
-from sqlalchemy import BigInteger, select, text
+from sqlalchemy import JSON, BigInteger, bindparam, select, text
 from sqlalchemy.dialects import postgresql
 
 from bot.store import records, retention
@@ -25,8 +28,10 @@ from bot.store.db import Database, alembic_config
 from bot.store.models import Base, Favourite, Generation, Job
 from bot.store.server_models import GuildSettings  # noqa: F401  (its tables share Base.metadata)
 from riffusion_core.audio import encode_mp3, encode_wav, samples_to_segment
+from tests.conftest import REPO_ROOT
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
+from tests.fixtures.postgres import advance_sequences
 
 # The newest migration: every database is upgraded to it at start.
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -114,9 +119,10 @@ FIRST_RELEASE_ROWS = [
 
 
 async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
-    fake_discord: FakeDiscord, bot_harness: BotHarness
+    fake_discord: FakeDiscord, bot_harness: BotHarness, database_url: str
 ):
     fake = fake_discord
+    bot_harness.database_url = database_url
     channel = fake.general
     result_ids = [f"riff:{a}:1" for a in ("reroll", "variation", "extend", "fav", "info", "delete")]
     old_result = fake.state.create_message(
@@ -175,6 +181,7 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
                     "status": status.id,
                 },
             )
+        await advance_sequences(conn, "generations", "favourites", "jobs")
     await db.close()
 
     async with bot_harness.running(FakeRenderer()) as bot:
@@ -214,8 +221,8 @@ async def test_a_database_from_the_first_release_is_upgraded_and_keeps_working(
     assert Path(bot_harness.data_dir / "generations" / "1.mp3").is_file()
 
 
-async def test_done_jobs_of_earlier_releases_become_delivered(tmp_path: Path):
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/old.db")
+async def test_done_jobs_of_earlier_releases_become_delivered(database_url: str):
+    db = Database(database_url)
     try:
         await db.migrate("0006")
         async with db.session() as session:
@@ -235,6 +242,157 @@ async def test_done_jobs_of_earlier_releases_become_delivered(tmp_path: Path):
         await db.close()
 
 
+BIG = 2**60  # a snowflake-sized id: 64-bit columns or bust
+# Rows each release wrote, in its own schema, before the next migration ran: (revision, SQL).
+ROWS_PER_REVISION = [
+    (
+        "0001",
+        """INSERT INTO generations (id, kind, user_id, guild_id, channel_id, message_id, prompt,
+            seed, steps, guidance, denoising, width, duration_s, extra, model, created_at)
+           VALUES (1, 'riff', :big, :big, :big, :big, 'first', :big, 3, 7.0, 0.75, 512, 5.0,
+            '{"clips": 1}', 'm', '2026-11-01 10:00:00')""",
+    ),
+    (
+        "0001",
+        """INSERT INTO favourites (id, user_id, generation_id, created_at)
+           VALUES (1, :big, 1, '2026-11-01 10:05:00')""",
+    ),
+    (
+        "0001",
+        """INSERT INTO jobs (id, kind, state, user_id, params, generation_id, created_at)
+           VALUES (1, 'riff', 'done', :big, '{"prompt": "first"}', 1, '2026-11-01 09:59:00')""",
+    ),
+    (
+        "0002",
+        """INSERT INTO generations (id, kind, parent_id, user_id, message_id, prompt, seed,
+            steps, guidance, denoising, width, duration_s, extra, model, created_at)
+           VALUES (2, 'reroll', 1, :big, 77, 'second', 2, 3, 7.0, 0.75, 512, 5.0, '{}', 'm',
+            '2026-11-02 10:00:00')""",
+    ),
+    (
+        "0003",
+        """INSERT INTO guild_settings (guild_id, allowed_channels, blocked_words,
+            blocked_patterns, paused, paused_by, max_steps, updated_at)
+           VALUES (:big, '[5, 6]', '["loud"]', '[]', TRUE, :big, 20, '2026-11-03 10:00:00')""",
+    ),
+    (
+        "0003",
+        """INSERT INTO user_settings (user_id, results_by_dm, extra, updated_at)
+           VALUES (:big, TRUE, '{}', '2026-11-03 10:00:00')""",
+    ),
+    ("0004", "UPDATE user_settings SET steps = 30, private_status = FALSE"),
+    (
+        "0005",
+        """INSERT INTO jobs (id, kind, state, user_id, params, task, attempts,
+            parent_generation_id, created_at)
+           VALUES (2, 'variation', 'queued', :big, '{"prompt": "second"}',
+            '{"type": "render"}', 1, 2, '2026-11-05 10:00:00')""",
+    ),
+    ("0006", "UPDATE user_settings SET blend_seed_image = 'none', denoising = 0.5"),
+]
+
+
+async def test_every_migration_from_0001_keeps_the_rows_written_before_it(database_url: str):
+    """Each revision in turn, with the rows its release wrote, then the bot's reads and writes
+    on the result; and all the way down and up again (downgrades work on both databases)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.policy import user_settings
+    from bot.store import library, settings_rows
+
+    db = Database(database_url)
+    try:
+        for revision, sql in ROWS_PER_REVISION:
+            await db.migrate(revision)
+            async with db.engine.begin() as conn:
+                await conn.execute(text(sql), {"big": BIG})
+        async with db.engine.begin() as conn:
+            await advance_sequences(conn, "generations", "favourites", "jobs")
+        await db.migrate()
+
+        [job] = await records.unfinished_jobs(db)
+        assert (job.id, job.kind, job.task, job.attempts) == (2, "variation", {"type": "render"}, 1)
+        assert job.created_at.tzinfo is not None or db.engine.dialect.name == "sqlite"
+        async with db.session() as session:
+            states = list(await session.scalars(select(Job.state).order_by(Job.id)))
+        assert states == ["delivered", "queued"]
+        guild = await settings_rows.guild_settings(db, BIG)
+        assert guild is not None and guild.paused and guild.paused_by == BIG
+        assert (guild.allowed_channels, guild.blocked_words, guild.max_steps) == (
+            [5, 6],
+            ["loud"],
+            20,
+        )
+        assert await settings_rows.paused_guilds(db) == [BIG]
+        assert await user_settings.load(db, BIG) == user_settings.UserDefaults(
+            steps=30,
+            private_status=False,
+            results_by_dm=True,
+            blend_seed_image="none",
+            denoising=0.5,
+        )
+        page = await library.load_page(db, "fav", BIG, 0)
+        assert [g.id for g in page.entries] == [1] and page.entries[0].extra == {"clips": 1}
+        assert page.entries[0].seed == BIG
+        found = await records.generation_by_message(db, 77)
+        assert found is not None and found.parent_id == 1
+        # New rows take ids after the old ones.
+        assert await records.toggle_favourite(db, BIG, 2) == (True, 2)
+        new_job = await records.create_job(
+            db,
+            kind="riff",
+            user_id=BIG,
+            guild_id=None,
+            channel_id=None,
+            params={},
+            parent_generation_id=None,
+        )
+        assert new_job == 3
+
+        def down_and_up(connection) -> list:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "base")
+            command.upgrade(config, "head")
+            return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+        async with db.engine.begin() as conn:
+            assert await conn.run_sync(down_and_up) == []
+        assert await records.unfinished_jobs(db) == []
+    finally:
+        await db.close()
+
+
+MIGRATE_AT_START = """
+import asyncio, sys
+from bot.store.db import open_database
+
+async def main():
+    db = await open_database(sys.argv[1])
+    await db.close()
+
+asyncio.run(main())
+"""
+
+
+def test_processes_starting_together_migrate_one_at_a_time(postgres_url: str):
+    """Shards and workers start at once, each migrating an empty PostgreSQL database at start:
+    one migrates, the others wait for it and find the schema current (none crashes)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIGRATE_AT_START, postgres_url],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    failures = [p.stderr.read()[-800:] for p in processes if p.wait(120) != 0 and p.stderr]
+    assert failures == []
+
+
 OLD_BLEND_ROW = """INSERT INTO generations (id, kind, parent_id, user_id, guild_id, channel_id,
     message_id, image_attachment_id, audio_attachment_id, prompt, negative_prompt, seed,
     seed_image, steps, guidance, denoising, width, duration_s, extra, model, audio_duration_s,
@@ -245,12 +403,13 @@ OLD_BLEND_ROW = """INSERT INTO generations (id, kind, parent_id, user_id, guild_
 
 
 async def test_a_blend_from_before_seed_images_stays_text_only(
-    fake_discord: FakeDiscord, bot_harness: BotHarness
+    fake_discord: FakeDiscord, bot_harness: BotHarness, database_url: str
 ):
     """Blends were text to audio until /blend started from a seed image; their rows have no
     seed image. After the upgrade their Info, copy-paste command, Reroll seeds and Pick a clip
     say and do text only, so they still sound like their parent."""
     fake = fake_discord
+    bot_harness.database_url = database_url
     channel = fake.general
     old = fake.state.create_message(
         channel,
@@ -290,15 +449,16 @@ async def test_a_blend_from_before_seed_images_stays_text_only(
     await db.migrate("0005")  # the schema as the release before this one left it
     async with db.engine.begin() as conn:
         await conn.execute(
-            text(OLD_BLEND_ROW),
+            text(OLD_BLEND_ROW).bindparams(bindparam("extra", type_=JSON)),
             {
                 "user": fake.member.id,
                 "guild": fake.guild.id,
                 "channel": channel.id,
                 "message": old.id,
-                "extra": json.dumps(extra),
+                "extra": extra,
             },
         )
+        await advance_sequences(conn, "generations")
     await db.close()
 
     async with bot_harness.running(FakeRenderer()) as bot:

@@ -25,9 +25,10 @@ async def answer(fake: FakeDiscord, message: Message, action: str) -> str:
 
 
 async def test_old_files_are_pruned_except_favourites_and_buttons_say_so(
-    fake_discord: FakeDiscord, bot_harness: BotHarness
+    fake_discord: FakeDiscord, bot_harness: BotHarness, database_url: str
 ):
     fake = fake_discord
+    bot_harness.database_url = database_url  # SQLite, then PostgreSQL
     async with bot_harness.running(FakeRenderer()):
         made = []
         for prompt in ("favourite", "forgotten", "parent of a waiting job", "recent"):
@@ -117,7 +118,8 @@ async def test_old_files_are_pruned_except_favourites_and_buttons_say_so(
         assert (bot_harness.data_dir / rows[kept].extra["master"]).is_file()
 
 
-async def test_retention_zero_keeps_files_forever(tmp_path, bot_harness: BotHarness):
+async def test_retention_zero_keeps_files_forever(bot_harness: BotHarness, database_url: str):
+    bot_harness.database_url = database_url
     settings = bot_harness.settings(RETENTION_DAYS="0")
     db = await open_database(settings.effective_database_url)
     storage = Storage(settings.data_dir)

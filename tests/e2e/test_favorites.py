@@ -1,5 +1,7 @@
 """/favorites, /history and the Favourite button over the fake Discord (FakeRenderer: fast).
 
+The pages and the concurrent toggles run on SQLite and on PostgreSQL (`database_url`).
+
 Pages are ephemeral messages whose buttons are DynamicItems: they are clicked after a restart
 here, by their owner and by someone else; posting again must carry the stored files.
 """
@@ -61,9 +63,10 @@ async def click_and_wait_edit(
 
 
 async def test_favorites_pages_work_after_a_restart_post_again_and_remove(
-    fake_discord: FakeDiscord, bot_harness: BotHarness
+    fake_discord: FakeDiscord, bot_harness: BotHarness, database_url: str
 ):
     fake = fake_discord
+    bot_harness.database_url = database_url  # SQLite, then PostgreSQL
     uid = fake.member.id
     stranger = fake.add_user("stranger")
     fake.add_member(fake.guild, stranger)
@@ -139,9 +142,10 @@ async def test_favorites_pages_work_after_a_restart_post_again_and_remove(
 
 
 async def test_history_lists_only_your_results_and_can_favourite(
-    fake_discord: FakeDiscord, bot_harness: BotHarness
+    fake_discord: FakeDiscord, bot_harness: BotHarness, database_url: str
 ):
     fake = fake_discord
+    bot_harness.database_url = database_url  # SQLite, then PostgreSQL
     uid = fake.member.id
     other = fake.add_user("other")
     fake.add_member(fake.guild, other)
@@ -214,8 +218,10 @@ async def test_many_users_favourite_one_result_at_once(
         assert f"Favourites: {len(users) - 1 + rows}" in (await fake.response_message(info)).content
 
 
-async def test_favourites_are_unique_per_user_and_concurrent_toggles_count_exactly(tmp_path):
-    db = await open_database(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+async def test_favourites_are_unique_per_user_and_concurrent_toggles_count_exactly(
+    database_url: str,
+):
+    db = await open_database(database_url)
     try:
         generation = await records.add_generation(
             db,

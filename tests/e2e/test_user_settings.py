@@ -36,8 +36,11 @@ async def render_one(
     return renderer.tasks[-1], result
 
 
-async def test_show_set_and_reset(fake_discord: FakeDiscord, bot_harness: BotHarness):
+async def test_show_set_and_reset(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, database_url: str
+):
     fake = fake_discord
+    bot_harness.database_url = database_url  # SQLite, then PostgreSQL
     async with bot_harness.running(FakeRenderer()) as bot:
         shown = await answer(fake, fake.member, "settings show")
         assert shown.ephemeral and "**Steps:** 3 (bot default)" in shown.content
@@ -375,8 +378,8 @@ async def test_status_messages_public_or_private(
         await fake.wait_until(lambda: "is ready" in shown.content, what="public status done")
 
 
-async def test_migration_0004_keeps_existing_user_settings(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}/bot.db"
+async def test_migration_0004_keeps_existing_user_settings(database_url: str):
+    url = database_url
     db = await open_database(url)
     await db.close()
     db = type(db)(url)
@@ -396,8 +399,8 @@ async def test_migration_0004_keeps_existing_user_settings(tmp_path):
             await conn.execute(
                 sa.text(
                     "INSERT INTO user_settings (user_id, results_by_dm, extra, updated_at) "
-                    "VALUES (42, 1, '{}', '2026-01-01 00:00:00'), "
-                    "(43, 0, '{}', '2026-01-01 00:00:00')"
+                    "VALUES (42, TRUE, '{}', '2026-01-01 00:00:00'), "
+                    "(43, FALSE, '{}', '2026-01-01 00:00:00')"
                 )
             )
         await db.migrate()
