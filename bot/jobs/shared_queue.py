@@ -45,10 +45,6 @@ NO_WORKER = (
     "no GPU worker of this bot's version has been seen for a minute; start one with "
     "`python -m bot.worker` (docs/scale-out.md)"
 )
-RADIO_UNAVAILABLE = (
-    "the radio renders on a GPU in the bot's own process, and this bot sends its work to GPU "
-    "workers (GENERATION_QUEUE=postgres), so the radio is not available here."
-)
 
 
 def batch_key_text(key: Hashable | None) -> str | None:
@@ -191,8 +187,9 @@ class SharedQueue:
         return files
 
     def submit(self, user_id: int, payload: Any, **_: Any) -> QueuedJob[Any, Any]:
-        """Jobs without a row (the radio's clips) need the GPU in this process."""
-        raise RiffusionError(RADIO_UNAVAILABLE[0].upper() + RADIO_UNAVAILABLE[1:])
+        """Jobs without a row (the radio's clips) need the GPU in this process: the radio
+        checks `renders_here` first (bot/voice/stations.py), so this is never reached."""
+        raise RiffusionError("This bot renders on GPU workers; this request needs a local GPU.")
 
     def cancel(self, job: QueuedJob[Any, Any]) -> bool:
         """Stop showing the job at once; the row is cancelled (a waiting job) or its worker is

@@ -14,15 +14,13 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from bot.config import Settings, SettingsError, load_settings
-from bot.engine.queue import leave_loading_worker_behind
-from bot.engine.renderer import PipelineRenderer, Renderer
 from bot.logs import RedactSecrets, install
-from bot.store.db import open_database
-from bot.store.files import Storage
-from bot.worker.gpu_worker import GpuWorker
-from riffusion_core.seed_images.catalogue import scan_seed_folder
+
+if TYPE_CHECKING:
+    from bot.engine.renderer import Renderer
 
 log = logging.getLogger("bot.worker")
 
@@ -37,6 +35,13 @@ async def run_worker(
     settings: Settings, *, renderer: Renderer | None = None, stop: asyncio.Event | None = None
 ) -> int:
     """Run one worker until `stop` is set (or SIGTERM/SIGINT); returns the exit code."""
+    # Heavy imports (torch, audio) once the settings are known good, as `python -m bot` does.
+    from bot.engine.renderer import PipelineRenderer
+    from bot.store.db import open_database
+    from bot.store.files import Storage
+    from bot.worker.gpu_worker import GpuWorker
+    from riffusion_core.seed_images.catalogue import scan_seed_folder
+
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         log.exception("The worker stopped because of an unexpected error")
         code = EXIT_FAILED
+    from bot.engine.queue import leave_loading_worker_behind
+
     return leave_loading_worker_behind(code)
 
 

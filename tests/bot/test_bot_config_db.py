@@ -227,3 +227,41 @@ def test_env_example_documents_every_setting_the_bot_reads():
     documented = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert "DISCORD_TOKEN" in read and "MAX_UPLOAD_MB" in read  # the scan sees the settings
     assert read == documented
+
+
+def test_the_postgres_queue_needs_a_postgresql_database():
+    with pytest.raises(SettingsError) as info:
+        load_settings({"DISCORD_TOKEN": TOKEN, "GENERATION_QUEUE": "postgres"}, dotenv_path=None)
+    assert info.value.problems == [
+        "GENERATION_QUEUE=postgres needs a PostgreSQL DATABASE_URL "
+        "(postgresql+asyncpg://user:password@host/database): workers on other machines share "
+        "the queue through it."
+    ]
+    with pytest.raises(SettingsError) as info:
+        load_settings({"DISCORD_TOKEN": TOKEN, "GENERATION_QUEUE": "redis"}, dotenv_path=None)
+    assert info.value.problems == ["GENERATION_QUEUE must be local or postgres (got 'redis')."]
+    settings = load_settings({"DISCORD_TOKEN": TOKEN, **POSTGRES}, dotenv_path=None)
+    assert settings.shared_queue and "secret" in settings.secrets  # the password is redacted
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"GENERATION_QUEUE": "postgres"}, "error: GENERATION_QUEUE=postgres needs a PostgreSQL"),
+        ({}, "error: a GPU worker needs the bot's PostgreSQL DATABASE_URL"),
+    ],
+)
+def test_python_m_bot_and_its_worker_exit_2_without_postgresql(tmp_path, env, line):
+    """One clear line and exit code 2, for the bot and for a GPU worker (which needs no token)."""
+    program = "bot" if env else "bot.worker"
+    base = {"PYTHONPATH": str(ROOT), "DISCORD_TOKEN": TOKEN} if env else {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", program],
+        cwd=tmp_path,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    [only] = done.stderr.splitlines()
+    assert only.startswith(line)
