@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 QUEUE_VERSION = 1
 SEED_IMAGE_BLOB = "seed_image.png"  # a seed image from SEED_IMAGES_DIR travels with the job
 WORKERS_SEEN_S = 60.0  # a worker not heard from for this long is not counted
+ADMISSIONS_AT_ONCE = 4  # below the connection pool's size (5), see admission()
 NO_WORKER = (
     "no GPU worker of this bot's version has been seen for a minute; start one with "
     "`python -m bot.worker` (docs/scale-out.md)"
@@ -78,6 +79,7 @@ class SharedQueue:
         self._closed = False
         self._unserved_since: float | None = None  # jobs waiting and no worker seen, since
         self._wake = asyncio.Event()
+        self._admitting = asyncio.Semaphore(ADMISSIONS_AT_ONCE)
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.listener = Listener(
@@ -297,7 +299,9 @@ class SharedQueue:
     async def admission(self, user_id: int) -> AsyncIterator[None]:
         """A session-level advisory lock on the user, across every bot process."""
         key = queue_rows.user_lock_key(user_id) ^ (1 << 29)  # not the enqueue lock's key
-        async with self.db.engine.connect() as conn:
+        # The lock holds a pooled connection while the checks take others: a bounded number
+        # of admissions at a time can never take the whole pool and wait on each other.
+        async with self._admitting, self.db.engine.connect() as conn:
             await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             await conn.commit()
             try:

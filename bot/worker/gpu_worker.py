@@ -237,19 +237,26 @@ class GpuWorker:
             [(c.job.user_id, task, task.batch_key, task.cost) for c, task, _, _ in items]
         )
         for (claimed_job, _task, spec, scratch), handle in zip(items, handles, strict=True):
-            self.running[claimed_job.job.id] = Running(
-                lease=queue_rows.Lease(claimed_job.job.id, claimed_job.attempt),
+            job_id = claimed_job.job.id
+            self.running[job_id] = Running(
+                lease=queue_rows.Lease(job_id, claimed_job.attempt),
                 handle=handle,
                 spec=spec,
                 scratch=scratch,
             )
-        # The GPU is free once every job's render ended; encoding and storing go on meanwhile.
-        await asyncio.wait([h.future for h in handles])
-        for (claimed_job, *_), handle in zip(items, handles, strict=True):
-            job_id = claimed_job.job.id
+            # Each job is stored (encoded, written) when its render ends, while the next
+            # batch may already run.
             finishing = asyncio.create_task(self._complete(job_id, handle), name=f"finish-{job_id}")
             self._finishing.add(finishing)
             finishing.add_done_callback(self._finishing.discard)
+        # The GPU is free once every render ended; a stop (SIGTERM) returns at once, and the
+        # local queue's shutdown grants the running batch SHUTDOWN_GRACE_S.
+        pending: set[asyncio.Future[Any]] = {h.future for h in handles}
+        while pending and not stopping.done():
+            _, pending = await asyncio.wait(
+                pending | {stopping}, return_when=asyncio.FIRST_COMPLETED
+            )
+            pending.discard(stopping)
 
     def _rebuild(self, claimed: queue_rows.Claimed) -> tuple[RenderTask, JobSpec, Path]:
         """The job's inputs written under a scratch folder laid out like DATA_DIR, and its
@@ -284,6 +291,7 @@ class GpuWorker:
     async def _complete(self, job_id: int, handle: WorkerHandle) -> None:
         running = self.running[job_id]
         lease = running.lease
+        await asyncio.wait([handle.future])
         try:
             try:
                 output = handle.future.result()
