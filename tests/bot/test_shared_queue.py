@@ -323,3 +323,20 @@ async def test_a_worker_of_another_version_refuses_jobs_and_says_why(db: Databas
     await new_job(db, 1, "new", version=QUEUE_VERSION + 1)
     assert (await claim(db)).jobs == []
     assert await queue_rows.waiting_versions(db, QUEUE_VERSION) == {QUEUE_VERSION + 1: 1}
+
+
+async def test_a_stopping_worker_gives_its_job_back_without_counting_a_try(
+    db: Database, tmp_path: Path
+) -> None:
+    settings = settings_for(db.url, tmp_path, SHUTDOWN_GRACE_S="0.3")
+    worker = GpuWorker(settings, db, FakeRenderer(step_s=0.1), scan_seed_folder(None).catalogue)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    job_id = await new_job(db, 1, "long", steps=200)  # 20 s unless stopped
+    while not worker.running:
+        await asyncio.sleep(0.05)
+    stop.set()  # SIGTERM: the grace (0.3 s) is far shorter than the job
+    assert await asyncio.wait_for(running, 20) == 0
+    view = (await queue_rows.views(db, [job_id]))[job_id]
+    assert (view.state, view.attempts) == ("queued", 0)
+    assert [c.job.id for c in (await claim(db, "w2")).jobs] == [job_id]  # another one takes it
