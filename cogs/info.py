@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy.exc import SQLAlchemyError
 
 import riffusion_core
 from bot.store import records
@@ -249,7 +250,12 @@ class Info(commands.Cog):
             device = "\n".join(services.queue.workers_seen()) or "no GPU worker seen lately"
         queue = services.queue
         rate = queue.seconds_per_cost
-        total, today = await self._generation_counts()
+        try:
+            total, today = await self._generation_counts()
+            generated = f"{total} in all, {today} today"
+        except SQLAlchemyError:  # the database is down: /about still says what is wrong
+            generated = "unknown (the database does not answer)"
+            services.health.failed("database", "the database does not answer")
         used = await asyncio.to_thread(disk_usage, settings.data_dir)
         retention = services.retention
         embed = discord.Embed(title="About this bot")
@@ -261,7 +267,7 @@ class Info(commands.Cog):
         embed.add_field(
             name="Speed", value=f"{rate:.2f} s per step" if rate else "not measured yet"
         )
-        embed.add_field(name="Generated", value=f"{total} in all, {today} today")
+        embed.add_field(name="Generated", value=generated)
         embed.add_field(
             name="Uptime", value=human_duration(time.monotonic() - self.started_monotonic)
         )

@@ -1,7 +1,7 @@
 """What the rest of the bot needs of a generation queue, whichever kind runs it.
 
 Two queues keep this contract: the local one (bot/engine/queue.py: a worker thread in this
-process owns the GPU) and the shared one (bot/engine/shared_queue.py: the jobs table in
+process owns the GPU) and the shared one (bot/jobs/shared_queue.py: the jobs table in
 PostgreSQL, drained by GPU workers on other machines). The job service, the server policy, /queue
 and /about work with either; GENERATION_QUEUE chooses (bot/app/client.py).
 """

@@ -134,6 +134,7 @@ class MadeResult:
     clips: int
     elapsed_s: float
     duration_s: float
+    model: str | None = None  # the worker's RIFFUSION_MODEL (what the result row records)
 
 
 RenderResult = RenderOutput | MadeResult  # what a job's handle resolves to, in either queue

@@ -437,7 +437,11 @@ class JobService:
                     width=params.width,
                     duration_s=params.duration_s,
                     extra={**request.extra, "clips": output.clips},
-                    model=self.settings.riffusion_model,
+                    model=(
+                        output.model
+                        if isinstance(output, MadeResult) and output.model
+                        else self.settings.riffusion_model
+                    ),
                     audio_duration_s=output.duration_s,
                     elapsed_s=output.elapsed_s,
                 ),
@@ -587,7 +591,10 @@ class JobService:
                         "the bot could not pick it up again after a restart; please send it again.",
                     )
             log.info("Resumed %d of %d unfinished job(s)", len(resumed), len(rows))
-        await asyncio.to_thread(self.files.remove_orphan_job_files, set(self.active))
+        # DATA_DIR may be shared with other bot processes (SHARD_IDS): a job file is an orphan
+        # only when no process has its job unfinished.
+        unfinished = {row.id for row in await records.unfinished_jobs(self.db)}
+        await asyncio.to_thread(self.files.remove_orphan_job_files, set(self.active) | unfinished)
         return resumed
 
     def owns(self, guild_id: int | None) -> bool:

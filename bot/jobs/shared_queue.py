@@ -403,6 +403,7 @@ class SharedQueue:
             clips=int(made["clips"]),
             elapsed_s=float(made["elapsed_s"]),
             duration_s=float(made["duration_s"]),
+            model=made.get("model"),
         )
 
     async def saved(self, job_id: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -113,7 +114,7 @@ class Storage:
         for path in folder.iterdir():
             stem = path.name.split(".", 1)[0]
             wanted = stem.isdigit() and int(stem) in keep and path.suffix == ".wav"
-            if path.is_file() and not wanted:
+            if path.is_file() and not wanted and not _just_written(path):
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
@@ -138,6 +139,15 @@ class Storage:
 
     def _write(self, relative: str, writer: Callable[[BinaryIO], object]) -> None:
         _write_durably(self.path(relative), writer)
+
+
+def _just_written(path: Path, within_s: float = 60.0) -> bool:
+    """Written in the last minute: perhaps by another bot process sharing DATA_DIR, which has
+    not recorded its job yet (or is still writing it)."""
+    try:
+        return time.time() - path.stat().st_mtime < within_s
+    except OSError:
+        return True
 
 
 def disk_usage(folder: Path) -> int:

@@ -23,8 +23,15 @@ APPLICATION_NAME = "riffusion-listen"  # how the connection shows in pg_stat_act
 
 
 def asyncpg_dsn(url: str) -> str:
-    """The SQLAlchemy URL (postgresql+asyncpg://...) as a plain libpq-style DSN."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The SQLAlchemy URL (postgresql+asyncpg://...) as a plain libpq-style DSN.
+
+    SQLAlchemy's asyncpg dialect takes TLS as `?ssl=require` (a connect() argument); in a DSN
+    asyncpg reads it as `sslmode`, and would otherwise send `ssl` to the server as a setting."""
+    parsed = make_url(url).set(drivername="postgresql")
+    query = dict(parsed.query)
+    if "ssl" in query and "sslmode" not in query:
+        query["sslmode"] = query.pop("ssl")
+    return parsed.set(query=query).render_as_string(hide_password=False)
 
 
 class Listener:

@@ -6,7 +6,8 @@ LOCKED` under a transaction-level advisory lock, because round-robin is one deci
 users (a claim takes about a millisecond, so serialising claims costs no throughput). A claim
 sets a lease; every later write of the worker names (lease_owner, attempts), its fence, so a
 worker that lost its claim (its lease ran out and another worker took the job) changes nothing.
-Times are the database's own `now()`: the machines' clocks never have to agree.
+Times are the database's own `now()` (leases, starts, and a job's `created_at` once it is queued):
+the machines' clocks never have to agree.
 
 Notifications (LISTEN/NOTIFY) only wake: everything a notification says is also in the rows,
 which are polled, so a dropped LISTEN connection slows nothing down by more than a poll.
@@ -155,7 +156,9 @@ async def enqueue(
         await session.execute(
             update(Job)
             .where(Job.id == job_id)
-            .values(queue_version=version, batch_key=batch_key, cost=cost)
+            # Its turn counts from now by the database's clock, like every start: bot and
+            # worker machines' clocks never have to agree.
+            .values(queue_version=version, batch_key=batch_key, cost=cost, created_at=func.now())
         )
         await notify(session, QUEUE_CHANNEL, "new")
     return None

@@ -36,6 +36,8 @@ async def run_worker(
 ) -> int:
     """Run one worker until `stop` is set (or SIGTERM/SIGINT); returns the exit code."""
     # Heavy imports (torch, audio) once the settings are known good, as `python -m bot` does.
+    from alembic.util.exc import CommandError
+
     from bot.engine.renderer import PipelineRenderer
     from bot.store.db import open_database
     from bot.store.files import Storage
@@ -47,7 +49,15 @@ async def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-    db = await open_database(settings.effective_database_url)
+    try:
+        db = await open_database(settings.effective_database_url)
+    except CommandError as exc:  # the schema is of another release (Alembic says which)
+        log.error(
+            "The database's schema does not match this worker's release (%s); run the same "
+            "release of the bot and its workers (docs/scale-out.md, upgrading)",
+            exc,
+        )
+        return EXIT_SETTINGS
     try:
         scratch = Storage(settings.data_dir).scratch_dir
         renderer = renderer or PipelineRenderer(

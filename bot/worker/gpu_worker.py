@@ -346,6 +346,7 @@ class GpuWorker:
             "duration_s": output.duration_s,
             "bitrate_kbps": encoded.bitrate_kbps,
             "worker": self.id,
+            "model": self.settings.riffusion_model,
         }
         files = {
             "result.png": encoded.png,

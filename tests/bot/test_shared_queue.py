@@ -340,3 +340,17 @@ async def test_a_stopping_worker_gives_its_job_back_without_counting_a_try(
     view = (await queue_rows.views(db, [job_id]))[job_id]
     assert (view.state, view.attempts) == ("queued", 0)
     assert [c.job.id for c in (await claim(db, "w2")).jobs] == [job_id]  # another one takes it
+
+
+def test_tls_in_database_url_reaches_the_listen_connection() -> None:
+    """SQLAlchemy's asyncpg dialect takes `ssl=`; a DSN for asyncpg.connect needs `sslmode=`
+    (else asyncpg sends `ssl` to the server as a setting, which refuses it)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from bot.store.notify import asyncpg_dsn
+
+    dsn = urlsplit(asyncpg_dsn("postgresql+asyncpg://bot:pw@db.example/riffusion?ssl=verify-full"))
+    assert (dsn.scheme, dsn.netloc, dsn.path) == ("postgresql", "bot:pw@db.example", "/riffusion")
+    assert parse_qs(dsn.query) == {"sslmode": ["verify-full"]}
+    local = urlsplit(asyncpg_dsn("postgresql+asyncpg://bot@/r?host=/tmp/s"))
+    assert parse_qs(local.query) == {"host": ["/tmp/s"]}
