@@ -109,10 +109,6 @@ class Voice(commands.Cog):
         seed: Seed | None = None,
         steps: RadioSteps | None = None,
     ) -> None:
-        unavailable = self.bot.services.radio.unavailable
-        if unavailable is not None:
-            await reply(interaction, unavailable)
-            return
         channel = caller_voice_channel(interaction)
         if channel is None or interaction.guild_id is None:
             await reply(interaction, NOT_IN_VOICE)

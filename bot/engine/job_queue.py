@@ -12,7 +12,10 @@ import contextlib
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
+from pydub import AudioSegment
+
 from bot.engine.queue import QueuedJob
+from bot.engine.radio_clips import RadioTask
 from bot.engine.tasks import RenderResult, RenderTask
 
 Handle = QueuedJob[RenderTask, RenderResult]
@@ -51,18 +54,11 @@ class JobQueue(Protocol):
         """Queue the job of row `job_id`; raises QueueFull / QueueClosed for its user."""
         ...
 
-    def submit(
-        self,
-        user_id: int,
-        payload: Any,
-        *,
-        batch_key: Hashable | None = None,
-        cost: float = 1.0,
-        group: Hashable | None = None,
-        resumed: bool = False,
-        first: bool = False,
-    ) -> QueuedJob[Any, Any]:
-        """A job without a database row (the radio's clips)."""
+    async def render_clip(
+        self, lane: int, task: RadioTask, *, cost: float, group: int | None
+    ) -> QueuedJob[RadioTask, AudioSegment]:
+        """Queue one radio clip in the fairness lane `lane` (no request row: a radio does not
+        outlive the bot); `group` is the guild, whose pause holds it."""
         ...
 
     def cancel(self, job: QueuedJob[Any, Any]) -> bool: ...

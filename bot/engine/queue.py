@@ -241,6 +241,13 @@ class GenerationQueue(Generic[P, R]):
             first=first,
         )
 
+    async def render_clip(
+        self, lane: int, task: Any, *, cost: float, group: int | None
+    ) -> QueuedJob[Any, Any]:
+        """A radio clip: a job without a row, in its own fairness lane (the JobQueue protocol).
+        It renders itself (RendersItself), so the render function takes it beside P."""
+        return self.submit(lane, task, batch_key=None, cost=cost, group=group)
+
     async def held_by(self, user_id: int) -> int | None:
         """None: the caller counts the user's jobs itself (they all live in this process)."""
         del user_id

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import Settings
 from bot.engine.job_queue import Handle, JobQueue
 from bot.engine.queue import JobSuspended, QueueClosed
+from bot.engine.radio_clips import RADIO_KIND
 from bot.engine.tasks import MadeResult, RenderResult, RenderTask
 from bot.jobs import recovery, specs
 from bot.jobs.delivery import DeliveryService, PendingDelivery
@@ -566,6 +567,9 @@ class JobService:
         owner in its status message. Remix inputs of jobs no longer waiting are removed.
         """
         rows = [row for row in await records.unfinished_jobs(self.db) if self.owns(row.guild_id)]
+        for row in (row for row in rows if row.kind == RADIO_KIND):  # a radio stops with us
+            await records.update_job(self.db, row.id, state=JobState.CANCELLED)
+        rows = [row for row in rows if row.kind != RADIO_KIND]
         rendered = sorted(
             (row for row in rows if row.state == JobState.RENDERED.value),
             key=lambda row: (as_utc(row.finished_at or row.created_at), row.id),

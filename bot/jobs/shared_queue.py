@@ -13,26 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from pathlib import Path
 from typing import Any
 
+from pydub import AudioSegment
 from sqlalchemy import text
 
 from bot.config import Settings
 from bot.engine.job_queue import Handle
 from bot.engine.queue import JobFailed, JobSuspended, QueueClosed, QueuedJob, QueueFull
+from bot.engine.radio_clips import RADIO_KIND, RadioTask
 from bot.engine.tasks import MadeResult, RenderResult, RenderTask
 from bot.jobs import specs
 from bot.jobs.health import Health
-from bot.store import queue_rows
+from bot.store import queue_rows, records
 from bot.store.db import Database
 from bot.store.files import Storage
 from bot.store.models import Job, JobState
 from bot.store.notify import Listener
-from riffusion_core.errors import GenerationCancelled, RiffusionError
+from riffusion_core.errors import GenerationCancelled
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,11 @@ NO_WORKER = (
     "no GPU worker of this bot's version has been seen for a minute; start one with "
     "`python -m bot.worker` (docs/scale-out.md)"
 )
+
+
+def decode_wav(data: bytes) -> AudioSegment:
+    """A radio clip as its worker sent it (our own WAV, read in-process)."""
+    return AudioSegment.from_wav(io.BytesIO(data))
 
 
 def batch_key_text(key: Hashable | None) -> str | None:
@@ -73,7 +81,7 @@ class SharedQueue:
         self.health = health
         self.version = version
         self.on_start: Callable[[list[Handle]], None] | None = None  # workers record starts
-        self.handles: dict[int, Handle] = {}
+        self.handles: dict[int, QueuedJob[Any, Any]] = {}
         self.latest: queue_rows.Snapshot | None = None
         self._paused: set[Hashable] = set()
         self._closed = False
@@ -188,10 +196,49 @@ class SharedQueue:
             files[SEED_IMAGE_BLOB] = Path(seed_image).read_bytes()
         return files
 
-    def submit(self, user_id: int, payload: Any, **_: Any) -> QueuedJob[Any, Any]:
-        """Jobs without a row (the radio's clips) need the GPU in this process: the radio
-        checks `renders_here` first (bot/voice/stations.py), so this is never reached."""
-        raise RiffusionError("This bot renders on GPU workers; this request needs a local GPU.")
+    async def render_clip(
+        self, lane: int, task: RadioTask, *, cost: float, group: int | None
+    ) -> QueuedJob[RadioTask, AudioSegment]:
+        """A radio clip through the workers: a row of kind "radio" (never resumed after a
+        restart, never in /history) whose result is the clip's WAV."""
+        if self._closed:
+            raise QueueClosed()
+        job_id = await records.create_job(
+            self.db,
+            kind=RADIO_KIND,
+            user_id=lane,
+            guild_id=group,
+            channel_id=None,
+            params={},
+            parent_generation_id=None,
+            task=task.to_spec(),
+        )
+        inputs: dict[str, bytes] = {}
+        if task.seed_image is not None and Path(task.seed_image).is_file():
+            inputs[SEED_IMAGE_BLOB] = await asyncio.to_thread(Path(task.seed_image).read_bytes)
+        await queue_rows.enqueue(
+            self.db,
+            job_id,
+            user_id=lane,
+            version=self.version,
+            batch_key=None,
+            cost=cost,
+            inputs=inputs,
+            max_held=None,
+            max_queued=None,
+        )
+        handle: QueuedJob[RadioTask, AudioSegment] = QueuedJob(
+            id=job_id,
+            user_id=lane,
+            payload=task,
+            batch_key=None,
+            cost=cost,
+            future=asyncio.get_running_loop().create_future(),
+            group=group,
+        )
+        self.handles[job_id] = handle
+        self._wake.set()
+        return handle
 
     def cancel(self, job: QueuedJob[Any, Any]) -> bool:
         """Stop showing the job at once; the row is cancelled (a waiting job) or its worker is
@@ -369,6 +416,11 @@ class SharedQueue:
             handle.state = JobState.QUEUED  # its worker gave it back (stopping)
             handle.progress = None
             handle.progress_changed.set()
+        elif state == JobState.MADE.value and view.kind == RADIO_KIND:
+            wav = (await queue_rows.blobs(self.db, handle.id, prefix="result.wav"))["result.wav"]
+            audio = await asyncio.to_thread(decode_wav, wav)
+            await queue_rows.take_over(self.db, handle.id, JobState.DELIVERED)
+            self._finish(handle, JobState.RENDERED, result=audio)
         elif state == JobState.MADE.value:
             try:
                 result = await self._result(handle.id, view.made or {})
@@ -415,7 +467,7 @@ class SharedQueue:
         job: QueuedJob[Any, Any],
         state: JobState,
         *,
-        result: RenderResult | None = None,
+        result: RenderResult | AudioSegment | None = None,
         error: BaseException | None = None,
     ) -> None:
         if job.done:

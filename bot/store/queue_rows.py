@@ -169,6 +169,7 @@ class JobView:
     """What a bot sees of one of its jobs in the shared queue."""
 
     id: int
+    kind: str
     state: str
     progress: tuple[int, int] | None
     error: str | None
@@ -185,6 +186,7 @@ async def views(db: Database, job_ids: Iterable[int]) -> dict[int, JobView]:
         rows = await session.execute(
             select(
                 Job.id,
+                Job.kind,
                 Job.state,
                 Job.progress_step,
                 Job.progress_total,
@@ -197,6 +199,7 @@ async def views(db: Database, job_ids: Iterable[int]) -> dict[int, JobView]:
         return {
             row.id: JobView(
                 id=row.id,
+                kind=row.kind,
                 state=row.state,
                 progress=(
                     (row.progress_step, row.progress_total)

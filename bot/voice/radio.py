@@ -30,6 +30,7 @@ import discord
 import numpy as np
 from pydub import AudioSegment
 
+from bot.engine.radio_clips import RadioClip
 from riffusion_core.errors import RiffusionError
 from riffusion_core.generation import next_seed
 from riffusion_core.loudness import LoudnessSettings, StreamNormaliser
@@ -45,24 +46,6 @@ SILENCE = bytes(FRAME_BYTES)
 ALPHAS = (0.25, 0.5, 0.75, 1.0)
 MAX_PENDING_PROMPTS = 5
 REALTIME_MARGIN = 0.9  # render must take at most 90 % of the clip's length to keep ahead
-
-
-@dataclass(frozen=True)
-class RadioClip:
-    """One clip of the walk: a point `alpha` of the way from one (prompt, seed) to the next."""
-
-    index: int
-    start_prompt: str
-    start_seed: int
-    end_prompt: str
-    end_seed: int
-    alpha: float
-
-    @property
-    def label(self) -> str:
-        if self.start_prompt == self.end_prompt:
-            return f"{self.end_prompt} (seed {self.start_seed}→{self.end_seed}, {self.alpha:g})"
-        return f"{self.start_prompt} → {self.end_prompt} ({self.alpha:g})"
 
 
 class SeedWalk:

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 import discord
 from pydub import AudioSegment
 
-from bot.limits import DEFAULT_DENOISING, DEFAULT_GUIDANCE
-from bot.voice.radio import RadioClip, RadioStation
+from bot.engine.job_queue import JobQueue
+from bot.engine.radio_clips import RadioClip, RadioTask
+from bot.voice.radio import RadioStation
 from riffusion_core.audio import ffmpeg_executable
-from riffusion_core.clips import render_clips
 from riffusion_core.errors import RiffusionError
 
 log = logging.getLogger(__name__)
@@ -167,61 +167,8 @@ class VoiceSessions:
             await self.leave(guild_id)
 
 
-@dataclass(frozen=True)
-class RadioTask:
-    """A queue payload that renders one radio clip (an interpolation step of the walk).
-
-    It renders itself (`render_on`), so the GPU worker runs it like blend and remix tasks;
-    it is never batched with /riff clips, and its cost is its steps, for ETAs.
-    """
-
-    clip: RadioClip
-    steps: int
-    seed_image: str | None
-    denoising: float = DEFAULT_DENOISING  # Riffusion's: the web app's walk sends 0.75
-    guidance: float = DEFAULT_GUIDANCE
-
-    batch_key = None
-
-    @property
-    def cost(self) -> float:
-        return float(self.steps)
-
-    @property
-    def single_clip(self) -> bool:
-        return True
-
-    def request(self) -> Any:
-        from riffusion_core.generation import GenerationRequest, PromptInput
-
-        clip = self.clip
-        start = PromptInput(
-            prompt=clip.start_prompt,
-            seed=clip.start_seed,
-            guidance=self.guidance,
-            denoising=self.denoising,
-        )
-        end = PromptInput(
-            prompt=clip.end_prompt,
-            seed=clip.end_seed,
-            guidance=self.guidance,
-            denoising=self.denoising,
-        )
-        return GenerationRequest(
-            start=start,
-            end=end,
-            alpha=clip.alpha,
-            num_inference_steps=self.steps,
-            seed_image=self.seed_image,
-        )
-
-    def render_on(self, pipe: Any, on_step: Any, should_cancel: Any) -> AudioSegment:
-        result = render_clips(pipe, [self.request()], on_step=on_step, should_cancel=should_cancel)
-        return result[0].audio
-
-
 def radio_renderer(
-    queue: Any, *, lane: int, group: int | None, steps: int, seed_image: str | None
+    queue: JobQueue, *, lane: int, group: int | None, steps: int, seed_image: str | None
 ) -> Callable[[RadioClip], Awaitable[AudioSegment]]:
     """Render radio clips on the shared GPU queue, one at a time, in their own fairness lane.
 
@@ -233,9 +180,8 @@ def radio_renderer(
     async def render(clip: RadioClip) -> AudioSegment:
         if group is not None and queue.is_paused(group):
             raise RiffusionError("generation was paused by the server's admins.")
-        job = queue.submit(
-            lane, RadioTask(clip, steps, seed_image), batch_key=None, cost=float(steps), group=group
-        )
+        task = RadioTask(clip, steps, seed_image)
+        job = await queue.render_clip(lane, task, cost=task.cost, group=group)
         try:
             return await job.wait()
         finally:

@@ -18,11 +18,6 @@ from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 RADIO_SEED_IMAGE = DEFAULT_INTERPOLATION_SEED_IMAGE
-RADIO_UNAVAILABLE = (
-    "The radio renders on a GPU in the bot's own process, and this bot sends its work to GPU "
-    "workers on other machines (GENERATION_QUEUE=postgres), so the radio is not available here; "
-    "/riff and /blend work as usual."
-)
 Announce = Callable[[str], Awaitable[None]]
 
 
@@ -40,11 +35,6 @@ class RadioStations:
         self.queue = queue
         self.seed_images = seed_images
         self.renderer: Callable[[int, int, int], RenderClip] = self.queue_renderer
-
-    @property
-    def unavailable(self) -> str | None:
-        """Why no station can start here (a line for the user), or None."""
-        return None if self.queue.renders_here else RADIO_UNAVAILABLE
 
     def station(
         self,

@@ -30,8 +30,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pydub import AudioSegment
+
 from bot.config import Settings
 from bot.engine.queue import GenerationQueue, JobSuspended, QueuedJob
+from bot.engine.radio_clips import RADIO_KIND, RadioTask
 from bot.engine.renderer import Renderer
 from bot.engine.tasks import RenderOutput, RenderTask
 from bot.jobs import specs
@@ -59,7 +62,8 @@ EXHAUSTED = (
     "it stopped the GPU worker {n} times (too big for the GPU, or the worker keeps crashing), "
     "so it was not tried again; please try a smaller request."
 )
-WorkerHandle = QueuedJob[RenderTask, RenderOutput]
+WorkerTask = RenderTask | RadioTask
+WorkerHandle = QueuedJob[WorkerTask, RenderOutput | AudioSegment]
 
 
 @dataclass
@@ -97,7 +101,7 @@ class GpuWorker:
         self.version = version
         self.id = ident or worker_id()
         self.host = socket.gethostname()
-        self.queue: GenerationQueue[RenderTask, RenderOutput] = GenerationQueue(
+        self.queue: GenerationQueue[WorkerTask, RenderOutput | AudioSegment] = GenerationQueue(
             renderer,
             prepare=renderer.prepare,
             max_jobs_per_user=1_000_000,  # limits are the bots' business; claims bound the work
@@ -212,7 +216,7 @@ class GpuWorker:
     ) -> None:
         """Rebuild the claimed jobs, hand them to the local queue together (one batch), and
         follow each to its end; returns when the GPU is free again."""
-        items: list[tuple[queue_rows.Claimed, RenderTask, JobSpec, Path]] = []
+        items: list[tuple[queue_rows.Claimed, WorkerTask, JobSpec, Path]] = []
         for claimed_job in claimed:
             lease = queue_rows.Lease(claimed_job.job.id, claimed_job.attempt)
             try:
@@ -258,13 +262,13 @@ class GpuWorker:
             )
             pending.discard(stopping)
 
-    def _rebuild(self, claimed: queue_rows.Claimed) -> tuple[RenderTask, JobSpec, Path]:
+    def _rebuild(self, claimed: queue_rows.Claimed) -> tuple[WorkerTask, JobSpec, Path]:
         """The job's inputs written under a scratch folder laid out like DATA_DIR, and its
         RenderTask rebuilt from them (blocking)."""
         job = claimed.job
         scratch = Path(tempfile.mkdtemp(prefix=f"job{job.id}-", dir=self._scratch_folder()))
         storage = Storage(scratch)
-        params = RiffParams.from_json(job.params)
+        seed_file: str | None = None
         for name, data in claimed.inputs.items():
             target = (scratch / name).resolve()
             if scratch.resolve() not in target.parents:
@@ -272,14 +276,21 @@ class GpuWorker:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             if name == SEED_IMAGE_BLOB:
-                params = replace(params, seed_image=str(target))
-        if params.seed_image is not None and SEED_IMAGE_BLOB not in claimed.inputs:
-            name = params.seed_image
-            if name in self.seed_images:
-                params = replace(params, seed_image=self.seed_images.request_value(name))
+                seed_file = str(target)
         spec = JobSpec.from_json(job.task, default_limit=DEFAULT_UPLOAD_LIMIT)
-        task = specs.rebuild(job.kind, params, spec, storage, None)
-        return task, spec, scratch
+        if job.kind == RADIO_KIND:
+            radio = RadioTask.from_spec(spec.task)
+            seed = seed_file or self._seed(radio.seed_image)
+            return replace(radio, seed_image=seed), spec, scratch
+        params = RiffParams.from_json(job.params)
+        params = replace(params, seed_image=seed_file or self._seed(params.seed_image))
+        return specs.rebuild(job.kind, params, spec, storage, None), spec, scratch
+
+    def _seed(self, name: str | None) -> str | None:
+        """A seed image name as the pipeline takes it (a SEED_IMAGES_DIR file by its path)."""
+        if name is not None and name in self.seed_images:
+            return self.seed_images.request_value(name)
+        return name
 
     def _scratch_folder(self) -> Path:
         folder = self._scratch_root / self.id.replace(":", "_")
@@ -320,12 +331,7 @@ class GpuWorker:
                 self.db, self.id, lease, JobState.MADE, made=made, files=files
             )
             if stored:
-                log.info(
-                    "Job %s made in %.1f s (encoded in %.2f s)",
-                    job_id,
-                    output.elapsed_s,
-                    time.perf_counter() - started,
-                )
+                log.info("Job %s made (stored in %.2f s)", job_id, time.perf_counter() - started)
             else:
                 log.warning("Job %s was handed to another worker; its result is dropped", job_id)
         except Exception:
@@ -335,9 +341,13 @@ class GpuWorker:
             shutil.rmtree(running.scratch, ignore_errors=True)
 
     def _encode(
-        self, output: RenderOutput, spec: JobSpec
+        self, output: RenderOutput | AudioSegment, spec: JobSpec
     ) -> tuple[dict[str, Any], dict[str, bytes]]:
-        """The files exactly as the bot posts and keeps them (blocking)."""
+        """The files exactly as the bot posts and keeps them (blocking); a radio clip is its
+        WAV as rendered (the station sets the loudness of the stream)."""
+        if isinstance(output, AudioSegment):
+            made = {"clips": 1, "duration_s": len(output) / 1000, "worker": self.id}
+            return made, {"result.wav": encode_wav(output)}
         loudness = LoudnessSettings(target_rms_dbfs=self.settings.target_rms_dbfs)
         encoded = encode_result(output.image, output.audio, spec.filesize_limit, loudness)
         made = {

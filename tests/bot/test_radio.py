@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from pydub import AudioSegment
 
+from bot.engine.radio_clips import RadioTask
 from bot.voice.radio import (
     ALPHAS,
     FRAME_BYTES,
@@ -29,7 +30,7 @@ from bot.voice.radio import (
     RadioStation,
     SeedWalk,
 )
-from bot.voice.sessions import RadioTask, VoiceSessions
+from bot.voice.sessions import VoiceSessions
 from riffusion_core.loudness import LoudnessSettings
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer, is_result

@@ -6,9 +6,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from bot.jobs.shared_queue import QUEUE_VERSION
-from bot.store.models import Job
-from bot.voice.stations import RADIO_UNAVAILABLE
+from pydub.generators import Sine
+from sqlalchemy import select
+
+from bot.config import load_settings
+from bot.engine.radio_clips import RadioTask
+from bot.jobs.health import Health
+from bot.jobs.shared_queue import QUEUE_VERSION, SharedQueue
+from bot.store.db import open_database
+from bot.store.files import Storage
+from bot.store.models import Job, JobBlob
+from bot.voice.radio import SeedWalk
+from bot.voice.sessions import radio_renderer
 from bot.worker.gpu_worker import GpuWorker
 from riffusion_core.seed_images.catalogue import scan_seed_folder
 from tests.e2e.test_bot_discord import riff
@@ -19,7 +28,7 @@ from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
 QUEUE = {"GENERATION_QUEUE": "postgres", "POLL_INTERVAL_S": "0.1", "LEASE_S": "3"}
 
 
-async def test_about_shows_the_workers_and_the_radio_says_it_is_not_here(
+async def test_about_shows_the_workers_of_every_version(
     fake_discord: FakeDiscord, bot_harness: BotHarness, postgres_url: str, tmp_path
 ):
     fake = fake_discord
@@ -46,10 +55,55 @@ async def test_about_shows_the_workers_and_the_radio_says_it_is_not_here(
             device = fields["Device"]
             assert device.count("\n") == 1  # one line per worker
             assert f"queue version 0, this bot {QUEUE_VERSION}: refuses jobs" in device
-
-            interaction = await fake.slash(fake.member, "radio start", {"prompt": "lofi"})
-            answer = await fake.response_message(interaction, timeout=10)
-            assert answer.content == RADIO_UNAVAILABLE
         finally:
             stop.set()
             assert await asyncio.gather(*running) == [0, 0]
+
+
+class ToneRenderer(FakeRenderer):
+    """Renders radio clips (tasks that render themselves) as tones, like a GPU worker would."""
+
+    def __call__(self, tasks, on_step, should_cancel):
+        [task] = tasks
+        assert isinstance(task, RadioTask) and task.seed_image is not None
+        self.batches.append([task.clip.label])
+        on_step(task.steps, task.steps)
+        return [Sine(330 + 10 * task.clip.index).to_audio_segment(duration=5110)]
+
+
+async def test_radio_clips_render_on_the_workers_and_leave_no_rows_behind(
+    postgres_url: str, tmp_path
+):
+    db = await open_database(postgres_url)
+    settings = load_settings(
+        {"DATABASE_URL": postgres_url, **QUEUE, "DATA_DIR": str(tmp_path / "bot")},
+        dotenv_path=None,
+        need_token=False,
+    )
+    queue = SharedQueue(settings, db, Storage(tmp_path / "bot"), Health())
+    renderer = ToneRenderer()
+    worker = GpuWorker(
+        replace(settings, data_dir=tmp_path / "worker"),
+        db,
+        renderer,
+        scan_seed_folder(None).catalogue,
+    )
+    stop = asyncio.Event()
+    queue.start()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        render = radio_renderer(queue, lane=-42, group=None, steps=3, seed_image="og_beat")
+        clips = SeedWalk("lofi", 7)
+        audio = [await asyncio.wait_for(render(clips.next()), 30) for _ in range(2)]
+        assert [len(a) for a in audio] == [5110, 5110]
+        assert len(renderer.batches) == 2
+        async with db.session() as session:
+            rows = list(await session.scalars(select(Job)))
+            blobs = list(await session.scalars(select(JobBlob)))
+        assert [(r.kind, r.state, r.user_id) for r in rows] == [("radio", "delivered", -42)] * 2
+        assert blobs == []  # the clips' WAVs were taken and dropped
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(running, 30) == 0
+        await queue.shutdown(0)
+        await db.close()
