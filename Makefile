@@ -42,3 +42,4 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) bench/converter.py
+	$(PY) bench/queue.py

@@ -372,8 +372,8 @@ class JobService:
             with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
                 await asyncio.wait_for(job.progress_changed.wait(), timeout=interval)
             too_soon = last_edit + interval - time.monotonic()
-            if too_soon > 0:
-                await asyncio.sleep(too_soon)
+            if too_soon > 0:  # no edit yet, but a job that ends meanwhile is delivered at once
+                await asyncio.wait([job.future], timeout=too_soon)
             if job.done:
                 break
             status = self._status(active, shown_eta=shown.eta_unix)
