@@ -364,6 +364,7 @@ class SharedQueue:
 
     async def _watch(self) -> None:
         while True:
+            self._wake.clear()  # before looking: a notification during the look wakes again
             try:
                 await self.refresh()
                 self.health.worked("database")
@@ -374,7 +375,6 @@ class SharedQueue:
                 self.health.failed(
                     "database", f"the shared queue cannot be read ({exc.__class__.__name__})"
                 )
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
 
