@@ -73,6 +73,7 @@ class Settings:
     # Loudness of every posted or played result (issue 12): the reference's -12 dBFS RMS, with a
     # limiter holding true peaks at -1 dBTP.
     target_rms_dbfs: float = -12.0
+    max_song_s: float = 240.0  # /song: the longest song (30-240 s)
     # Scale-out (issue 14): where jobs are queued. "local": the in-process worker thread (the
     # model loads in the bot); "postgres": the jobs table in a PostgreSQL DATABASE_URL is the
     # queue, and GPU workers (`python -m bot.worker`) on any machine claim from it.
@@ -284,6 +285,7 @@ def load_settings(
         delivery_retry_s=_float(env, "DELIVERY_RETRY_S", 86400.0, problems, minimum=0.0),
         seed_images_dir=_folder(env, "SEED_IMAGES_DIR", problems),
         target_rms_dbfs=_decibels(env, "TARGET_RMS_DBFS", -12.0, problems, low=-40.0, high=-3.0),
+        max_song_s=_float(env, "MAX_SONG_S", 240.0, problems, minimum=30.0),
         generation_queue=(env.get("GENERATION_QUEUE", "").strip().lower() or "local"),
         lease_s=_float(env, "LEASE_S", 30.0, problems, minimum=1.0),
         poll_interval_s=_float(env, "POLL_INTERVAL_S", 2.0, problems, minimum=0.05),

@@ -35,6 +35,10 @@ MIN_DURATION_S = 1.0
 MAX_DURATION_OPTION_S = 120.0  # the option's range; MAX_DURATION_S may lower it
 EXTEND_FACTOR = 2  # Extend grows a track up to this many times MAX_DURATION_S
 MIN_BLEND_CLIPS, MAX_BLEND_CLIPS = 2, 12
+# /song (issue 16): its length's range (MAX_SONG_S may lower it) and its structure's text.
+MIN_SONG_OPTION_S, MAX_SONG_OPTION_S = 30, 240
+MAX_STRUCTURE = 1000
+MIN_BPM_OPTION, MAX_BPM_OPTION = 60, 180
 DEFAULT_BLEND_CLIPS = 4
 
 # Discord

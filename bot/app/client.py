@@ -45,6 +45,7 @@ from bot.ui.remix_modals import RemixButton
 from bot.ui.result_buttons import ResultButton
 from bot.ui.result_message import ResultPoster
 from bot.ui.services import Services
+from bot.ui.song_results import NewSectionSelect, SongButton
 from bot.ui.status import CancelButton
 from bot.voice.sessions import VoiceSessions
 from bot.voice.stations import RadioStations
@@ -63,6 +64,7 @@ EXTENSIONS = (
     "cogs.retention",
     "cogs.riff",
     "cogs.settings",
+    "cogs.song",
     "cogs.voice",
 )
 # Buttons, selects and pages that outlive the process: rebuilt from their custom_id on a click.
@@ -73,6 +75,8 @@ DYNAMIC_ITEMS = (
     PlayButton,
     MixButton,
     PickClipSelect,
+    SongButton,
+    NewSectionSelect,
     *LIBRARY_ITEMS,
 )
 

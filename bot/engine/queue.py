@@ -86,6 +86,18 @@ class JobFailed(RiffusionError):
     """The job failed for a reason that is not the user's input (message still for users)."""
 
 
+@dataclass(frozen=True)
+class Continue:
+    """What a job that renders in turns returns after one turn (a song: one clip a turn).
+
+    `progress` is the job's whole progress after the turn; `files` are the paths (under
+    DATA_DIR) the turn wrote, which a GPU worker of the postgres queue sends with the job.
+    """
+
+    progress: tuple[int, int]
+    files: tuple[str, ...] = ()
+
+
 @dataclass(eq=False)
 class QueuedJob(Generic[P, R]):
     """A job's live state; owned by the queue, read by the loop thread."""
@@ -99,6 +111,7 @@ class QueuedJob(Generic[P, R]):
     group: Hashable | None = None  # e.g. the guild: a paused group's jobs wait (see pause())
     state: JobState = JobState.QUEUED
     progress: tuple[int, int] | None = None
+    turns: int = 0  # turns it finished and went back in line for (a job that renders in turns)
     submitted_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     finished_at: float | None = None
@@ -130,6 +143,7 @@ class GenerationQueue(Generic[P, R]):
         render: RenderFn,
         *,
         prepare: Callable[[], None] | None = None,
+        requeue_continuations: bool = True,
         max_jobs_per_user: int = 3,
         max_queue_size: int = 100,
         max_batch_size: int = 4,
@@ -139,6 +153,9 @@ class GenerationQueue(Generic[P, R]):
     ) -> None:
         self._render = render
         self._prepare = prepare
+        # A result that says Continue puts its job back in line; a GPU worker of the postgres
+        # queue turns it down (False) and puts the job back in the shared queue instead.
+        self.requeue_continuations = requeue_continuations
         self.on_start = on_start  # called on the loop with each batch as it starts
         self.max_jobs_per_user = max_jobs_per_user
         self.max_queue_size = max_queue_size
@@ -581,7 +598,27 @@ class GenerationQueue(Generic[P, R]):
         elapsed = time.monotonic() - started
         self._record_time(elapsed, sum(job.cost for job in batch))
         for job, result in zip(batch, results, strict=True):
-            self._finish(job, JobState.RENDERED, result=result)
+            if isinstance(result, Continue) and self.requeue_continuations:
+                self._requeue(job, result)
+            else:
+                self._finish(job, JobState.RENDERED, result=result)
+
+    def _requeue(self, job: QueuedJob[P, R], turn: Continue) -> None:
+        """A job that renders in turns finished one: it is its user's next job again, and
+        the user waits for the other users' turns first (round-robin), so a long job never
+        holds the GPU while others wait."""
+        with self._lock:
+            if job.done:
+                return
+            job.state = JobState.QUEUED
+            job.started_at = None
+            job.turns += 1
+            if job.user_id not in self._by_user:
+                self._by_user[job.user_id] = deque()
+                self._turns.append(job.user_id)
+            self._by_user[job.user_id].appendleft(job)
+            self._lock.notify_all()
+        self._call_soon(job_progress, job, *turn.progress)
 
     def _record_time(self, elapsed: float, cost: float) -> None:
         rate = elapsed / max(cost, 1e-9)

@@ -89,6 +89,17 @@ class RenderTask:
         every one)."""
         return {}
 
+    def for_job(self, folder: Path, relative: str) -> RenderTask:
+        """The task once its job has a row: `folder` (DATA_DIR/jobs/<id>, `relative` to
+        DATA_DIR) is the job's own, for work kept between queue turns (a song's clips)."""
+        del folder, relative
+        return self
+
+    def progress_detail(self, progress: tuple[int, int] | None) -> str | None:
+        """More than step k/N for the status line (a song: which section); None: nothing."""
+        del progress
+        return None
+
 
 @runtime_checkable
 class RendersItself(Protocol):

@@ -42,6 +42,7 @@ class JobStatus:
     phase: Phase = Phase.WAITING
     position: int | None = None  # 0: rendering; None: finishing
     progress: tuple[int, int] | None = None  # (step, total) while rendering
+    detail: str | None = None  # where a job in several parts is (a song: its section)
     eta_unix: int | None = None
     reason: str | None = None  # why it failed, was suspended or waits for Discord
     cancelled_by: int | None = None

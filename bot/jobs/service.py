@@ -230,6 +230,8 @@ class JobService:
             parent_generation_id=request.parent.id if request.parent else None,
             task=spec.to_json(),
         )
+        # Its own folder under DATA_DIR, for work kept between queue turns (a song's clips).
+        task = task.for_job(self.files.job_folder(job_id), self.files.job_folder_relative(job_id))
         try:
             audio = await asyncio.to_thread(specs.save_remix_audio, task, job_id, self.files)
             if audio is not None:
@@ -400,6 +402,7 @@ class JobService:
             owner_id=active.requester.user_id,
             position=self.queue.position(job),
             progress=job.progress,
+            detail=active.task.progress_detail(job.progress),
             eta_unix=eta_unix,
         )
 
@@ -685,6 +688,9 @@ class JobService:
             except JobNotRebuildable as exc:
                 await self._fail_stored(row, str(exc))
                 return False
+            task = task.for_job(
+                self.files.job_folder(row.id), self.files.job_folder_relative(row.id)
+            )
             # Queued again before the queue can start it (its start is recorded as running).
             await records.update_job(self.db, row.id, state=JobState.QUEUED)
         else:

@@ -413,8 +413,9 @@ class SharedQueue:
                 handle.progress = view.progress
                 handle.progress_changed.set()
         elif state == JobState.QUEUED.value and handle.state is JobState.RUNNING:
-            handle.state = JobState.QUEUED  # its worker gave it back (stopping)
-            handle.progress = None
+            # Its worker gave it back (stopping), or a song finished a turn (its progress).
+            handle.state = JobState.QUEUED
+            handle.progress = view.progress
             handle.progress_changed.set()
         elif state == JobState.MADE.value and view.kind == RADIO_KIND:
             wav = (await queue_rows.blobs(self.db, handle.id, prefix="result.wav"))["result.wav"]

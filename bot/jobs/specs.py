@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.engine.song_task import SongTask
 from bot.engine.tasks import BlendClipTask, BlendTask, ExtendSource, RemixTask, RenderTask
 from bot.params import RiffParams
 from bot.store.files import Storage
@@ -19,6 +20,7 @@ from bot.store.models import Generation
 from riffusion_core.audio import encode_wav
 from riffusion_core.audio_decode import decode_audio
 from riffusion_core.errors import RiffusionError
+from riffusion_core.songs import SongSpec
 
 
 class JobNotRebuildable(RiffusionError):
@@ -52,7 +54,10 @@ class JobSpec:
 
 
 def describe(task: RenderTask, files: Storage) -> dict[str, Any]:
-    """The kind-specific part of `task` as JSON (a remix's audio is saved separately)."""
+    """The kind-specific part of `task` as JSON (a remix's audio is saved separately; a song's
+    finished clips are in its job's folder, which follows from the job's id)."""
+    if isinstance(task, SongTask):
+        return {"type": "song", "song": task.spec.to_json()}
     if isinstance(task, RemixTask):
         return {
             "type": "remix",
@@ -112,6 +117,8 @@ def rebuild(
     """The RenderTask of a stored job; blocking (a remix decodes its saved input)."""
     task = spec.task
     kind_of_task = task.get("type") or _legacy_type(kind)
+    if kind_of_task == "song":
+        return SongTask(params=params, song=SongSpec.from_json(task["song"]))
     if kind_of_task == "remix":
         path = storage.existing(task.get("audio"), any_folder=True)
         if path is None:

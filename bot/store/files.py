@@ -10,6 +10,7 @@ database points at them, so a crash or a power cut never leaves a row naming a h
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -99,8 +100,17 @@ class Storage:
         _write_durably(target, lambda f: f.write(wav))
         return relative
 
+    @staticmethod
+    def job_folder_relative(job_id: int) -> str:
+        """A waiting job's own folder (a song's finished clips), relative to DATA_DIR."""
+        return f"{JOBS_DIR}/{int(job_id)}"
+
+    def job_folder(self, job_id: int) -> Path:
+        return self.data_dir / self.job_folder_relative(job_id)
+
     def remove_job_files(self, job_id: int) -> None:
         (self.data_dir / self.job_audio_relative(job_id)).unlink(missing_ok=True)
+        shutil.rmtree(self.job_folder(job_id), ignore_errors=True)
 
     def remove_orphan_job_files(self, keep: set[int]) -> int:
         """Delete jobs/ files of jobs that are not waiting any more (and stray temp files).
@@ -113,6 +123,11 @@ class Storage:
         removed = 0
         for path in folder.iterdir():
             stem = path.name.split(".", 1)[0]
+            if path.is_dir():  # a job's folder (a song's clips)
+                if not (path.name.isdigit() and int(path.name) in keep):
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed += 1
+                continue
             wanted = stem.isdigit() and int(stem) in keep and path.suffix == ".wav"
             if path.is_file() and not wanted and not _just_written(path):
                 path.unlink(missing_ok=True)

@@ -581,6 +581,37 @@ async def finish(
     return True
 
 
+async def continue_later(
+    db: Database, worker_id: str, lease: Lease, files: Mapping[str, bytes]
+) -> bool:
+    """A job that renders in turns (a song) finished one: back in the shared queue with the
+    files the turn made and its progress, for any worker's next claim. Fenced; the turn is not
+    counted as an attempt, and its start moved the user's turn back (fairness.py)."""
+    async with db.session() as session:
+        values: dict[str, Any] = {
+            "state": QUEUED,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "attempts": Job.attempts - 1,
+        }
+        if lease.progress is not None:
+            values["progress_step"], values["progress_total"] = lease.progress
+        updated = await session.execute(
+            update(Job).where(_fenced(lease.job_id, worker_id, lease.attempt)).values(**values)
+        )
+        if not rowcount(updated):
+            return False
+        names = list(files)
+        if names:
+            await session.execute(
+                delete(JobBlob).where(JobBlob.job_id == lease.job_id, JobBlob.name.in_(names))
+            )
+            await _add_blobs(session, lease.job_id, files)
+        await notify(session, QUEUE_CHANNEL, "new")
+        await notify(session, EVENTS_CHANNEL, f"turn:{lease.job_id}")
+    return True
+
+
 async def release(db: Database, worker_id: str, lease: Lease) -> bool:
     """A stopping worker gives a job back (not counted as an attempt); fenced."""
     async with db.session() as session:

@@ -11,6 +11,9 @@ from discord import app_commands
 
 from bot.limits import (
     MAX_BLEND_CLIPS,
+    MAX_BPM_OPTION,
+    MAX_SONG_OPTION_S,
+    MAX_STRUCTURE,
     MAX_DURATION_OPTION_S,
     MAX_GUIDANCE,
     MAX_PROMPT,
@@ -19,6 +22,8 @@ from bot.limits import (
     MAX_SEED,
     MAX_STEP_OPTION,
     MIN_BLEND_CLIPS,
+    MIN_BPM_OPTION,
+    MIN_SONG_OPTION_S,
     MIN_DENOISING,
     MIN_DURATION_S,
     MIN_GUIDANCE,
@@ -36,3 +41,6 @@ Denoising = app_commands.Range[float, MIN_DENOISING, 1.0]
 Duration = app_commands.Range[float, MIN_DURATION_S, MAX_DURATION_OPTION_S]
 BlendClips = app_commands.Range[int, MIN_BLEND_CLIPS, MAX_BLEND_CLIPS]
 Strength = app_commands.Range[float, MIN_STRENGTH, 1.0]
+Structure = app_commands.Range[str, 1, MAX_STRUCTURE]
+SongLength = app_commands.Range[int, MIN_SONG_OPTION_S, MAX_SONG_OPTION_S]
+Bpm = app_commands.Range[int, MIN_BPM_OPTION, MAX_BPM_OPTION]

@@ -13,12 +13,18 @@ import discord
 from bot.jobs.origin import Delivery, DeliveryError, Posted
 from bot.store.models import Generation
 from bot.ui.mix_buttons import blend_clip_look, blend_look, remix_look
+from bot.ui.song_results import song_look
 from bot.ui.result_buttons import riff_look
 from bot.ui.results import generation_id_in_buttons
 
 log = logging.getLogger(__name__)
 
-LOOKS = {"blend": blend_look, "blend-clip": blend_clip_look, "remix": remix_look}
+LOOKS = {
+    "blend": blend_look,
+    "blend-clip": blend_clip_look,
+    "remix": remix_look,
+    "song": song_look,
+}
 
 
 def image_name(generation_id: int) -> str:

@@ -52,7 +52,7 @@ def stored_file(files: Storage, relative: str | None) -> Path | None:
 
 # Buttons under a result carry its generation id ("riff:fav:12", "mix:info:12", ...).
 # (Cancel, `riff:cancel:<job id>`, carries a job's id, not a result's: it never counts.)
-RESULT_CUSTOM_ID = re.compile(r"(?:riff:(?!cancel:)[a-z]+|mix:[a-z]+):(\d+)")
+RESULT_CUSTOM_ID = re.compile(r"(?:riff:(?!cancel:)[a-z]+|mix:[a-z]+|song:[a-z]+):(\d+)")
 
 
 def generation_id_in_buttons(message: discord.Message) -> int | None:

@@ -32,6 +32,7 @@ def status_line(status: JobStatus) -> str:
             position=status.position,
             progress=status.progress,
             eta_unix=status.eta_unix,
+            detail=status.detail,
         )
     if status.phase is Phase.DELIVERING:
         return delivering_text(params, status.reason or "Discord is unavailable")

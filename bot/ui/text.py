@@ -15,7 +15,13 @@ from bot.store.models import Generation
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 CONTENT_LIMIT = 2000
-KIND_LABELS = {"riff": "Riff", "reroll": "Reroll", "variation": "Variation", "extend": "Extend"}
+KIND_LABELS = {
+    "riff": "Riff",
+    "reroll": "Reroll",
+    "variation": "Variation",
+    "extend": "Extend",
+    "song": "Song",
+}
 
 
 def clip(text: str, limit: int) -> str:
@@ -49,11 +55,14 @@ def status_text(
     position: int | None,
     progress: tuple[int, int] | None,
     eta_unix: int | None,
+    detail: str | None = None,
 ) -> str:
     """The live status while a job waits or runs."""
     label = KIND_LABELS.get(kind, kind.title())
     line = f"🎵 {label}: **{quote(params.prompt)}**: {position_text(position)}"
-    if position == 0 and progress is not None:
+    if detail is not None:
+        line += f", {detail}"
+    if progress is not None and (position == 0 or detail is not None):
         step, total = progress
         line += f", step {step}/{total} ({100 * step // max(total, 1)}%)"
     if eta_unix is not None:

@@ -33,7 +33,7 @@ from typing import Any
 from pydub import AudioSegment
 
 from bot.config import Settings
-from bot.engine.queue import GenerationQueue, JobSuspended, QueuedJob
+from bot.engine.queue import Continue, GenerationQueue, JobSuspended, QueuedJob
 from bot.engine.radio_clips import RADIO_KIND, RadioTask
 from bot.engine.renderer import Renderer
 from bot.engine.tasks import RenderOutput, RenderTask
@@ -63,7 +63,7 @@ EXHAUSTED = (
     "so it was not tried again; please try a smaller request."
 )
 WorkerTask = RenderTask | RadioTask
-WorkerHandle = QueuedJob[WorkerTask, RenderOutput | AudioSegment]
+WorkerHandle = QueuedJob[WorkerTask, RenderOutput | AudioSegment | Continue]
 
 
 @dataclass
@@ -101,13 +101,16 @@ class GpuWorker:
         self.version = version
         self.id = ident or worker_id()
         self.host = socket.gethostname()
-        self.queue: GenerationQueue[WorkerTask, RenderOutput | AudioSegment] = GenerationQueue(
-            renderer,
-            prepare=renderer.prepare,
-            max_jobs_per_user=1_000_000,  # limits are the bots' business; claims bound the work
-            max_queue_size=1_000_000,
-            max_batch_size=settings.max_batch_size,
-            job_timeout_s=settings.job_timeout_s,
+        self.queue: GenerationQueue[WorkerTask, RenderOutput | AudioSegment | Continue] = (
+            GenerationQueue(
+                renderer,
+                prepare=renderer.prepare,
+                max_jobs_per_user=1_000_000,  # limits are the bots' business; claims bound the work
+                max_queue_size=1_000_000,
+                max_batch_size=settings.max_batch_size,
+                job_timeout_s=settings.job_timeout_s,
+                requeue_continuations=False,  # a song's next turn: back to the shared table
+            )
         )
         self.running: dict[int, Running] = {}
         self.note: str | None = None
@@ -284,7 +287,10 @@ class GpuWorker:
             return replace(radio, seed_image=seed), spec, scratch
         params = RiffParams.from_json(job.params)
         params = replace(params, seed_image=seed_file or self._seed(params.seed_image))
-        return specs.rebuild(job.kind, params, spec, storage, None), spec, scratch
+        task = specs.rebuild(job.kind, params, spec, storage, None)
+        # Work kept between turns (a song's clips) came as blobs under the same paths.
+        task = task.for_job(storage.job_folder(job.id), storage.job_folder_relative(job.id))
+        return task, spec, scratch
 
     def _seed(self, name: str | None) -> str | None:
         """A seed image name as the pipeline takes it (a SEED_IMAGES_DIR file by its path)."""
@@ -325,6 +331,12 @@ class GpuWorker:
             if running.lost:
                 log.info("Job %s is no longer this worker's; its result is dropped", job_id)
                 return
+            if isinstance(output, Continue):
+                files = await asyncio.to_thread(self._turn_files, running.scratch, output)
+                turn = replace(lease, progress=output.progress)
+                if await queue_rows.continue_later(self.db, self.id, turn, files):
+                    log.info("Job %s: a turn done (%d/%d), back in line", job_id, *output.progress)
+                return
             started = time.perf_counter()
             made, files = await asyncio.to_thread(self._encode, output, running.spec)
             stored = await queue_rows.finish(
@@ -364,6 +376,11 @@ class GpuWorker:
             "result.wav": encode_wav(output.master),
         }
         return made, files
+
+    @staticmethod
+    def _turn_files(scratch: Path, turn: Continue) -> dict[str, bytes]:
+        """The files a turn wrote (paths under the job's scratch, laid out like DATA_DIR)."""
+        return {name: (scratch / name).read_bytes() for name in turn.files}
 
     def _stop_job(self, job_id: int, *, lost: bool) -> None:
         running = self.running.get(job_id)

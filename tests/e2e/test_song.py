@@ -1,0 +1,90 @@
+"""/song over the fake Discord with the tiny model: a 2-minute song of five sections arrives as
+one result of the right length, its sections at the planned times, the repeated chorus made
+from the same seeds; one clip per queue turn, so another user's /riff is not held up."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from pydub import AudioSegment
+from sqlalchemy import select
+
+from bot.store.models import Generation, Job
+from tests.fakediscord import FakeDiscord
+from tests.fixtures.bot import BotHarness, is_result
+from riffusion_core.songs import SongSpec, plan_song
+
+STRUCTURE = (
+    "intro: ambient pads | verse: lofi hip hop beat | chorus: jazz saxophone solo | verse | "
+    "chorus"
+)
+
+
+def samples(audio: AudioSegment) -> np.ndarray:
+    return np.array(audio.get_array_of_samples(), dtype=np.float64).reshape(-1, audio.channels)
+
+
+@pytest.mark.timeout(600)
+async def test_a_two_minute_song_arrives_whole_with_its_chorus_twice(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, tiny_model_dir
+):
+    fake = fake_discord
+    other = fake.add_user("listener")
+    fake.add_member(fake.guild, other)
+    async with bot_harness.running(
+        RIFFUSION_MODEL=str(tiny_model_dir), RIFFUSION_DEVICE="cpu", DEFAULT_STEPS="2"
+    ) as bot:
+        song = await fake.slash(
+            fake.member,
+            "song",
+            {"structure": STRUCTURE, "bpm": 128, "length": 120, "seed": 7},
+        )
+        status = await fake.response_message(song)
+        await fake.wait_until(lambda: "section" in status.content, timeout=120, what="progress")
+        # Someone else's riff while the song is under way: it goes between two of its clips.
+        riff = await fake.slash(other, "riff", {"prompt": "a short riff", "steps": 2})
+        await fake.response_message(riff)
+        riff_result = await fake.wait_for_message(
+            lambda m: is_result(m) and "a short riff" in m.content, timeout=120
+        )
+        assert not any(is_result(m) and "Song" in m.content for m in fake.bot_messages)
+        result = await fake.wait_for_message(
+            lambda m: is_result(m) and "Song" in m.content, timeout=500
+        )
+        assert riff_result.id < result.id
+        async with bot.services.db.session() as session:
+            generation = (
+                await session.scalars(select(Generation).where(Generation.kind == "song"))
+            ).one()
+            [job] = await session.scalars(select(Job).where(Job.kind == "song"))
+        assert job.state == "delivered"
+        spec = SongSpec.from_json(generation.extra["song"])
+        plan = plan_song(spec)
+        master = AudioSegment.from_wav(
+            io.BytesIO(bot.services.files.read_bytes(generation.extra["master"]))
+        )
+
+    # The right length, to the sample of the plan (within 1 % of what was asked for).
+    assert int(master.frame_count()) == plan.total_samples
+    assert abs(master.frame_count() / 44100 - 120) <= 1.2
+    # Five sections at their planned times; the chorus twice, from the same seeds, so the two
+    # choruses are the same music where they start.
+    labels = [s.label for s in plan.sections]
+    assert labels == ["intro", "verse", "chorus", "verse", "chorus"]
+    choruses = [s for s in plan.sections if s.label == "chorus"]
+    seeds = [
+        [c.start.seed for c in plan.clips[s.first_clip : s.first_clip + s.clip_count]]
+        for s in choruses
+    ]
+    assert seeds[0] == seeds[1][: len(seeds[0])]
+    audio = samples(master)
+    span = int(plan.grid.clip_samples)  # the first clip of each chorus
+    first, second = (audio[s.start_sample + 4410 : s.start_sample + span] for s in choruses)
+    correlation = np.corrcoef(first.ravel(), second.ravel())[0, 1]
+    assert correlation > 0.95, correlation
+    # A chorus is not the verse: the sections really differ.
+    verse = next(s for s in plan.sections if s.label == "verse")
+    other_part = audio[verse.start_sample + 4410 : verse.start_sample + span]
+    assert abs(np.corrcoef(first.ravel(), other_part.ravel())[0, 1]) < 0.9
