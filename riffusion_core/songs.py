@@ -376,7 +376,8 @@ class SongPlan:
     def bar_starts(self) -> tuple[int, ...]:
         """Sample of every bar line inside the song (the first is 0)."""
         bar = bar_samples(self.grid.bpm)
-        return tuple(round(k * bar) for k in range(math.ceil(self.total_samples / bar)))
+        starts = (round(k * bar) for k in range(math.ceil(self.total_samples / bar)))
+        return tuple(s for s in starts if s < self.total_samples)
 
     @property
     def bar_times_s(self) -> tuple[float, ...]:
@@ -384,12 +385,21 @@ class SongPlan:
 
 
 def clips_per_section(clips: int, labels: Sequence[str]) -> list[int]:
-    """Equal weight per section: each gets clips // n; the rest go one each to the sections in
-    order, intro and outro last (they are meant to be short), so a chorus grows before them."""
+    """Equal weight per section: each gets clips // n. The rest go one per section, a label at
+    a time (every occurrence of it, so a chorus is as long each time it comes back and starts
+    from the same verse), middle labels before intro and outro (meant to be short); what no
+    whole label can take goes to single sections in the same order."""
     n = len(labels)
     counts = [clips // n] * n
+    rest = clips - n * (clips // n)
     order = sorted(range(n), key=lambda i: (labels[i] in ("intro", "outro"), i))
-    for i in order[: clips - n * (clips // n)]:
+    for label in dict.fromkeys(labels[i] for i in order):
+        where = [i for i in range(n) if labels[i] == label]
+        if len(where) <= rest:
+            for i in where:
+                counts[i] += 1
+            rest -= len(where)
+    for i in order[:rest]:
         counts[i] += 1
     return counts
 
@@ -537,6 +547,7 @@ class SongResult:
     sections: tuple[PlannedSection, ...]
     assemble_s: float  # joining, cutting, normalising and drawing
     elapsed_s: float  # everything: the clips too when render_song made them
+    clips: tuple[SongClip, ...] = ()  # what it was assembled from
     clip_elapsed_s: tuple[float, ...] = field(default=())
 
     @property
@@ -613,7 +624,9 @@ def assemble(
     audio = normalise(samples_to_segment(samples, SAMPLE_RATE, normalize=False), loudness)
     image = song_strip(plan, [c.image for c in clips], max_width)
     took = time.perf_counter() - started
-    return SongResult(plan, image, audio, plan.sections, assemble_s=took, elapsed_s=took)
+    return SongResult(
+        plan, image, audio, plan.sections, assemble_s=took, elapsed_s=took, clips=tuple(clips)
+    )
 
 
 def song_strip(
