@@ -606,11 +606,16 @@ def assemble(
     clips: Sequence[SongClip],
     *,
     loudness: LoudnessSettings | None = None,
+    normalised: bool = True,
     max_width: int = MAX_TIMELINE_WIDTH,
 ) -> SongResult:
     """The song from its rendered clips (in plan order): joined on the bar grid, the last half
     beat faded, normalised as one track (one gain, so nothing pumps between sections) and drawn
     as one strip with section labels and bar marks, squeezed to `max_width` px.
+
+    Normalising is most of assembly's time (its limiter's gain search over the whole song:
+    bench/song_cost.py); `normalised=False` leaves the level for a caller that normalises at
+    export anyway, so the song is not normalised twice.
     """
     started = time.perf_counter()
     if len(clips) != len(plan.clips) or [c.index for c in clips] != list(range(len(clips))):
@@ -621,7 +626,9 @@ def assemble(
     samples = _join(plan, clips)
     fade = min(plan.total_samples, max(1, round(END_FADE_BEATS * beat_samples(plan.grid.bpm))))
     samples[:, -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    audio = normalise(samples_to_segment(samples, SAMPLE_RATE, normalize=False), loudness)
+    audio = samples_to_segment(samples, SAMPLE_RATE, normalize=False)
+    if normalised:
+        audio = normalise(audio, loudness)
     image = song_strip(plan, [c.image for c in clips], max_width)
     took = time.perf_counter() - started
     return SongResult(
