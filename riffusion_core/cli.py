@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "riffusion_core.cli_convert",
     "riffusion_core.cli_exif",
     "riffusion_core.cli_generate",
+    "riffusion_core.cli_song",
 )
 
 EXIT_USER_ERROR = 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 MARK_COLOUR = (255, 0, 0)
 MARK_WIDTH = 2
@@ -42,6 +42,52 @@ def boundaries(images: Sequence[Image.Image]) -> list[int]:
         xs.append(x)
         x += im.width
     return xs
+
+
+MAX_TIMELINE_WIDTH = 4000
+"""A song's strip is squeezed to at most this many px: 240 s would be 24 000 px, which Discord
+shows as a thin sliver and which costs seconds to encode; 4000 px still gives a bar at 180 BPM
+about 20 px at four minutes. The squeezed picture is for reading, not for decoding."""
+TICK_LENGTH = 14  # px of a bar mark at the top and the bottom edge: the middle stays readable
+LABEL_SIZE = 20  # px: readable after Discord's preview scales a 4000-px image down
+
+
+def timeline_strip(
+    strip: Image.Image,
+    sections: Sequence[tuple[int, str]],
+    bars: Sequence[int],
+    max_width: int = MAX_TIMELINE_WIDTH,
+) -> Image.Image:
+    """A whole-song picture: `strip` squeezed to `max_width`, a red line and label at every
+    section start (`sections`: (x, label) in the strip's columns) and short ticks at the bars.
+
+    The marks are drawn after scaling, so they stay one or two crisp pixels wide. Red, as in
+    marked_strip, reads as silence if the picture is ever decoded. The EXIF (spectrogram
+    parameters) is kept only when the columns are untouched.
+    """
+    scale = min(1.0, max_width / strip.width)
+    out = strip.convert("RGB")
+    if scale < 1.0:
+        out = out.resize((max(1, round(strip.width * scale)), strip.height), Image.Resampling.BOX)
+    elif "exif" in strip.info:
+        out.info["exif"] = strip.info["exif"]
+    draw = ImageDraw.Draw(out)
+    bottom = out.height - 1
+    for x in bars:
+        sx = round(x * scale)
+        draw.line((sx, 0, sx, TICK_LENGTH), fill=MARK_COLOUR)
+        draw.line((sx, bottom - TICK_LENGTH, sx, bottom), fill=MARK_COLOUR)
+    font = ImageFont.load_default(size=LABEL_SIZE)
+    for x, label in sections:
+        sx = round(x * scale)
+        if sx:
+            draw.rectangle(
+                (sx - MARK_WIDTH // 2, 0, sx + MARK_WIDTH // 2 - 1, bottom), fill=MARK_COLOUR
+            )
+        left, top, right, low = draw.textbbox((sx + 4, TICK_LENGTH + 4), label, font=font)
+        draw.rectangle((left - 2, top - 2, right + 2, low + 2), fill="white")
+        draw.text((sx + 4, TICK_LENGTH + 4), label, fill=MARK_COLOUR, font=font)
+    return out
 
 
 def marked_strip(images: Sequence[Image.Image], labels: Sequence[str] | None = None) -> Image.Image:
