@@ -142,8 +142,9 @@ class SongTask(WholeTrackTask):
                     progress=(index * steps, total * steps),
                     files=tuple(f"{self.relative_folder}/{name}" for name in names),
                 )
-        clips = [self._load(i) for i in range(total)]
-        result = assemble(plan, clips)
+        clips = [self._load(plan, i) for i in range(total)]
+        # Loudness is set once for the whole song when the result is encoded (result_files).
+        result = assemble(plan, clips, normalised=False)
         return RenderOutput(
             image=result.image,
             audio=result.audio,
@@ -157,14 +158,14 @@ class SongTask(WholeTrackTask):
         self.folder.mkdir(parents=True, exist_ok=True)
         wav, png = clip_names(index)
         # The PNG second: a clip counts as made once both are there (done_clips).
-        (self.folder / wav).write_bytes(encode_wav(clip.audio))
+        (self.folder / wav).write_bytes(encode_wav(clip.stored_audio))
         buffer = io.BytesIO()
         clip.image.save(buffer, format="PNG")
         (self.folder / png).write_bytes(buffer.getvalue())
 
-    def _load(self, index: int) -> SongClip:
+    def _load(self, plan: SongPlan, index: int) -> SongClip:
         assert self.folder is not None
         wav, png = clip_names(index)
         audio = AudioSegment.from_wav(io.BytesIO((self.folder / wav).read_bytes()))
         with Image.open(self.folder / png) as image:
-            return SongClip(image=image.convert("RGB"), audio=audio)
+            return SongClip.from_stored(plan, index, image.convert("RGB"), audio)
