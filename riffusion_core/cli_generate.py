@@ -37,6 +37,15 @@ from riffusion_core.generation import (
 )
 from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE, SeedImageCatalogue, scan_seed_folder
+from riffusion_core.seed_images.loops import (
+    DEFAULT_STYLE,
+    LOOP_STYLES,
+    TempoLoop,
+    is_tempo_loop_name,
+    parse_tempo_loop,
+    tempo_loop,
+)
+from riffusion_core.tempo import MAX_BPM, MIN_BPM, bars_in
 
 DEVICE_ENV_VAR = "RIFFUSION_DEVICE"
 SEED_IMAGES_ENV_VAR = "SEED_IMAGES_DIR"
@@ -70,6 +79,9 @@ non_negative_float = _number(float, lambda v: v >= 0, "a number, 0 or more")
 fraction = _number(float, lambda v: 0 < v <= 1, "a number above 0 and at most 1")
 clip_count = _number(int, lambda v: 2 <= v <= 64, "a number of clips from 2 to 64")
 target_rms = _number(float, lambda v: -40 <= v <= -3, "a loudness from -40 to -3 dBFS")
+tempo_bpm = _number(
+    float, lambda v: MIN_BPM <= v <= MAX_BPM, f"a tempo from {MIN_BPM:g} to {MAX_BPM:g} BPM"
+)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -154,12 +166,32 @@ def _common(
 def configure_riff(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt")
     parser.add_argument("--seed", type=seed_int, default=42)
-    parser.add_argument(
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
         "--duration",
         type=positive_float,
         default=None,
         help=f"seconds; longer than one clip ({CLIP_SECONDS:.2f} s) chains clips seed s -> s+1 "
-        "as the Riffusion web app does (default: one clip)",
+        "as the Riffusion web app does (default: one clip); with --bpm, rounded to whole bars",
+    )
+    length.add_argument(
+        "--bars",
+        type=positive_int,
+        default=None,
+        help="with --bpm: the riff's length in bars of 4/4 (default: one clip's bars)",
+    )
+    parser.add_argument(
+        "--bpm",
+        type=tempo_bpm,
+        default=None,
+        help=f"a steady tempo ({MIN_BPM:g}-{MAX_BPM:g}): the seed image becomes a beat loop at "
+        "that tempo, each clip holds whole bars and joins fall on bar lines (docs/songs.md)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=LOOP_STYLES,
+        default=None,
+        help=f"with --bpm: the loop's style (default {DEFAULT_STYLE})",
     )
     _common(parser, steps=50)
 
@@ -395,10 +427,32 @@ def _run(args: argparse.Namespace, label: str, work: Callable[[Any, _Progress], 
 # ----------------------------------------------------------------------------- commands
 
 
+def _tempo_loop(args: argparse.Namespace) -> TempoLoop | None:
+    """The tempo loop a riff starts from: --bpm [--loop], or a tempo loop named by --seed-image
+    (what the JSON record replays); None for a riff without a tempo."""
+    if args.bpm is not None and args.seed_image is not None:
+        raise RiffusionError(
+            "--bpm starts from a beat loop at that tempo (pick its style with --loop), so it "
+            "cannot be combined with --seed-image; drop one of them."
+        )
+    if args.bpm is not None:
+        return tempo_loop(args.loop or DEFAULT_STYLE, args.bpm)
+    if args.loop is not None:
+        raise RiffusionError("--loop needs --bpm.")
+    if args.seed_image is not None and is_tempo_loop_name(args.seed_image):
+        return parse_tempo_loop(args.seed_image)
+    if args.bars is not None:
+        raise RiffusionError("--bars needs --bpm (or a tempo loop as --seed-image).")
+    return None
+
+
 def run_riff(args: argparse.Namespace) -> int:
     from riffusion_core.tracks import riff_long
 
     start = _prompt(args.prompt, args.seed, args)
+    loop = _tempo_loop(args)
+    if loop is not None:
+        return _run_riff_in_tempo(args, start, loop)
     _resolve_seed_image(args)
     duration = args.duration if args.duration is not None else CLIP_SECONDS
     request = GenerationRequest(
@@ -414,6 +468,36 @@ def run_riff(args: argparse.Namespace) -> int:
     argv = ["riff", args.prompt, "--seed", str(args.seed), *_common_argv(args)]
     if args.duration is not None:
         argv += ["--duration", repr(args.duration)]
+    _write(args, f"{slug(args.prompt)}_seed{args.seed}", result, argv)
+    return 0
+
+
+def _run_riff_in_tempo(args: argparse.Namespace, start: PromptInput, loop: TempoLoop) -> int:
+    """A riff of whole bars from the tempo's loop, at the tempo grid's width. Its record names
+    the loop as --seed-image with --bars, which replays the same riff."""
+    from riffusion_core.tracks import riff_in_tempo
+
+    grid = loop.grid
+    if args.bars is not None:
+        bars = args.bars
+    elif args.duration is not None:
+        bars = bars_in(args.duration, grid.bpm)
+    else:
+        bars = grid.bars
+    args.seed_image = loop.name
+    _resolve_seed_image(args)  # a name: stays one, checked against the catalogue
+    request = GenerationRequest(
+        start=start, num_inference_steps=args.steps, seed_image=args.seed_image, width=grid.width
+    )
+    result = _run(
+        args,
+        "riff",
+        lambda pipe, progress: riff_in_tempo(
+            pipe, request, grid, bars, batch_size=args.batch_size, on_step=progress
+        ),
+    )
+    argv = ["riff", args.prompt, "--seed", str(args.seed), *_common_argv(args)]
+    argv += ["--bars", str(bars)]
     _write(args, f"{slug(args.prompt)}_seed{args.seed}", result, argv)
     return 0
 

@@ -102,9 +102,9 @@ class GenerationRequest:
                 f"not {width}."
             )
         if self.seed_image is not None:
-            from riffusion_core.seed_images import resolve_seed_image
+            from riffusion_core.seed_images import check_seed_image
 
-            resolve_seed_image(self.seed_image)
+            check_seed_image(self.seed_image)
             if self.denoising_passes < 1:
                 raise RiffusionError(
                     f"The denoising strength {self.denoising:.2f} is too small for "

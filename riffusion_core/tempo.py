@@ -13,7 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from riffusion_core.generation import HOP_SAMPLES, SAMPLE_RATE
+from riffusion_core.spectrogram_params import SpectrogramParams
+
+_PARAMS = SpectrogramParams()  # the published model's geometry (as in riffusion_core.generation)
+SAMPLE_RATE = _PARAMS.sample_rate
+HOP_SAMPLES = _PARAMS.hop_length  # 10 ms: one image column
 
 MIN_BPM = 60.0
 MAX_BPM = 180.0

@@ -6,6 +6,9 @@ clips rendered in batches by the pipeline and stitched:
 - riff_long walks the way the Riffusion web app does: the first clip, then seed s -> s+1 at
   alpha 0.25, 0.5, 0.75, 1.0, then s+1 -> s+2, ...; with a looping seed image the clips line up
   and a very short crossfade only hides the phase step at each join (no gap, no click).
+- riff_in_tempo is the same walk on a tempo's clip grid (riffusion_core.tempo): every clip holds
+  whole bars of a tempo loop, is cut to them at sample precision and joined on the bar line
+  (join_on_grid), so a riff of N bars lasts exactly N bars and its beat never drifts.
 - blend renders N alphas evenly spaced from prompt A to prompt B and crossfades them (the
   reference concatenated them, which clicks at every join). Like Riffusion's interpolation it
   starts every clip from a seed image (og_beat by default) at each end's denoising strength,
@@ -28,7 +31,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from riffusion_core.audio import SAMPLE_RATE, AudioSegment, stitch
+from riffusion_core.audio import (
+    SAMPLE_RATE,
+    AudioSegment,
+    samples_to_segment,
+    segment_to_samples,
+    stitch,
+    to_exchange_format,
+)
 from riffusion_core.clips import ClipPipeline, OnStep, ShouldCancel, render_clips
 from riffusion_core.converter import get_converter
 from riffusion_core.errors import AudioDecodeError, RiffusionError
@@ -43,12 +53,14 @@ from riffusion_core.image import save_image
 from riffusion_core.seed_images import DEFAULT_INTERPOLATION_SEED_IMAGE
 from riffusion_core.spectrogram_params import SpectrogramParams
 from riffusion_core.strip import boundaries, marked_strip, side_by_side
+from riffusion_core.tempo import ClipGrid, bar_samples
 
 CHAIN_CROSSFADE_MS = 10  # riff chain: clips already line up; this only hides the phase step
 # (each join starts the next clip 10 ms early, well under a 94 BPM sixteenth of 160 ms)
 BLEND_CROSSFADE_MS = 250  # blend: neighbouring clips differ, so fade over a quarter second
 REMIX_OVERLAP_MS = 200  # remix windows overlap by this much and are crossfaded over it
 END_FADE_MS = 10  # fade applied where a track is cut short, so the cut does not click
+MIN_GRID_CROSSFADE_SAMPLES = 88  # 2 ms: below this a render's tail is too short to fade from
 WEB_APP_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_BATCH_SIZE = 4
 MAX_CLIPS = 64  # about 5 1/2 minutes: a guard against a typo asking for hours of GPU time
@@ -225,6 +237,114 @@ def riff_long(
         clips=clips,
         image=side_by_side([c.image for c in clips]),
         audio=audio,
+        params=params,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+# ----------------------------------------------------------------------------- riff in tempo
+
+
+def bars_samples(bars: int, bpm: float) -> int:
+    """`bars` bars at `bpm`, to the nearest sample (on the same grid as ClipGrid.bounds)."""
+    return round(bars * bar_samples(bpm))
+
+
+def join_on_grid(
+    clips: Sequence[AudioSegment],
+    grid: ClipGrid,
+    total_samples: int | None = None,
+    crossfade_ms: int = CHAIN_CROSSFADE_MS,
+) -> AudioSegment:
+    """Clip k placed at grid.bounds(k), cut to its bars, the track `total_samples` long
+    (default: every clip's bars).
+
+    Each clip starts on its bar line, so nothing shifts: where a clip's render runs past its
+    bars (it is up to 8 columns wider), that tail fades out over the next clip's first
+    `crossfade_ms` (or what the tail holds) while the next one fades in; a tail shorter than
+    2 ms is not used and the clip's own last 2 ms fade out instead. Where the track ends inside
+    a clip, its last END_FADE_MS fade out. Mono clips become stereo when any clip is stereo.
+    """
+    if not clips:
+        raise ValueError("join_on_grid needs at least one clip")
+    end_of_all = grid.bounds(len(clips) - 1)[1]
+    total = end_of_all if total_samples is None else total_samples
+    if not 0 < total <= end_of_all:
+        raise ValueError(f"total_samples must be 1..{end_of_all}, not {total}")
+    parts = [segment_to_samples(to_exchange_format(c)) for c in clips]
+    channels = max(p.shape[0] for p in parts)
+    parts = [np.repeat(p, channels, axis=0) if p.shape[0] < channels else p for p in parts]
+    out = np.zeros((channels, total), dtype=np.float64)
+    longest_fade = crossfade_ms * SAMPLE_RATE // 1000
+    fade_in = 0
+    for index, part in enumerate(parts):
+        start, end = grid.bounds(index)
+        if start >= total:
+            break
+        end = min(end, total)
+        if part.shape[1] < end - start:
+            raise ValueError(
+                f"clip {index} has {part.shape[1]} samples, fewer than its bars ({end - start})"
+            )
+        body = part[:, : end - start].astype(np.float64)
+        if fade_in:
+            body[:, :fade_in] *= np.linspace(0.0, 1.0, fade_in, endpoint=False)
+        fade_in = 0
+        if end < total:  # a join follows
+            tail = min(longest_fade, part.shape[1] - (end - start), total - end)
+            if tail >= MIN_GRID_CROSSFADE_SAMPLES:
+                ramp = np.linspace(1.0, 0.0, tail, endpoint=False)
+                out[:, end : end + tail] += part[:, end - start : end - start + tail] * ramp
+                fade_in = tail
+            else:
+                edge = min(MIN_GRID_CROSSFADE_SAMPLES, body.shape[1])
+                body[:, -edge:] *= np.cos(np.linspace(0.0, np.pi / 2, edge))
+        out[:, start:end] += body
+        if end == total and part.shape[1] > end - start:  # the track ends inside this clip
+            edge = min(END_FADE_MS * SAMPLE_RATE // 1000, total - start)
+            out[:, total - edge :] *= np.linspace(1.0, 0.0, edge)
+    return samples_to_segment(out, SAMPLE_RATE, normalize=False)
+
+
+def riff_in_tempo(
+    pipe: ClipPipeline,
+    request: GenerationRequest,
+    grid: ClipGrid,
+    bars: int,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_step: OnStep | None = None,
+    should_cancel: ShouldCancel | None = None,
+) -> RiffResult:
+    """A riff of exactly `bars` bars at `grid.bpm`: chain_requests' walk at `grid.width` px
+    (the request's seed image should be the tempo's loop, e.g. `backbeat@128bpm`), each clip
+    cut to its whole bars and joined on the bar grid (join_on_grid)."""
+    if isinstance(bars, bool) or not isinstance(bars, int) or bars < 1:
+        raise RiffusionError(f"A riff in tempo needs a whole number of bars, not {bars!r}.")
+    count = math.ceil(bars / grid.bars)
+    if count > MAX_CLIPS:
+        raise RiffusionError(
+            f"That is too long: at {grid.bpm:g} BPM a riff can last at most "
+            f"{MAX_CLIPS * grid.bars} bars."
+        )
+    started = time.perf_counter()
+    sized = replace(request, width=grid.width)
+    clips = _generate_batched(
+        pipe, chain_requests(sized, count), batch_size, on_step, should_cancel
+    )
+    total = bars_samples(bars, grid.bpm)
+    params = {
+        "request": asdict(sized),
+        "bpm": grid.bpm,
+        "bars": bars,
+        "bars_per_clip": grid.bars,
+        "clips": len(clips),
+        "crossfade_ms": CHAIN_CROSSFADE_MS,
+    }
+    return RiffResult(
+        clips=clips,
+        image=side_by_side([c.image for c in clips]),
+        audio=join_on_grid([c.audio for c in clips], grid, total),
         params=params,
         elapsed_s=time.perf_counter() - started,
     )

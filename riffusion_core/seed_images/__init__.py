@@ -7,17 +7,25 @@ A bundled loop that was renamed keeps its former name as an alias (ALIASES), so 
 defaults, queued jobs and buttons stored under the old name still find it; `bundled_name` is the
 one place an alias is resolved. A folder of the user's own seed images is added by
 `riffusion_core.seed_images.catalogue`.
+
+A bundled style at another tempo is named `<style>@<bpm>bpm` (`backbeat@128bpm`): its image is
+made from the name alone by `riffusion_core.seed_images.loops` and kept in a cache folder, so a
+GPU worker on another machine finds the same picture as the bot that queued the job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 
 from PIL import Image, UnidentifiedImageError
 
 from riffusion_core.errors import RiffusionError
+from riffusion_core.seed_images.loops import (
+    ALIASES,
+    is_tempo_loop_name,
+    parse_tempo_loop,
+    tempo_loop_path,
+)
 
 SEED_IMAGE_DIR = Path(__file__).resolve().parent
 HEIGHT = 512
@@ -26,9 +34,6 @@ DEFAULT_INTERPOLATION_SEED_IMAGE = "og_beat"
 0.75): blends, each blend clip, the radio and `riffusion blend` use it unless told otherwise. The
 one place to change it; it must stay a name resolve_seed_image accepts."""
 _SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-# Former name -> current name. `og_beat` was the project's own synthesised loop carrying the name
-# of Riffusion's default seed image, a different recording; it is `backbeat` now.
-ALIASES: Mapping[str, str] = MappingProxyType({"og_beat": "backbeat"})
 
 
 def bundled_name(name: str) -> str:
@@ -41,11 +46,24 @@ def list_seed_images() -> list[str]:
     return sorted(p.stem for p in SEED_IMAGE_DIR.iterdir() if p.suffix.lower() in _SUFFIXES)
 
 
+def check_seed_image(name_or_path: str | Path) -> None:
+    """RiffusionError unless `name_or_path` names a seed image; a tempo loop is checked by its
+    name alone (making its image is left to whoever renders it)."""
+    text = str(name_or_path).strip()
+    if is_tempo_loop_name(text):
+        parse_tempo_loop(text)
+    else:
+        resolve_seed_image(text)
+
+
 def resolve_seed_image(name_or_path: str | Path) -> Path:
-    """The file behind a bundled name or a user path; RiffusionError naming the choices if none."""
+    """The file behind a bundled name, a tempo loop name (made and cached on first use) or a
+    user path; RiffusionError naming the choices if none."""
     text = str(name_or_path).strip()
     if not text:
         raise RiffusionError("The seed image name is empty.")
+    if is_tempo_loop_name(text):
+        return tempo_loop_path(parse_tempo_loop(text))
     for suffix in _SUFFIXES:
         bundled = SEED_IMAGE_DIR / f"{bundled_name(text)}{suffix}"
         if "/" not in text and "\\" not in text and bundled.is_file():

