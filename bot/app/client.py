@@ -49,6 +49,7 @@ from bot.ui.song_results import NewSectionSelect, SongButton
 from bot.ui.status import CancelButton
 from bot.voice.sessions import VoiceSessions
 from bot.voice.stations import RadioStations
+from riffusion_core.seed_images import loops
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ class RiffusionBot(commands.Bot):
         settings = self.settings
         db = self.db
         await db.migrate()
+        loops.set_cache_dir(self.files.loops_dir)  # tempo loops (songs, /riff bpm) made once
         files = self.files
         seed_images = await asyncio.to_thread(load_seed_images, settings)
         policy = ServerPolicy(settings, db, self.queue)

@@ -88,6 +88,11 @@ class Storage:
     def scratch_dir(self) -> Path:
         return self.data_dir / SCRATCH_DIR
 
+    @property
+    def loops_dir(self) -> Path:
+        """Tempo seed loops, made on first use (riffusion_core.seed_images.loops)."""
+        return self.data_dir / "cache" / "loops"
+
     @staticmethod
     def job_audio_relative(job_id: int) -> str:
         return f"{JOBS_DIR}/{int(job_id)}.wav"

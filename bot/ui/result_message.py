@@ -13,9 +13,9 @@ import discord
 from bot.jobs.origin import Delivery, DeliveryError, Posted
 from bot.store.models import Generation
 from bot.ui.mix_buttons import blend_clip_look, blend_look, remix_look
-from bot.ui.song_results import song_look
 from bot.ui.result_buttons import riff_look
 from bot.ui.results import generation_id_in_buttons
+from bot.ui.song_results import song_look
 
 log = logging.getLogger(__name__)
 

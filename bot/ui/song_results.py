@@ -205,9 +205,7 @@ class SongButton(
         await start_song(services, interaction, longer, generation.prompt, generation)
 
 
-class NewSectionSelect(
-    discord.ui.DynamicItem[discord.ui.Select], template=r"song:new:(?P<id>\d+)"
-):
+class NewSectionSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"song:new:(?P<id>\d+)"):
     """'New chorus': every occurrence of one section with new seeds; the rest as it was."""
 
     def __init__(self, generation_id: int, labels: list[str]) -> None:

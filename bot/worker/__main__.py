@@ -42,6 +42,7 @@ async def run_worker(
     from bot.store.db import open_database
     from bot.store.files import Storage
     from bot.worker.gpu_worker import GpuWorker
+    from riffusion_core.seed_images import loops
     from riffusion_core.seed_images.catalogue import scan_seed_folder
 
     stop = stop or asyncio.Event()
@@ -59,7 +60,9 @@ async def run_worker(
         )
         return EXIT_SETTINGS
     try:
-        scratch = Storage(settings.data_dir).scratch_dir
+        storage = Storage(settings.data_dir)
+        scratch = storage.scratch_dir
+        loops.set_cache_dir(storage.loops_dir)  # tempo loops, made once on this machine
         renderer = renderer or PipelineRenderer(
             settings.riffusion_model, settings.riffusion_device, scratch
         )

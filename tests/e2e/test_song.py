@@ -4,6 +4,7 @@ from the same seeds; one clip per queue turn, so another user's /riff is not hel
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import numpy as np
@@ -12,13 +13,12 @@ from pydub import AudioSegment
 from sqlalchemy import select
 
 from bot.store.models import Generation, Job
+from riffusion_core.songs import SongSpec, plan_song
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, is_result
-from riffusion_core.songs import SongSpec, plan_song
 
 STRUCTURE = (
-    "intro: ambient pads | verse: lofi hip hop beat | chorus: jazz saxophone solo | verse | "
-    "chorus"
+    "intro: ambient pads | verse: lofi hip hop beat | chorus: jazz saxophone solo | verse | chorus"
 )
 
 
@@ -54,12 +54,20 @@ async def test_a_two_minute_song_arrives_whole_with_its_chorus_twice(
             lambda m: is_result(m) and "Song" in m.content, timeout=500
         )
         assert riff_result.id < result.id
+
+        async def song_job_state() -> str:
+            async with bot.services.db.session() as session:
+                return str(await session.scalar(select(Job.state).where(Job.kind == "song")))
+
+        for _ in range(100):
+            if await song_job_state() == "delivered":
+                break
+            await asyncio.sleep(0.05)
+        assert await song_job_state() == "delivered"
         async with bot.services.db.session() as session:
             generation = (
                 await session.scalars(select(Generation).where(Generation.kind == "song"))
             ).one()
-            [job] = await session.scalars(select(Job).where(Job.kind == "song"))
-        assert job.state == "delivered"
         spec = SongSpec.from_json(generation.extra["song"])
         plan = plan_song(spec)
         master = AudioSegment.from_wav(
