@@ -606,19 +606,23 @@ class GenerationQueue(Generic[P, R]):
     def _requeue(self, job: QueuedJob[P, R], turn: Continue) -> None:
         """A job that renders in turns finished one: it is its user's next job again, and
         the user waits for the other users' turns first (round-robin), so a long job never
-        holds the GPU while others wait."""
+        holds the GPU while others wait. When the queue is stopping, the job is kept for the
+        next start instead (JobSuspended), where its finished turns are not done again."""
+        self._call_soon(job_progress, job, *turn.progress)
         with self._lock:
             if job.done:
                 return
-            job.state = JobState.QUEUED
-            job.started_at = None
-            job.turns += 1
-            if job.user_id not in self._by_user:
-                self._by_user[job.user_id] = deque()
-                self._turns.append(job.user_id)
-            self._by_user[job.user_id].appendleft(job)
-            self._lock.notify_all()
-        self._call_soon(job_progress, job, *turn.progress)
+            if not self._closed:
+                job.state = JobState.QUEUED
+                job.started_at = None
+                job.turns += 1
+                if job.user_id not in self._by_user:
+                    self._by_user[job.user_id] = deque()
+                    self._turns.append(job.user_id)
+                self._by_user[job.user_id].appendleft(job)
+                self._lock.notify_all()
+                return
+        self._finish(job, JobState.CANCELLED, error=JobSuspended())
 
     def _record_time(self, elapsed: float, cost: float) -> None:
         rate = elapsed / max(cost, 1e-9)

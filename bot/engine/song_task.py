@@ -112,7 +112,8 @@ class SongTask(WholeTrackTask):
         """'section 2/5 (chorus), clip 7/24' for the status line."""
         plan = self.plan
         steps = self.spec.steps
-        index = min(len(plan.clips) - 1, (progress[0] // steps) if progress else 0)
+        # Steps run 1..N within a clip: the clip under way (or, between turns, the last made).
+        index = min(len(plan.clips) - 1, max(progress[0] - 1, 0) // steps if progress else 0)
         clip = plan.clips[index]
         return (
             f"section {clip.section + 1}/{len(plan.sections)} ({clip.label}), "

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
 from pydub.generators import Sine
 from sqlalchemy import select
 
 from bot.config import load_settings
 from bot.engine.radio_clips import RadioTask
+from bot.engine.renderer import PipelineRenderer
 from bot.jobs.health import Health
 from bot.jobs.shared_queue import QUEUE_VERSION, SharedQueue
 from bot.store.db import open_database
@@ -107,3 +109,43 @@ async def test_radio_clips_render_on_the_workers_and_leave_no_rows_behind(
         assert await asyncio.wait_for(running, 30) == 0
         await queue.shutdown(0)
         await db.close()
+
+
+@pytest.mark.timeout(300)
+async def test_a_song_goes_round_the_shared_queue_one_clip_a_turn(
+    fake_discord: FakeDiscord,
+    bot_harness: BotHarness,
+    postgres_url: str,
+    tiny_model_dir,
+    tmp_path,
+):
+    """On the postgres queue a song is claimed once per clip: each turn's clip travels with the
+    job (job_blobs), any worker may render the next, and the last one assembles the song."""
+    fake = fake_discord
+    bot_harness.database_url = postgres_url
+    async with bot_harness.running(**QUEUE) as bot:
+        settings = replace(bot.settings, data_dir=tmp_path / "worker", riffusion_device="cpu")
+        renderer = PipelineRenderer(str(tiny_model_dir), "cpu", tmp_path / "scratch")
+        worker = GpuWorker(settings, bot.services.db, renderer, scan_seed_folder(None).catalogue)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            song = await fake.slash(
+                fake.member,
+                "song",
+                {"form": "short", "prompt": "lofi", "bpm": 128, "length": 30, "steps": 2},
+            )
+            status = await fake.response_message(song)
+            result = await fake.wait_for_message(
+                lambda m: is_result(m) and "Song" in m.content, timeout=240
+            )
+            await fake.wait_until(lambda: "is ready" in status.content, timeout=30)
+            async with bot.services.db.session() as session:
+                job = (await session.scalars(select(Job).where(Job.kind == "song"))).one()
+                blobs = list(await session.scalars(select(JobBlob)))
+            assert worker.claims == job.made["clips"] > 1  # one claim a clip
+            assert job.attempts == 1 and blobs == []  # turns are not tries; nothing left over
+            assert result.attachments
+        finally:
+            stop.set()
+            assert await asyncio.wait_for(running, 60) == 0

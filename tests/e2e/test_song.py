@@ -96,3 +96,35 @@ async def test_a_two_minute_song_arrives_whole_with_its_chorus_twice(
     verse = next(s for s in plan.sections if s.label == "verse")
     other_part = audio[verse.start_sample + 4410 : verse.start_sample + span]
     assert abs(np.corrcoef(first.ravel(), other_part.ravel())[0, 1]) < 0.9
+
+
+@pytest.mark.timeout(600)
+async def test_a_song_resumes_where_it_was_after_a_restart(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, tiny_model_dir
+):
+    fake = fake_discord
+    env = {"RIFFUSION_MODEL": str(tiny_model_dir), "RIFFUSION_DEVICE": "cpu", "DEFAULT_STEPS": "2"}
+    async with bot_harness.running(**env):
+        song = await fake.slash(
+            fake.member, "song", {"form": "short", "prompt": "lofi", "bpm": 100, "length": 30}
+        )
+        status = await fake.response_message(song)
+        await fake.wait_until(lambda: "clip 3/" in status.content, timeout=120, what="two clips")
+        folder = next((bot_harness.data_dir / "jobs").glob("*/song"))
+        kept = {p.name: p.stat().st_mtime_ns for p in folder.glob("clip-*.wav")}
+        assert len(kept) >= 2
+    assert "continue" in status.content  # the status says the song goes on after the restart
+    async with bot_harness.running(**env):
+        for _ in range(200):  # the clips made before the stop are not made again
+            if not folder.exists():
+                break
+            now = {p.name: p.stat().st_mtime_ns for p in folder.glob("clip-*.wav")}
+            assert all(now.get(name, mtime) == mtime for name, mtime in kept.items())
+            if len(now) > len(kept):
+                break
+            await asyncio.sleep(0.05)
+        result = await fake.wait_for_message(
+            lambda m: is_result(m) and "Song" in m.content, timeout=300
+        )
+        await fake.wait_until(lambda: "is ready" in status.content, timeout=30)
+    assert result.attachments and not folder.exists()  # the clips went when the song was done
