@@ -29,9 +29,12 @@ class RiffParams:
     denoising: float = DEFAULT_DENOISING
     duration_s: float = CLIP_SECONDS
     width: int = 512
+    bpm: float | None = None  # a steady tempo: clips of whole bars from the tempo's loop
 
     @property
     def single_clip(self) -> bool:
+        if self.bpm is not None:
+            return False  # cut to whole bars by riff_in_tempo, never batched as a plain clip
         return self.duration_s <= CLIP_SECONDS + 1e-6
 
     def prompt_input(self) -> PromptInput:
@@ -61,12 +64,16 @@ class RiffParams:
         if self.negative_prompt:
             parts.append(f"negative_prompt:{self.negative_prompt}")
         parts.append(f"seed:{self.seed}")
-        if self.seed_image:
+        if self.seed_image and self.bpm is None:
             parts.append(f"seed_image:{self.seed_image}")
+        elif self.seed_image and "@" in self.seed_image:
+            parts.append(f"seed_image:{self.seed_image.split('@', 1)[0]}")
         parts += [
             f"steps:{self.steps}",
             f"guidance:{self.guidance:g}",
             f"denoising:{self.denoising:g}",
             f"duration:{self.duration_s:g}",
         ]
+        if self.bpm is not None:
+            parts.append(f"bpm:{self.bpm:g}")
         return " ".join(parts)

@@ -13,12 +13,37 @@ from bot.limits import CLIP_SECONDS, DEFAULT_DENOISING, DEFAULT_GUIDANCE
 from bot.params import RiffParams, random_seed
 from bot.policy import user_settings
 from bot.policy.user_settings import pick
-from bot.ui.options import Denoising, Duration, Guidance, Prompt, Seed, Steps
+from bot.ui.options import Bpm, Denoising, Duration, Guidance, Prompt, Seed, Steps
 from bot.ui.seed_options import matching, offer_seed_images
+from riffusion_core.generation import SAMPLE_RATE
 from riffusion_core.seed_images.catalogue import NO_SEED_IMAGE
+from riffusion_core.seed_images.loops import DEFAULT_STYLE, LOOP_STYLES
+from riffusion_core.tempo import bar_samples, bars_in, clip_grid
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
+
+
+def in_tempo(
+    seed_image: str | None, bpm: float, duration: float, longest: float
+) -> tuple[str, int, float] | str:
+    """(the tempo's loop, the clip width, the length in whole bars), or why not (for the user).
+
+    The loop is the chosen bundled loop's style at `bpm` (backbeat when none is chosen); a
+    picture of the user's own sets its own tempo, so it does not go with `bpm`."""
+    style = seed_image or DEFAULT_STYLE
+    if style not in LOOP_STYLES:
+        return (
+            f"`bpm` makes the beat from one of the bundled loops ({', '.join(LOOP_STYLES)}) at "
+            f"that tempo; the seed image {seed_image!r} has a tempo of its own. Pick a bundled "
+            "loop or leave bpm out."
+        )
+    bar_s = bar_samples(bpm) / SAMPLE_RATE
+    bars = bars_in(duration, bpm)
+    if bars > 1 and bars * bar_s > longest + 1e-6:  # rounded past the longest allowed
+        bars -= 1
+    length = bars * bar_s
+    return f"{style}@{bpm:g}bpm", clip_grid(bpm).width, round(length, 3)
 
 
 class Riff(commands.Cog):
@@ -38,6 +63,7 @@ class Riff(commands.Cog):
         denoising="With a seed image: how far to move away from it (0.75 is typical; default: "
         "/settings)",
         duration="Length in seconds (5.1 s is one clip; longer ones are joined)",
+        bpm="A steady tempo (60-180): a beat loop at that tempo, whole bars, joins on the beat",
     )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def riff(
@@ -51,6 +77,7 @@ class Riff(commands.Cog):
         guidance: Guidance | None = None,
         denoising: Denoising | None = None,
         duration: Duration = CLIP_SECONDS,
+        bpm: Bpm | None = None,
     ) -> None:
         services = self.bot.services
         seed_images = services.seed_images
@@ -71,6 +98,13 @@ class Riff(commands.Cog):
             seed_image = None
         if seed_image is not None:
             seed_image = seed_images.canonical(seed_image)  # a former name: stored by the new one
+        width = 512
+        if bpm is not None:
+            tempo = in_tempo(seed_image, float(bpm), duration, services.settings.max_duration_s)
+            if isinstance(tempo, str):
+                await interaction.response.send_message(tempo, ephemeral=True)
+                return
+            seed_image, width, duration = tempo
         own_steps = limits.steps(mine.steps) if mine.steps is not None else None
         params = RiffParams(
             prompt=prompt.strip(),
@@ -81,6 +115,8 @@ class Riff(commands.Cog):
             guidance=pick(guidance, mine.guidance, DEFAULT_GUIDANCE),
             denoising=pick(denoising, mine.denoising, DEFAULT_DENOISING),
             duration_s=round(duration, 2),
+            width=width,
+            bpm=None if bpm is None else float(bpm),
         )
         origin = services.origins.interaction(interaction)
         await services.jobs.start(origin, JobRequest(params=params), mine)

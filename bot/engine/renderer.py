@@ -23,7 +23,8 @@ from riffusion_core.audio_decode import decode_audio
 from riffusion_core.clips import render_clips
 from riffusion_core.generation import GenerationRequest, GenerationResult
 from riffusion_core.strip import side_by_side
-from riffusion_core.tracks import CHAIN_CROSSFADE_MS, chain_requests, riff_long
+from riffusion_core.tempo import bars_in, clip_grid
+from riffusion_core.tracks import CHAIN_CROSSFADE_MS, chain_requests, riff_in_tempo, riff_long
 
 if TYPE_CHECKING:
     pass
@@ -154,6 +155,23 @@ class PipelineRenderer:
             init = None
             if task.init_image is not None:
                 init = str(self._first_clip(task.init_image, task.params.width, Path(scratch)))
+            if task.params.bpm is not None and init is None:
+                grid = clip_grid(task.params.bpm)
+                result = riff_in_tempo(
+                    self.pipe,
+                    base_request(task.params),
+                    grid,
+                    bars_in(task.params.duration_s, task.params.bpm),
+                    on_step=on_step,
+                    should_cancel=should_cancel,
+                )
+                return RenderOutput(
+                    image=result.image,
+                    audio=result.audio,
+                    master=result.audio,
+                    clips=len(result.clips),
+                    elapsed_s=result.elapsed_s,
+                )
             result = riff_long(
                 self.pipe,
                 base_request(task.params, init),

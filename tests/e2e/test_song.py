@@ -13,6 +13,7 @@ from pydub import AudioSegment
 from sqlalchemy import select
 
 from bot.store.models import Generation, Job
+from cogs.riff import in_tempo
 from riffusion_core.songs import SongSpec, plan_song
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, is_result
@@ -128,3 +129,34 @@ async def test_a_song_resumes_where_it_was_after_a_restart(
         )
         await fake.wait_until(lambda: "is ready" in status.content, timeout=30)
     assert result.attachments and not folder.exists()  # the clips went when the song was done
+
+
+async def test_riff_with_bpm_holds_whole_bars_from_the_tempo_loop(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, tiny_model_dir
+):
+    fake = fake_discord
+    env = {"RIFFUSION_MODEL": str(tiny_model_dir), "RIFFUSION_DEVICE": "cpu", "DEFAULT_STEPS": "2"}
+    async with bot_harness.running(**env) as bot:
+        riff = await fake.slash(
+            fake.member,
+            "riff",
+            {"prompt": "drums", "bpm": 128, "duration": 12, "seed_image": "half_time"},
+        )
+        await fake.response_message(riff)
+        await fake.wait_for_message(is_result, timeout=120)
+        async with bot.services.db.session() as session:
+            generation = (await session.scalars(select(Generation))).one()
+        master = AudioSegment.from_wav(
+            io.BytesIO(bot.services.files.read_bytes(generation.extra["master"]))
+        )
+        # 12 s at 128 BPM is 6.4 bars: 6 bars, to the sample, from the loop at that tempo.
+        assert int(master.frame_count()) == round(6 * 4 * 60 * 44100 / 128)
+        assert generation.seed_image == "half_time@128bpm" and generation.width == 568
+
+
+def test_bpm_goes_with_the_bundled_loops_only_and_stays_within_the_longest_riff():
+    assert in_tempo(None, 100.0, 10.0, 30.0) == ("backbeat@100bpm", 488, 9.6)
+    refusal = in_tempo("my_field_recording", 100.0, 10.0, 30.0)
+    assert isinstance(refusal, str) and "a tempo of its own" in refusal
+    # 30 s at 128 BPM rounds to 16 bars (30.0 s) and stays; 29.9 s would be 16 bars too.
+    assert in_tempo("backbeat", 70.0, 30.0, 30.0)[2] <= 30.0
