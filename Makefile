@@ -43,3 +43,6 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) bench/converter.py
 	$(PY) bench/queue.py
+	$(PY) bench/tempo.py
+	$(PY) bench/song_tempo.py
+	$(PY) bench/song_cost.py

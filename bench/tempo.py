@@ -16,8 +16,8 @@ For each tempo (70, 100, 128, 160 BPM) and each loop style (riffusion_core.seed_
     inside the clips, and, as a yardstick, the same change measured at the beats inside clips
     (a beat's own onset is a large change too).
 
-measure_chain(audio, bpm, join_samples) is the reusable part: songs.py's whole-song assembly
-can hand it a song and its join positions.
+measure_chain(audio, bpm, join_samples) is the reusable part: bench/song_tempo.py hands it whole
+songs assembled by riffusion_core.songs (the pipeline bypassed) and their join positions.
 """
 
 from __future__ import annotations
@@ -80,7 +80,10 @@ class ChainMeasure:
     # offset minus the reference's, so an instrument's own onset shape cancels out.
     max_dev_ref_ms: float = float("nan")
     max_dev_join_ref_ms: float = float("nan")
+    max_dev_inside_ref_ms: float = float("nan")  # the same over the beats not after a join
     ref_join_ratio: float = float("nan")  # the reference's change at the join positions
+    median_dev_ms: float = float("nan")  # median |offset - lag| over all beats found
+    median_join_ratio: float = float("nan")  # median change at the joins / median inside clips
 
 
 def _changes(samples: np.ndarray) -> np.ndarray:
@@ -136,7 +139,9 @@ def measure_chain(
     )
     centred = np.abs(check.offsets_ms - check.lag_ms)
     changes = _changes(x)
-    join_ratio, _ = _join_ratio(x, join_samples) if join_samples else (float("nan"), 0.0)
+    join_ratio, median_join_ratio = (
+        _join_ratio(x, join_samples) if join_samples else (float("nan"), float("nan"))
+    )
     near_join = np.zeros(len(changes), dtype=bool)
     for j in join_samples:
         c = round(j / HOP)
@@ -162,6 +167,9 @@ def measure_chain(
             extra["max_dev_join_ref_ms"] = (
                 float(devs[at_join].max()) if at_join.any() else float("nan")
             )
+            extra["max_dev_inside_ref_ms"] = (
+                float(devs[~at_join].max()) if (~at_join).any() else float("nan")
+            )
         if join_samples:
             extra["ref_join_ratio"] = _join_ratio(ref, join_samples)[0]
     return ChainMeasure(
@@ -175,6 +183,8 @@ def measure_chain(
         max_dev_join_ms=float(centred[after_join].max()) if after_join.any() else float("nan"),
         join_ratio=join_ratio,
         bar_ratio=float(np.median(bars)) / inside if bars else float("nan"),
+        median_dev_ms=float(np.median(centred)) if check.found else float("nan"),
+        median_join_ratio=median_join_ratio,
         **extra,
     )
 

@@ -118,13 +118,20 @@ def song_view(generation_id: int, labels: list[str]) -> discord.ui.View:
 
 
 def extended(spec: SongSpec) -> SongSpec:
-    """One section more: the most repeated section (the chorus) again, before a closing
+    """One section more: the chorus again (or the section most like one), before a closing
     outro if there is one, and the song longer by an average section."""
     sections = list(spec.sections)
     if len(sections) >= MAX_SECTIONS:
         raise SongError(f"This song already has {MAX_SECTIONS} sections, the most a song has.")
     labels = [s.label for s in sections]
-    again = max(labels, key=lambda label: (labels.count(label), -labels.index(label)))
+    # The chorus if there is one; else the most repeated section that neither opens nor closes
+    # the song (the later one on a tie); else the last.
+    middle = labels[1:-1] or labels
+    again = (
+        "chorus"
+        if "chorus" in labels
+        else max(middle, key=lambda label: (middle.count(label), labels.index(label)))
+    )
     section = next(s for s in sections if s.label == again)
     at = len(sections) - 1 if len(sections) > 1 and labels[-1] == "outro" else len(sections)
     sections.insert(at, section)

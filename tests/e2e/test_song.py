@@ -160,3 +160,63 @@ def test_bpm_goes_with_the_bundled_loops_only_and_stays_within_the_longest_riff(
     assert isinstance(refusal, str) and "a tempo of its own" in refusal
     # 30 s at 128 BPM rounds to 16 bars (30.0 s) and stays; 29.9 s would be 16 bars too.
     assert in_tempo("backbeat", 70.0, 30.0, 30.0)[2] <= 30.0
+
+
+@pytest.mark.timeout(300)
+async def test_new_chorus_changes_the_chorus_only_and_extend_adds_one(
+    fake_discord: FakeDiscord, bot_harness: BotHarness, tiny_model_dir
+):
+    fake = fake_discord
+    env = {"RIFFUSION_MODEL": str(tiny_model_dir), "RIFFUSION_DEVICE": "cpu", "DEFAULT_STEPS": "2"}
+    structure = "intro: ambient pads | chorus: jazz saxophone | outro: ambient pads"
+    async with bot_harness.running(**env) as bot:
+        song = await fake.slash(
+            fake.member, "song", {"structure": structure, "bpm": 128, "length": 30, "seed": 3}
+        )
+        await fake.response_message(song)
+        first = await fake.wait_for_message(
+            lambda m: is_result(m) and "Song" in m.content, timeout=120
+        )
+        new_section = next(c for c in first.custom_ids() if c.startswith("song:new:"))
+        click = await fake.click(first, new_section, fake.member, values=["chorus"])
+        await fake.interaction_response(click)
+        second = await fake.wait_for_message(
+            lambda m: is_result(m) and "Song" in m.content and m.id != first.id, timeout=120
+        )
+        extend = next(c for c in second.custom_ids() if c.startswith("song:extend:"))
+        click = await fake.click(second, extend, fake.member)
+        await fake.interaction_response(click)
+
+        async def song_jobs() -> list[Job]:
+            async with bot.services.db.session() as session:
+                return list(await session.scalars(select(Job).where(Job.kind == "song")))
+
+        for _ in range(100):  # the extended song is queued (it need not be waited for)
+            if len(await song_jobs()) == 3:
+                break
+            await asyncio.sleep(0.05)
+        longer = SongSpec.from_json(max(await song_jobs(), key=lambda j: j.id).task["song"])
+        async with bot.services.db.session() as session:
+            made = list(
+                await session.scalars(
+                    select(Generation).where(Generation.kind == "song").order_by(Generation.id)
+                )
+            )
+        specs = [SongSpec.from_json(g.extra["song"]) for g in made] + [longer]
+        masters = [
+            samples(
+                AudioSegment.from_wav(io.BytesIO(bot.services.files.read_bytes(g.extra["master"])))
+            )
+            for g in made
+        ]
+    assert specs[1].reseed == (("chorus", 1),) and made[1].parent_id == made[0].id
+    plan = plan_song(specs[0])
+    intro, chorus = plan.sections[0], plan.sections[1]
+    # The intro kept its seeds (the same music); the chorus has new ones.
+    span = slice(intro.start_sample, chorus.start_sample - 4410)
+    assert np.corrcoef(masters[0][span].ravel(), masters[1][span].ravel())[0, 1] > 0.99
+    later = slice(chorus.start_sample + 4410, chorus.start_sample + int(plan.grid.clip_samples))
+    assert np.corrcoef(masters[0][later].ravel(), masters[1][later].ravel())[0, 1] < 0.9
+    # Extend: one section more (the chorus again, before the outro), and longer.
+    assert [s.label for s in specs[2].sections] == ["intro", "chorus", "chorus", "outro"]
+    assert specs[2].length_s > specs[1].length_s
