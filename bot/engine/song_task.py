@@ -108,6 +108,10 @@ class SongTask(WholeTrackTask):
             count += 1
         return count
 
+    def turns_left(self, progress: tuple[int, int] | None) -> int:
+        done = progress[0] // self.spec.steps if progress else 0
+        return max(1, len(self.plan.clips) - done)
+
     def progress_detail(self, progress: tuple[int, int] | None) -> str | None:
         """'section 2/5 (chorus), clip 7/24' for the status line."""
         plan = self.plan

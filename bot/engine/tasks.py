@@ -95,6 +95,11 @@ class RenderTask:
         del folder, relative
         return self
 
+    def turns_left(self, progress: tuple[int, int] | None) -> int:
+        """Queue turns still to come, this one included (a song: one a clip)."""
+        del progress
+        return 1
+
     def progress_detail(self, progress: tuple[int, int] | None) -> str | None:
         """More than step k/N for the status line (a song: which section); None: nothing."""
         del progress

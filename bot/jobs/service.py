@@ -388,6 +388,10 @@ class JobService:
         """The waiting status; the ETA shown before is kept unless it moved noticeably."""
         job = active.queued
         eta = self.queue.eta(job)
+        rate = self.queue.seconds_per_cost
+        later_turns = active.task.turns_left(job.progress) - 1  # a song's clips still to come
+        if eta is not None and rate is not None and later_turns > 0:
+            eta += later_turns * rate * active.task.cost
         eta_unix = None if eta is None else round(eta)
         if (
             shown_eta is not None
