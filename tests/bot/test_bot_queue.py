@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import pytest
 
 from bot.engine.queue import (
+    Continue,
     GenerationQueue,
     JobFailed,
     JobState,
@@ -328,3 +329,56 @@ async def test_interrupted_jobs_run_first_without_moving_turns(make_queue):
     await asyncio.wait_for(interrupted.wait(), 5)
     await asyncio.wait_for(asyncio.gather(*(job.wait() for job in queue.order())), 5)
     assert [batch[0] for batch in render.batches] == ["a1", "b1", "a2", "c1"]
+
+
+class TurnRender(FakeRender):
+    """A payload 'song:N' takes N turns (Continue until its last); others finish at once."""
+
+    def __init__(self) -> None:
+        super().__init__(steps=1)
+        self.turns: dict[str, int] = {}
+
+    def __call__(self, payloads: Sequence[str], on_step, should_cancel) -> list:
+        results = super().__call__(payloads, on_step, should_cancel)
+        out: list = []
+        for payload, result in zip(payloads, results, strict=True):
+            if payload.startswith("song:"):
+                total = int(payload.split(":")[1])
+                done = self.turns[payload] = self.turns.get(payload, 0) + 1
+                if done < total:
+                    out.append(Continue(progress=(done, total)))
+                    continue
+            out.append(result)
+        return out
+
+
+async def test_a_job_in_turns_lets_other_users_go_between_its_turns():
+    render = TurnRender()
+    render.gate.clear()
+    queue = GenerationQueue(render, max_batch_size=1)
+    song = queue.submit(1, "song:3")
+    await started(queue, render)  # held in its first turn
+    riffs = [queue.submit(2, "b1"), queue.submit(3, "c1"), queue.submit(2, "b2")]
+    render.gate.set()
+    assert await song.wait() == "SONG:3"
+    await asyncio.gather(*(r.wait() for r in riffs))
+    order = [batch[0] for batch in render.batches]
+    # Round-robin: the song's second and third turns come after the others' turns.
+    assert order == ["song:3", "b1", "c1", "song:3", "b2", "song:3"]
+    assert song.turns == 2
+    await queue.shutdown(1)
+
+
+async def test_a_job_in_turns_is_kept_for_the_next_start_when_the_queue_stops():
+    render = TurnRender()
+    render.gate.clear()
+    queue = GenerationQueue(render)
+    song = queue.submit(1, "song:5")
+    await started(queue, render)
+    stopping = asyncio.create_task(queue.shutdown(5))
+    await asyncio.sleep(0.05)
+    render.gate.set()  # its turn ends while the queue stops: no more turns, kept for later
+    await stopping
+    with pytest.raises(JobSuspended):
+        await song.wait()
+    assert len(render.batches) == 1
