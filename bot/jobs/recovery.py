@@ -11,25 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.store.fairness import Waiting, fair_order
+from bot.store.fairness import fair_order, waiting_job
 from bot.store.models import Job, JobState
-from bot.store.records import as_utc
 
 
 def resume_order(jobs: Sequence[Job], last_start: Mapping[int, datetime]) -> list[Job]:
     """Running jobs by start time, then the queued ones in the turns the queue had."""
     waiting = [
-        Waiting(
-            item=job,
-            job_id=job.id,
-            user_id=job.user_id,
-            created_at=as_utc(job.created_at),
-            interrupted_at=(
-                as_utc(job.started_at or job.created_at)
-                if job.state == JobState.RUNNING.value
-                else None
-            ),
-        )
+        waiting_job(job)
         for job in jobs
         if job.state in (JobState.RUNNING.value, JobState.QUEUED.value)
     ]

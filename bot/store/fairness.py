@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from bot.store.models import Job, JobState
+from bot.store.records import as_utc
+
 T = TypeVar("T")
 
 
@@ -31,6 +34,20 @@ class Waiting(Generic[T]):
     created_at: datetime
     interrupted_at: datetime | None = None  # started once and stopped before it finished
     batch_key: Hashable | None = None
+
+
+def waiting_job(job: Job) -> Waiting[Job]:
+    """A jobs row as the rule sees it: a running one was interrupted (a restart, a lease that
+    ran out) and goes first."""
+    running = job.state == JobState.RUNNING.value
+    return Waiting(
+        item=job,
+        job_id=job.id,
+        user_id=job.user_id,
+        created_at=as_utc(job.created_at),
+        interrupted_at=as_utc(job.started_at or job.created_at) if running else None,
+        batch_key=job.batch_key,
+    )
 
 
 def fair_order(

@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.db import Database, rowcount
-from bot.store.fairness import Waiting, fair_order, pick_batch
+from bot.store.fairness import Waiting, fair_order, pick_batch, waiting_job
 from bot.store.models import HELD_STATES, Job, JobBlob, JobState, WorkerRow
 from bot.store.records import as_utc
 from bot.store.server_models import GuildSettings
@@ -448,18 +448,7 @@ async def claim(
                 )
                 exhausted.append(job.id)
                 continue
-            waiting.append(
-                Waiting(
-                    item=job,
-                    job_id=job.id,
-                    user_id=job.user_id,
-                    created_at=as_utc(job.created_at),
-                    interrupted_at=(
-                        as_utc(job.started_at or job.created_at) if job.state == RUNNING else None
-                    ),
-                    batch_key=job.batch_key,
-                )
-            )
+            waiting.append(waiting_job(job))
         starts = await _last_starts(session, {w.user_id for w in waiting})
         batch = pick_batch(fair_order(waiting, starts), max_batch)
         claimed: list[Claimed] = []
