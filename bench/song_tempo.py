@@ -145,7 +145,7 @@ def main() -> int:
         "| BPM | style | clips (bars x px) | song s | est. (raw) | err % | beats found | lag ms "
         "| median dev ms | max dev ms | max dev after joins ms | vs source ms "
         "| after joins vs source ms | inside clips vs source ms | worst join / median "
-        "| median join / median | worst section change / median | bar line / median "
+        "| median join / median | worst section change / median | bar line / median (worst) "
         "| source worst join / median | source section change / median |"
     )
     print(
@@ -169,7 +169,8 @@ def main() -> int:
                         f"{m.median_dev_ms:.1f} | {m.max_dev_ms:.1f} | {m.max_dev_join_ms:.1f} | "
                         f"{m.max_dev_ref_ms:.1f} | {m.max_dev_join_ref_ms:.1f} | "
                         f"{m.max_dev_inside_ref_ms:.1f} | {m.join_ratio:.2f} | "
-                        f"{m.median_join_ratio:.2f} | {change:.2f} | {m.bar_ratio:.2f} | "
+                        f"{m.median_join_ratio:.2f} | {change:.2f} | "
+                        f"{m.bar_ratio:.2f} ({m.bar_max_ratio:.2f}) | "
                         f"{m.ref_join_ratio:.2f} | {ref_change:.2f} |",
                         flush=True,
                     )

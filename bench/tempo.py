@@ -84,6 +84,7 @@ class ChainMeasure:
     ref_join_ratio: float = float("nan")  # the reference's change at the join positions
     median_dev_ms: float = float("nan")  # median |offset - lag| over all beats found
     median_join_ratio: float = float("nan")  # median change at the joins / median inside clips
+    bar_max_ratio: float = float("nan")  # largest change at a bar line inside clips / median
 
 
 def _changes(samples: np.ndarray) -> np.ndarray:
@@ -185,6 +186,7 @@ def measure_chain(
         bar_ratio=float(np.median(bars)) / inside if bars else float("nan"),
         median_dev_ms=float(np.median(centred)) if check.found else float("nan"),
         median_join_ratio=median_join_ratio,
+        bar_max_ratio=float(np.max(bars)) / inside if bars else float("nan"),
         **extra,
     )
 

@@ -74,6 +74,11 @@ class Settings:
     # limiter holding true peaks at -1 dBTP.
     target_rms_dbfs: float = -12.0
     max_song_s: float = 240.0  # /song: the longest song (30-240 s)
+    # The web side (issue 15): Riffusion's inference API, result pages, health and metrics.
+    web_host: str = "127.0.0.1"
+    web_port: int | None = 8080  # None: no web server
+    web_public_url: str | None = None  # the address people reach (links); default from host
+    web_api_keys: tuple[tuple[str, int], ...] = field(default=(), repr=False)  # key -> guild
     # Scale-out (issue 14): where jobs are queued. "local": the in-process worker thread (the
     # model loads in the bot); "postgres": the jobs table in a PostgreSQL DATABASE_URL is the
     # queue, and GPU workers (`python -m bot.worker`) on any machine claim from it.
@@ -99,9 +104,16 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Strings that must never reach a log line: the token, the database password."""
+        """Strings that must never reach a log line: the token, the database password, the
+        web API keys."""
         password = urlsplit(self.database_url).password if self.database_url else None
-        return tuple(s for s in (self.discord_token, password) if s)
+        keys = tuple(key for key, _ in self.web_api_keys)
+        return tuple(s for s in (self.discord_token, password, *keys) if s)
+
+    @property
+    def web_on_loopback(self) -> bool:
+        """The web side listens on this machine only (keys are then optional for it)."""
+        return self.web_host in {"127.0.0.1", "localhost", "::1"}
 
 
 @overload
@@ -286,6 +298,10 @@ def load_settings(
         seed_images_dir=_folder(env, "SEED_IMAGES_DIR", problems),
         target_rms_dbfs=_decibels(env, "TARGET_RMS_DBFS", -12.0, problems, low=-40.0, high=-3.0),
         max_song_s=_float(env, "MAX_SONG_S", 240.0, problems, minimum=30.0),
+        web_host=env.get("WEB_HOST", "").strip() or "127.0.0.1",
+        web_port=_web_port(env, problems),
+        web_public_url=_url(env, "WEB_PUBLIC_URL", ("http://", "https://"), problems),
+        web_api_keys=_api_keys(env, problems),
         generation_queue=(env.get("GENERATION_QUEUE", "").strip().lower() or "local"),
         lease_s=_float(env, "LEASE_S", 30.0, problems, minimum=1.0),
         poll_interval_s=_float(env, "POLL_INTERVAL_S", 2.0, problems, minimum=0.05),
@@ -306,6 +322,37 @@ def load_settings(
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _web_port(env: Mapping[str, str], problems: list[str]) -> int | None:
+    """WEB_PORT: a port, or empty for no web server (unset: 8080)."""
+    if "WEB_PORT" not in env:
+        return 8080
+    raw = env["WEB_PORT"].strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        problems.append(f"WEB_PORT must be a port number 1-65535, or empty for none (got {raw!r}).")
+        return None
+    return int(raw)
+
+
+def _api_keys(env: Mapping[str, str], problems: list[str]) -> tuple[tuple[str, int], ...]:
+    """WEB_API_KEYS=key:guild_id,...: each key speaks for one server (its rules apply)."""
+    keys: list[tuple[str, int]] = []
+    for entry in env.get("WEB_API_KEYS", "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        key, _, guild = entry.rpartition(":")
+        if len(key) < 16 or not guild.isdigit():
+            problems.append(
+                "WEB_API_KEYS must be key:server_id pairs separated by commas, each key at "
+                "least 16 characters (one entry is not)."
+            )
+            continue
+        keys.append((key, int(guild)))
+    return tuple(keys)
 
 
 def _shard_count(env: Mapping[str, str], problems: list[str]) -> int | None:

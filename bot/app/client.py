@@ -49,6 +49,8 @@ from bot.ui.song_results import NewSectionSelect, SongButton
 from bot.ui.status import CancelButton
 from bot.voice.sessions import VoiceSessions
 from bot.voice.stations import RadioStations
+from bot.web.health import HealthRoutes
+from bot.web.server import WebServer
 from riffusion_core.seed_images import loops
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
@@ -139,6 +141,7 @@ class RiffusionBot(commands.Bot):
             )
             self.queue = local
         self.synced_scopes: list[str] = []
+        self.web: WebServer | None = None  # WEB_PORT: the API, pages, health and metrics
         self._services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
 
@@ -164,6 +167,9 @@ class RiffusionBot(commands.Bot):
             await self.load_extension(name)
         await services.jobs.resume_unfinished()
         await self.sync_commands_if_changed(force=self.settings.sync_commands)
+        self.web = self.build_web(services.db, services.health)
+        if self.web is not None:
+            await self.web.start()
 
     async def build_services(self) -> Services:
         """The one place where services are made and given what they need."""
@@ -196,6 +202,34 @@ class RiffusionBot(commands.Bot):
             deliveries=deliveries,
             health=health,
             seed_images=seed_images,
+        )
+
+    def build_web(self, db: Database, health: Health) -> WebServer | None:
+        """The web side (WEB_PORT), served by one process: with SHARD_IDS, shard 0's."""
+        settings = self.settings
+        if settings.web_port is None:
+            return None
+        if settings.shard_ids is not None and 0 not in settings.shard_ids:
+            log.info("Web side left to the process that runs shard 0")
+            return None
+        features = [
+            HealthRoutes(
+                db=db,
+                health=health,
+                queue=self.queue,
+                gateway_ready=self.is_ready,
+                model_ready=self.model_ready,
+            ),
+        ]
+        return WebServer(settings.web_host, settings.web_port, features)
+
+    def model_ready(self) -> bool:
+        """The model is loaded here (the local queue) and nothing went wrong loading it."""
+        queue = self.queue
+        return (
+            isinstance(queue, GenerationQueue)
+            and queue.ready.is_set()
+            and queue.prepare_error is None
         )
 
     # ---- command sync ------------------------------------------------------------------------
@@ -244,6 +278,8 @@ class RiffusionBot(commands.Bot):
         finally:
             await super().close()
             if services is not None:
+                if self.web is not None:
+                    await self.web.stop()
                 await services.remixes.close()
                 await services.voice.close()
                 await services.db.close()

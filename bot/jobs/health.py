@@ -35,3 +35,8 @@ class Health:
     @property
     def problems(self) -> list[Problem]:
         return list(self._problems.values())
+
+    @property
+    def by_kind(self) -> dict[str, Problem]:
+        """The problems by kind (what /healthz reports each under)."""
+        return dict(self._problems)
