@@ -346,8 +346,6 @@ class InferenceService:
         )
         task = request.task()
         async with self.queue.admission(caller.lane):
-            if caller.guild_id is not None and self.queue.is_paused(caller.guild_id):
-                raise Refused("generation is paused on this server", "paused")
             if self.queue.closed:
                 raise Refused(str(QueueClosed()), "paused")
             held = await self.queue.held_by(caller.lane)
