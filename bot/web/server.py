@@ -59,7 +59,7 @@ class WebServer:
 
     async def start(self) -> bool:
         """Listen; False (and one warning) when the port is taken or not ours to use."""
-        # handler_cancellation: a client that goes away cancels its handler (the API cancels its job)
+        # handler_cancellation: a client that goes away cancels its handler (and the API its job)
         runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, handler_cancellation=True
         )
