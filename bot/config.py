@@ -326,9 +326,10 @@ def load_settings(
 
 def _web_port(env: Mapping[str, str], problems: list[str]) -> int | None:
     """WEB_PORT: a port, or empty for no web server (unset: 8080)."""
-    if "WEB_PORT" not in env:
+    value = env.get("WEB_PORT")
+    if value is None:
         return 8080
-    raw = env["WEB_PORT"].strip()
+    raw = value.strip()
     if not raw:
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:

@@ -29,6 +29,7 @@ from bot.engine.renderer import PipelineRenderer, Renderer
 from bot.engine.tasks import RenderResult, RenderTask
 from bot.jobs.delivery import DeliveryService
 from bot.jobs.health import Health
+from bot.jobs.inference import InferenceService
 from bot.jobs.remix import RemixService
 from bot.jobs.service import JobService
 from bot.jobs.shared_queue import SharedQueue
@@ -50,7 +51,9 @@ from bot.ui.status import CancelButton
 from bot.voice.sessions import VoiceSessions
 from bot.voice.stations import RadioStations
 from bot.web.health import HealthRoutes
-from bot.web.server import WebServer
+from bot.web.inference import InferenceRoutes
+from bot.web.metrics import GatewayEvents, MetricsRoutes
+from bot.web.server import WebRoutes, WebServer
 from riffusion_core.seed_images import loops
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
@@ -142,6 +145,7 @@ class RiffusionBot(commands.Bot):
             self.queue = local
         self.synced_scopes: list[str] = []
         self.web: WebServer | None = None  # WEB_PORT: the API, pages, health and metrics
+        self.gateway_events = GatewayEvents()  # counted for /metrics
         self._services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
 
@@ -212,7 +216,7 @@ class RiffusionBot(commands.Bot):
         if settings.shard_ids is not None and 0 not in settings.shard_ids:
             log.info("Web side left to the process that runs shard 0")
             return None
-        features = [
+        features: list[WebRoutes] = [
             HealthRoutes(
                 db=db,
                 health=health,
@@ -220,8 +224,29 @@ class RiffusionBot(commands.Bot):
                 gateway_ready=self.is_ready,
                 model_ready=self.model_ready,
             ),
+            InferenceRoutes(
+                service=InferenceService(self.services.jobs),
+                keys=settings.web_api_keys,
+                on_loopback=settings.web_on_loopback,
+            ),
+            MetricsRoutes(
+                queue=self.queue,
+                health=health,
+                jobs=self.services.jobs,
+                deliveries=self.services.deliveries,
+                gateway=self.gateway_events,
+            ),
         ]
         return WebServer(settings.web_host, settings.web_port, features)
+
+    async def on_connect(self) -> None:
+        self.gateway_events.connects += 1
+
+    async def on_disconnect(self) -> None:
+        self.gateway_events.disconnects += 1
+
+    async def on_resumed(self) -> None:
+        self.gateway_events.resumes += 1
 
     def model_ready(self) -> bool:
         """The model is loaded here (the local queue) and nothing went wrong loading it."""

@@ -55,6 +55,7 @@ class DeliveryService:
         self._pending: asyncio.Queue[PendingDelivery] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self.delivered = 0  # since start, for tests and /about
+        self.retries = 0  # attempts Discord did not take, since start (metrics)
 
     def start(self) -> None:
         if self._worker is None:
@@ -111,6 +112,7 @@ class DeliveryService:
                     pause,
                 )
                 pending.maybe_posted = True
+                self.retries += 1
                 await pending.origin.show(
                     replace(pending.status, phase=Phase.DELIVERING, reason=exc.reason)
                 )

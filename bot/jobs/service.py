@@ -19,7 +19,7 @@ import enum
 import errno
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,6 +71,10 @@ DATABASE_FAILED = (
 FILES_GONE = "its files were removed before it could be posted; please send it again."
 
 
+API_KIND = "api"  # jobs rows of the web API (bot/jobs/inference.py): never in /history
+# Never resumed after a restart: whoever waited for them (a voice channel, an HTTP caller) is gone.
+NOT_RESUMED_KINDS = frozenset({RADIO_KIND, API_KIND})
+
 DELIVERY_DRAIN_S = 30.0  # at a stop, how long results waiting for Discord may still post
 
 
@@ -112,10 +116,39 @@ class ActiveJob:
     by_dm: bool = False
     cancelled_by: int | None = None
     shown: JobStatus | None = None  # the status last shown
+    began: float = field(default_factory=time.monotonic)
 
     @property
     def params(self) -> RiffParams:
         return self.request.params
+
+
+@dataclass(frozen=True)
+class JobEnd:
+    """A job ended (for metrics): its kind, how ("done", "failed", "cancelled", "suspended")
+    and how long it took from being queued."""
+
+    kind: str
+    outcome: str
+    seconds: float
+
+
+JobEndHook = Callable[[JobEnd], None]
+
+
+def with_seed_file(task: RenderTask, seed_images: SeedImageCatalogue) -> RenderTask:
+    """The task as the worker runs it: a seed image from SEED_IMAGES_DIR by its file's path.
+
+    riffusion_core knows the bundled names only; the job and its result keep the name. An
+    unknown name is left as it is, for the request to refuse with the list of names.
+    """
+    name = task.params.seed_image
+    if name is None or name not in seed_images:
+        return task
+    value = seed_images.request_value(name)
+    if value == name:
+        return task
+    return replace(task, params=replace(task.params, seed_image=value))
 
 
 class CancelOutcome(enum.Enum):
@@ -159,6 +192,7 @@ class JobService:
         self._job_ids: dict[int, int] = {}  # the queue's job id -> the jobs row id
         self._tasks: set[asyncio.Task[None]] = set()
         self._starting: set[asyncio.Task[Any]] = set()  # start() calls between queue and follow
+        self.on_end: list[JobEndHook] = []  # told of every job that ends (metrics)
         queue.on_start = self._started
 
     # ---- starting ----------------------------------------------------------------------------
@@ -269,18 +303,15 @@ class JobService:
         self._spawn(self._follow(active), name=f"job-{job_id}")
 
     def _with_seed_file(self, task: RenderTask) -> RenderTask:
-        """The task as the worker runs it: a seed image from SEED_IMAGES_DIR by its file's path.
+        return with_seed_file(task, self.seed_images)
 
-        riffusion_core knows the bundled names only; the job and its result keep the name. An
-        unknown name is left as it is, for the request to refuse with the list of names.
-        """
-        name = task.params.seed_image
-        if name is None or name not in self.seed_images:
-            return task
-        value = self.seed_images.request_value(name)
-        if value == name:
-            return task
-        return replace(task, params=replace(task.params, seed_image=value))
+    def ended(self, end: JobEnd) -> None:
+        """Tell the hooks a job ended (a hook's error is logged, never the job's)."""
+        for hook in self.on_end:
+            try:
+                hook(end)
+            except Exception:
+                log.exception("A job-end hook failed")
 
     async def _forget(self, job_id: int) -> None:
         """Undo a row for a job that was refused before anyone was told it was queued."""
@@ -320,6 +351,7 @@ class JobService:
     async def _follow(self, active: ActiveJob) -> None:
         job = active.queued
         suspended = False
+        outcome = "failed"
         try:
             await self._track_progress(active)
             try:
@@ -327,9 +359,11 @@ class JobService:
             except JobSuspended as exc:
                 # Stopping: the row stays queued/running and the next start resumes it.
                 suspended = True
+                outcome = "suspended"
                 await active.origin.show(self._final(active, Phase.SUSPENDED, reason=str(exc)))
                 return
             except GenerationCancelled:
+                outcome = "cancelled"
                 await records.update_job(self.db, active.job_id, state=JobState.CANCELLED)
                 await active.origin.show(self._cancelled(active))
                 return
@@ -338,6 +372,7 @@ class JobService:
                 return
             try:
                 self.deliveries.submit(await self._save_result(active, output))
+                outcome = "done"
             except RiffusionError as exc:  # disk full, database down, MP3 over the upload limit
                 await self._fail(active, str(exc))
         except Exception:
@@ -345,6 +380,7 @@ class JobService:
             with contextlib.suppress(Exception):
                 await self._fail(active, POSTING_FAILED, error="internal error while saving")
         finally:
+            self.ended(JobEnd(active.request.kind, outcome, time.monotonic() - active.began))
             self.active.pop(active.job_id, None)
             self._job_ids.pop(job.id, None)
             if not suspended:
@@ -574,9 +610,9 @@ class JobService:
         owner in its status message. Remix inputs of jobs no longer waiting are removed.
         """
         rows = [row for row in await records.unfinished_jobs(self.db) if self.owns(row.guild_id)]
-        for row in (row for row in rows if row.kind == RADIO_KIND):  # a radio stops with us
+        for row in (row for row in rows if row.kind in NOT_RESUMED_KINDS):  # radio, web API
             await records.update_job(self.db, row.id, state=JobState.CANCELLED)
-        rows = [row for row in rows if row.kind != RADIO_KIND]
+        rows = [row for row in rows if row.kind not in NOT_RESUMED_KINDS]
         rendered = sorted(
             (row for row in rows if row.state == JobState.RENDERED.value),
             key=lambda row: (as_utc(row.finished_at or row.created_at), row.id),

@@ -44,6 +44,25 @@ FILTER_TIMEOUT_TEXT = (
 )
 
 
+class Refusal(str):
+    """A refusal about the moment rather than the request: the server is paused ("paused"), or
+    the requester has used their share ("limit"). It is its text like any refusal; callers
+    outside Discord (the web API) answer these with their own status. Other refusals are plain
+    strings."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> Refusal:
+        refusal = super().__new__(cls, text)
+        refusal.kind = kind
+        return refusal
+
+
+def refusal_kind(refusal: str) -> str:
+    """ "paused", "limit", or "rule" for a refusal about the request itself."""
+    return refusal.kind if isinstance(refusal, Refusal) else "rule"
+
+
 COMMAND_KINDS = frozenset({"riff", "blend", "remix"})  # requests typed as a command
 
 
@@ -64,6 +83,7 @@ class Requester:
     channel_id: int | None
     parent_channel_id: int | None = None  # a thread's channel (allowed channels name those)
     filesize_limit: int = DEFAULT_UPLOAD_LIMIT  # per file, where the result will be posted
+    outside_discord: bool = False  # the web API: no channel, so allowed channels do not apply
 
 
 @dataclass(frozen=True)
@@ -231,11 +251,12 @@ class ServerPolicy:
                     return describe(blocked)
             if rules.max_queued_per_user is not None and active_jobs >= rules.max_queued_per_user:
                 noun = "request" if rules.max_queued_per_user == 1 else "requests"
-                return (
+                return Refusal(
                     f"You already have {active_jobs} request(s) queued or running; this "
                     f"server allows {rules.max_queued_per_user} {noun} at a time per member "
                     "(admin setting: queued jobs per user). Wait for one to finish or "
-                    "cancel one."
+                    "cancel one.",
+                    "limit",
                 )
         limit = (
             rules.max_jobs_per_day
@@ -252,9 +273,10 @@ class ServerPolicy:
                     else "the bot's setting"
                 )
                 reset = int(next_utc_midnight().timestamp())
-                return (
+                return Refusal(
                     f"You have used all {limit} of your requests for today {where} "
-                    f"({source}: jobs per day); the count resets <t:{reset}:R>."
+                    f"({source}: jobs per day); the count resets <t:{reset}:R>.",
+                    "limit",
                 )
         return None
 
@@ -267,11 +289,12 @@ class ServerPolicy:
         kind: str,
     ) -> str | None:
         if rules.paused:
-            return (
+            return Refusal(
                 "Generation is paused on this server by its admins, so your request was "
-                "not queued; please try again after they resume it."
+                "not queued; please try again after they resume it.",
+                "paused",
             )
-        if rules.allowed_channels:
+        if rules.allowed_channels and not requester.outside_discord:
             ids = {requester.channel_id, requester.parent_channel_id}
             if not ids & set(rules.allowed_channels):
                 where = ", ".join(f"<#{c}>" for c in rules.allowed_channels)

@@ -59,7 +59,10 @@ class WebServer:
 
     async def start(self) -> bool:
         """Listen; False (and one warning) when the port is taken or not ours to use."""
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # handler_cancellation: a client that goes away cancels its handler (and the API its job)
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         try:
