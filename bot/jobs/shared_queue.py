@@ -56,6 +56,17 @@ def decode_wav(data: bytes) -> AudioSegment:
     return AudioSegment.from_wav(io.BytesIO(data))
 
 
+def seed_file(value: str | None) -> Path | None:
+    """The file behind a seed image value the job service resolved to a path (SEED_IMAGES_DIR);
+    None for a name (bundled loops and tempo loops: every worker makes those itself)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"} or not path.is_file():
+        return None
+    return path
+
+
 def batch_key_text(key: Hashable | None) -> str | None:
     """Batch keys as the jobs table stores them: equal keys, equal text."""
     return None if key is None else repr(key)
@@ -190,10 +201,9 @@ class SharedQueue:
                     "send it again."
                 )
             files[relative] = path.read_bytes()
-        seed_image = payload.params.seed_image
-        if seed_image is not None and seed_image != row.params.get("seed_image"):
-            # A name from SEED_IMAGES_DIR, which the job service resolved to its file here.
-            files[SEED_IMAGE_BLOB] = Path(seed_image).read_bytes()
+        seed = seed_file(payload.params.seed_image)
+        if seed is not None:  # a SEED_IMAGES_DIR image, resolved to its file here
+            files[SEED_IMAGE_BLOB] = seed.read_bytes()
         return files
 
     async def render_clip(
@@ -214,8 +224,9 @@ class SharedQueue:
             task=task.to_spec(),
         )
         inputs: dict[str, bytes] = {}
-        if task.seed_image is not None and Path(task.seed_image).is_file():
-            inputs[SEED_IMAGE_BLOB] = await asyncio.to_thread(Path(task.seed_image).read_bytes)
+        seed = seed_file(task.seed_image)
+        if seed is not None:
+            inputs[SEED_IMAGE_BLOB] = await asyncio.to_thread(seed.read_bytes)
         await queue_rows.enqueue(
             self.db,
             job_id,
