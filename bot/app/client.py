@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from functools import partial
 from typing import Any
 
 import discord
@@ -43,14 +44,15 @@ from bot.ui.origins import DiscordOrigins
 from bot.ui.play import PlayButton
 from bot.ui.remix_modals import RemixButton
 from bot.ui.result_buttons import ResultButton
-from bot.ui.result_message import ResultPoster
+from bot.ui.result_message import ResultPoster, result_command
 from bot.ui.services import Services
 from bot.ui.song_results import NewSectionSelect, SongButton
 from bot.ui.status import CancelButton
 from bot.voice.sessions import VoiceSessions
 from bot.voice.stations import RadioStations
 from bot.web.health import HealthRoutes
-from bot.web.server import WebServer
+from bot.web.pages import PageRoutes
+from bot.web.server import WebRoutes, WebServer
 from riffusion_core.seed_images import loops
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
@@ -212,13 +214,19 @@ class RiffusionBot(commands.Bot):
         if settings.shard_ids is not None and 0 not in settings.shard_ids:
             log.info("Web side left to the process that runs shard 0")
             return None
-        features = [
+        features: list[WebRoutes] = [
             HealthRoutes(
                 db=db,
                 health=health,
                 queue=self.queue,
                 gateway_ready=self.is_ready,
                 model_ready=self.model_ready,
+            ),
+            PageRoutes(
+                db=db,
+                files=self.files,
+                base_url=settings.web_base_url or "",
+                command_of=partial(result_command, seed_images=self.services.seed_images),
             ),
         ]
         return WebServer(settings.web_host, settings.web_port, features)

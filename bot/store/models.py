@@ -126,7 +126,7 @@ class Generation(Base):
     # a server channel @everyone can read; then `web_token` names its page (/r/<token>),
     # served only while the server has web pages on and the result is not deleted.
     public: Mapped[bool | None] = mapped_column()
-    web_token: Mapped[str | None] = mapped_column(String(43), unique=True)
+    web_token: Mapped[str | None] = mapped_column(String(43), unique=True, index=True)
 
     parent: Mapped[Generation | None] = relationship(remote_side=[id], lazy="raise")
 

@@ -34,7 +34,7 @@ class GuildSettings(Base):
     # /admin web: public results get a web page; `web_token` names the favourites gallery
     # (/g/<token>), made the first time pages are switched on and kept when they are off.
     web_pages: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    web_token: Mapped[str | None] = mapped_column(String(43), unique=True)
+    web_token: Mapped[str | None] = mapped_column(String(43), unique=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -23,24 +23,25 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("generations") as batch:
-        batch.add_column(sa.Column("public", sa.Boolean(), nullable=True))
-        batch.add_column(sa.Column("web_token", sa.String(length=43), nullable=True))
-        batch.create_unique_constraint("uq_generations_web_token", ["web_token"])
-    with op.batch_alter_table("guild_settings") as batch:
-        batch.add_column(
-            sa.Column("web_pages", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-        batch.add_column(sa.Column("web_token", sa.String(length=43), nullable=True))
-        batch.create_unique_constraint("uq_guild_settings_web_token", ["web_token"])
+    # Plain ADD COLUMN and unique indexes, no batch copy: on SQLite (foreign keys on) copying
+    # generations would drop the old table, and its ON DELETE rules would empty favourites and
+    # unlink jobs from their parents.
+    op.add_column("generations", sa.Column("public", sa.Boolean(), nullable=True))
+    op.add_column("generations", sa.Column("web_token", sa.String(length=43), nullable=True))
+    op.create_index("ix_generations_web_token", "generations", ["web_token"], unique=True)
+    op.add_column(
+        "guild_settings",
+        sa.Column("web_pages", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+    op.add_column("guild_settings", sa.Column("web_token", sa.String(length=43), nullable=True))
+    op.create_index("ix_guild_settings_web_token", "guild_settings", ["web_token"], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("guild_settings") as batch:
-        batch.drop_constraint("uq_guild_settings_web_token", type_="unique")
-        batch.drop_column("web_token")
-        batch.drop_column("web_pages")
-    with op.batch_alter_table("generations") as batch:
-        batch.drop_constraint("uq_generations_web_token", type_="unique")
-        batch.drop_column("web_token")
-        batch.drop_column("public")
+    # Plain DROP COLUMN (SQLite 3.35 and later, PostgreSQL), for the same reason: no copy.
+    op.drop_index("ix_guild_settings_web_token", table_name="guild_settings")
+    op.drop_column("guild_settings", "web_token")
+    op.drop_column("guild_settings", "web_pages")
+    op.drop_index("ix_generations_web_token", table_name="generations")
+    op.drop_column("generations", "web_token")
+    op.drop_column("generations", "public")
