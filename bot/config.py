@@ -115,6 +115,18 @@ class Settings:
         """The web side listens on this machine only (keys are then optional for it)."""
         return self.web_host in {"127.0.0.1", "localhost", "::1"}
 
+    @property
+    def web_base_url(self) -> str | None:
+        """Where people reach the web side, without a trailing slash (links in Discord, the
+        pages' absolute og:image): WEB_PUBLIC_URL, else http://WEB_HOST:WEB_PORT; None when
+        there is no web side (WEB_PORT empty)."""
+        if self.web_port is None:
+            return None
+        if self.web_public_url:
+            return self.web_public_url.rstrip("/")
+        host = f"[{self.web_host}]" if ":" in self.web_host else self.web_host
+        return f"http://{host}:{self.web_port}"
+
 
 @overload
 def _int(

@@ -8,7 +8,7 @@ caller's permissions again at run time. Settings are stored per guild
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.policy.prompt_filter import MAX_RULES, FilterRuleError, compile_pattern, normalise_word
 from bot.policy.rules import GuildRules, ServerPolicy
 from bot.store.retention import Retention, StorageUsage
+from bot.store.web_pages import gallery_url, new_token
 from bot.ui.context import guild_id_of
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def describe_rules(rules: GuildRules) -> str:
             f"**Maximum steps:** {limit(rules.max_steps)}",
             f"**Blocked words:** {len(rules.filter.words)}",
             f"**Blocked patterns:** {len(rules.filter.patterns)}",
+            f"**Web pages:** {'on' if rules.web_pages else 'off'}",
         ]
     )
 
@@ -65,6 +67,24 @@ def storage_text(retention: Retention, usage: StorageUsage) -> str:
             f"{usage.favourites_with_files} favourited (kept whatever their age)",
             f"**Cleanup:** {retention_text(retention)}",
         ]
+    )
+
+
+def web_on_text(rules: GuildRules, base_url: str | None) -> str:
+    """/admin web on: what it does, and the gallery's link."""
+    text = (
+        "🌐 Web pages are on. Results posted in channels @everyone can read get "
+        "a page (its Info shows the link) with the spectrogram, a player and its command; "
+        "results in DMs, private channels or private messages never do, and deleted ones "
+        "disappear. `/admin web off` hides them all."
+    )
+    if base_url is None or rules.web_token is None:
+        return text + (
+            "\nThe bot's web side is not running (its operator sets WEB_PORT), so no page is "
+            "served yet."
+        )
+    return text + (
+        f"\nThis server's gallery of favourited results: {gallery_url(base_url, rules.web_token)}"
     )
 
 
@@ -178,6 +198,27 @@ class Admin(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         usage = await retention.usage()
         await self._say(interaction, storage_text(retention, usage))
+
+    @admin.command(
+        name="web",
+        description="Web pages for results posted in public channels, and a favourites gallery.",
+    )
+    @app_commands.describe(state="on: public results get a page (a link in Info); off: none")
+    async def web(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
+        if not await self._allowed(interaction):
+            return
+        guild_id = guild_id_of(interaction)
+        if state == "off":
+            await self.policy.update(guild_id, web_pages=False)
+            await self._say(
+                interaction,
+                "Web pages are off: no result of this server has a page, and its gallery link "
+                "shows nothing (it works again with `/admin web on`).",
+            )
+            return
+        token = (await self.policy.rules(guild_id)).web_token or new_token()
+        rules = await self.policy.update(guild_id, web_pages=True, web_token=token)
+        await self._say(interaction, web_on_text(rules, self.bot.settings.web_base_url))
 
     # ---- limits ----------------------------------------------------------------------------
 

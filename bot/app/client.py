@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from functools import partial
 from typing import Any
 
 import discord
@@ -44,7 +45,7 @@ from bot.ui.origins import DiscordOrigins
 from bot.ui.play import PlayButton
 from bot.ui.remix_modals import RemixButton
 from bot.ui.result_buttons import ResultButton
-from bot.ui.result_message import ResultPoster
+from bot.ui.result_message import ResultPoster, result_command
 from bot.ui.services import Services
 from bot.ui.song_results import NewSectionSelect, SongButton
 from bot.ui.status import CancelButton
@@ -53,6 +54,7 @@ from bot.voice.stations import RadioStations
 from bot.web.health import HealthRoutes
 from bot.web.inference import InferenceRoutes
 from bot.web.metrics import GatewayEvents, MetricsRoutes
+from bot.web.pages import PageRoutes
 from bot.web.server import WebRoutes, WebServer
 from riffusion_core.seed_images import loops
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
@@ -235,6 +237,12 @@ class RiffusionBot(commands.Bot):
                 jobs=self.services.jobs,
                 deliveries=self.services.deliveries,
                 gateway=self.gateway_events,
+            ),
+            PageRoutes(
+                db=db,
+                files=self.files,
+                base_url=settings.web_base_url or "",
+                command_of=partial(result_command, seed_images=self.services.seed_images),
             ),
         ]
         return WebServer(settings.web_host, settings.web_port, features)

@@ -26,6 +26,7 @@ from bot.jobs.origin import Delivery, DeliveryError, JobStatus, Origin, Phase, P
 from bot.store import records
 from bot.store.db import Database
 from bot.store.models import JobState
+from bot.store.web_pages import new_token
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ class DeliveryService:
             channel_id=posted.channel_id,
             image_attachment_id=posted.attachment_ids.get("png"),
             audio_attachment_id=posted.attachment_ids.get("mp3"),
+            public=posted.public,
+            web_token=(generation.web_token or new_token()) if posted.public else None,
         )
         await records.update_job(self.db, pending.job_id, state=JobState.DELIVERED)
         self.delivered += 1

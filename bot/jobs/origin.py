@@ -85,6 +85,9 @@ class Posted:
     channel_id: int
     jump_url: str
     attachment_ids: dict[str, int] = field(default_factory=dict)  # by extension: png, mp3
+    # In a server channel @everyone can read (not a DM, a private channel or an ephemeral
+    # message): the result may get a web page (docs/web.md).
+    public: bool = False
 
 
 class Origin(Protocol):

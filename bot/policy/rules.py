@@ -100,6 +100,8 @@ class GuildRules:
     paused: bool = False
     paused_by: int | None = None
     filter: PromptFilter = field(default_factory=PromptFilter)
+    web_pages: bool = False  # /admin web: public results get a web page (docs/web.md)
+    web_token: str | None = None  # names the server's favourites gallery (/g/<token>)
 
     @classmethod
     def from_row(cls, row: GuildSettings) -> GuildRules:
@@ -114,6 +116,8 @@ class GuildRules:
             paused=bool(row.paused),
             paused_by=row.paused_by,
             filter=PromptFilter.build(row.blocked_words or (), row.blocked_patterns or ()),
+            web_pages=bool(row.web_pages),
+            web_token=row.web_token,
         )
 
 

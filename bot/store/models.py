@@ -122,6 +122,11 @@ class Generation(Base):
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column()
+    # Where it was posted, as the web pages need it (docs/web.md): True when the message is in
+    # a server channel @everyone can read; then `web_token` names its page (/r/<token>),
+    # served only while the server has web pages on and the result is not deleted.
+    public: Mapped[bool | None] = mapped_column()
+    web_token: Mapped[str | None] = mapped_column(String(43), unique=True, index=True)
 
     parent: Mapped[Generation | None] = relationship(remote_side=[id], lazy="raise")
 

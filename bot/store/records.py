@@ -283,6 +283,7 @@ async def jobs_since(
         return int(await session.scalar(query) or 0)
 
 
-async def remember_post(db: Database, generation_id: int, **where: int | None) -> None:
-    """Where a result was posted: its message, channel and attachment ids."""
+async def remember_post(db: Database, generation_id: int, **where: int | bool | str | None) -> None:
+    """Where a result was posted: its message, channel and attachment ids, and whether that
+    is a public channel (with its page's token)."""
     await update_generation(db, generation_id, **where)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base, utcnow
@@ -31,6 +31,10 @@ class GuildSettings(Base):
     blocked_patterns: Mapped[list[str]] = mapped_column(JSON, default=list)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_by: Mapped[int | None] = mapped_column(BigInteger)
+    # /admin web: public results get a web page; `web_token` names the favourites gallery
+    # (/g/<token>), made the first time pages are switched on and kept when they are off.
+    web_pages: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    web_token: Mapped[str | None] = mapped_column(String(43), unique=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -26,13 +26,14 @@ from bot.store.models import Generation
 from bot.ui.remix_modals import RemixButton
 from bot.ui.replies import reply
 from bot.ui.result_buttons import ResultButton
-from bot.ui.results import clicked_result, parent_link
+from bot.ui.results import clicked_result, page_link, parent_link
 from bot.ui.services import Services, services_of
 from bot.ui.text import (
     CONTENT_LIMIT,
     PRUNED_LINE,
     clip,
     files_pruned,
+    page_line,
     params_of,
     quote,
     with_command,
@@ -156,7 +157,25 @@ def remix_look(generation: Generation, parent_url: str | None, image_name: str) 
     }
 
 
-def mix_info_text(generation: Generation, favourites: int, parent_url: str | None) -> str:
+def mix_command(generation: Generation) -> str:
+    """The copy-paste command of a blend, blend clip or remix (Info and its web page)."""
+    p = params_of(generation)
+    if generation.kind == "remix":
+        return f"/remix audio:<your file> prompt:{p.prompt} strength:{p.denoising:g} seed:{p.seed}"
+    info = blend_info(generation)
+    command = (
+        f"/blend prompt_a:{p.prompt} prompt_b:{info.get('prompt_b', '')} "
+        f"clips:{info.get('of_clips', info.get('clips', 4))} seed_a:{p.seed} "
+        f"seed_b:{info.get('seed_b')} steps:{p.steps} {blend_command_options(p)}"
+    )
+    if p.negative_prompt:
+        command += f" negative_prompt:{p.negative_prompt}"
+    return command
+
+
+def mix_info_text(
+    generation: Generation, favourites: int, parent_url: str | None, page_url: str | None = None
+) -> str:
     """Info for blend / remix results: every parameter and a copy-paste command."""
     p = params_of(generation)
     lines = [
@@ -170,9 +189,6 @@ def mix_info_text(generation: Generation, favourites: int, parent_url: str | Non
             f"Seed: {p.seed} · Steps: {p.steps} · Strength: {p.denoising:g}",
             f"Input: {info.get('used', 'unknown')}",
         ]
-        command = (
-            f"/remix audio:<your file> prompt:{p.prompt} strength:{p.denoising:g} seed:{p.seed}"
-        )
     else:
         info = blend_info(generation)
         lines += [
@@ -187,22 +203,17 @@ def mix_info_text(generation: Generation, favourites: int, parent_url: str | Non
                 f"Clip {info.get('clip')} of {info.get('of_clips')}, alpha "
                 f"{float(info.get('alpha', 0)):.3f}"
             )
-        command = (
-            f"/blend prompt_a:{p.prompt} prompt_b:{info.get('prompt_b', '')} "
-            f"clips:{info.get('of_clips', info.get('clips', 4))} seed_a:{p.seed} "
-            f"seed_b:{info.get('seed_b')} steps:{p.steps} {blend_command_options(p)}"
-        )
-        if p.negative_prompt:
-            command += f" negative_prompt:{p.negative_prompt}"
     lines.append(
         f"Length: {(generation.audio_duration_s or p.duration_s):.2f} s · Model: {generation.model}"
     )
     if parent_url:
         lines.append(f"Made from: {parent_url}")
+    if page_url:
+        lines.append(page_line(page_url))
     if files_pruned(generation):
         lines.append(PRUNED_LINE)
     lines.append(f"Favourites: {favourites}")
-    return with_command("\n".join(lines), command, CONTENT_LIMIT)
+    return with_command("\n".join(lines), mix_command(generation), CONTENT_LIMIT)
 
 
 # ---- views ------------------------------------------------------------------------------------
@@ -275,7 +286,8 @@ class MixButton(
         if self.action == "info":
             parent_url = await parent_link(services, generation)
             favourites = await records.favourite_count(services.db, generation.id)
-            await reply(interaction, mix_info_text(generation, favourites, parent_url))
+            page = await page_link(services, generation)
+            await reply(interaction, mix_info_text(generation, favourites, parent_url, page))
             return
         if generation.kind != "blend":
             await reply(interaction, "Only a whole blend can be rerolled here.")

@@ -24,7 +24,7 @@ from bot.store.models import Generation
 from bot.ui.play import PlayButton
 from bot.ui.remix_modals import RemixButton
 from bot.ui.replies import reply
-from bot.ui.results import clicked_result, parent_link, stored_file
+from bot.ui.results import clicked_result, page_link, parent_link, stored_file
 from bot.ui.services import Services, services_of
 from bot.ui.text import info_text, params_of, result_content, result_embed
 
@@ -164,8 +164,9 @@ class ResultButton(
     ) -> None:
         favourites = await records.favourite_count(services.db, generation.id)
         parent_url = await parent_link(services, generation)
+        page = await page_link(services, generation)
         await reply(
-            interaction, info_text(generation, favourites, parent_url, services.seed_images)
+            interaction, info_text(generation, favourites, parent_url, services.seed_images, page)
         )
 
     async def _delete(

@@ -12,10 +12,13 @@ import discord
 
 from bot.jobs.origin import Delivery, DeliveryError, Posted
 from bot.store.models import Generation
-from bot.ui.mix_buttons import blend_clip_look, blend_look, remix_look
+from bot.ui.context import public_message
+from bot.ui.mix_buttons import blend_clip_look, blend_look, mix_command, remix_look
 from bot.ui.result_buttons import riff_look
 from bot.ui.results import generation_id_in_buttons
-from bot.ui.song_results import song_look
+from bot.ui.song_results import song_command, song_look, song_of
+from bot.ui.text import riff_command
+from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +101,7 @@ class ResultPoster:
                 message = await target.send(
                     files=result_files(delivery), nonce=delivery.nonce, **kwargs
                 )
-                return posted(message)
+                return posted(message, public_message(message, self.client))
             except POST_ERRORS as exc:
                 if transient(exc):
                     raise DeliveryError(failure_text(exc), permanent=False) from exc
@@ -112,7 +115,7 @@ class ResultPoster:
         if fallback is not None:
             try:
                 message = await fallback.send(files=result_files(delivery), wait=True, **kwargs)
-                return posted(message)
+                return posted(message, public_message(message, self.client))
             except discord.HTTPException:
                 log.exception("The followup for result #%s failed too", generation.id)
         raise DeliveryError(reason, permanent=True)
@@ -129,7 +132,7 @@ class ResultPoster:
                     if me is not None and message.author.id != me.id:
                         continue
                     if generation_id_in_buttons(message) == delivery.generation.id:
-                        return posted(message)
+                        return posted(message, public_message(message, self.client))
             except POST_ERRORS as exc:
                 if transient(exc):
                     raise DeliveryError(failure_text(exc), permanent=False) from exc
@@ -170,10 +173,21 @@ class ResultPoster:
             return None
 
 
-def posted(message: discord.Message) -> Posted:
+def posted(message: discord.Message, public: bool) -> Posted:
     return Posted(
         message_id=message.id,
         channel_id=message.channel.id,
         jump_url=message.jump_url,
         attachment_ids={a.filename.rsplit(".", 1)[-1]: a.id for a in message.attachments},
+        public=public,
     )
+
+
+def result_command(generation: Generation, seed_images: SeedImageCatalogue) -> str:
+    """The command that makes a result again, as its Info shows it (for its web page)."""
+    if generation.kind in ("blend", "blend-clip", "remix"):
+        return mix_command(generation)
+    if generation.kind == "song":
+        spec = song_of(generation)
+        return song_command(spec) if spec is not None else ""
+    return riff_command(generation, seed_images)

@@ -10,6 +10,7 @@ import discord
 from bot.store import records
 from bot.store.files import Storage
 from bot.store.models import Generation
+from bot.store.web_pages import page_url
 from bot.ui.replies import reply
 from bot.ui.services import Services
 
@@ -37,6 +38,23 @@ async def parent_link(services: Services, generation: Generation) -> str | None:
         return None
     parent = await records.get_generation(services.db, generation.parent_id)
     return parent.jump_url() if parent else None
+
+
+async def page_link(services: Services, generation: Generation) -> str | None:
+    """The result's web page for Info, when it has one: the bot has a web side (WEB_PORT), the
+    result was posted in a public channel and is not deleted, and its server has web pages on
+    (/admin web). The page serves on exactly these terms (bot/store/web_pages.py)."""
+    base_url = services.settings.web_base_url
+    if (
+        base_url is None
+        or not generation.public
+        or generation.web_token is None
+        or generation.guild_id is None
+        or generation.deleted_at is not None
+    ):
+        return None
+    rules = await services.policy.rules(generation.guild_id)
+    return page_url(base_url, generation.web_token) if rules.web_pages else None
 
 
 def stored_file(files: Storage, relative: str | None) -> Path | None:

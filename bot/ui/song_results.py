@@ -19,9 +19,9 @@ from bot.store import records
 from bot.store.models import Generation
 from bot.ui.replies import reply
 from bot.ui.result_buttons import ResultButton
-from bot.ui.results import clicked_result, parent_link
+from bot.ui.results import clicked_result, page_link, parent_link
 from bot.ui.services import Services, services_of
-from bot.ui.text import CONTENT_LIMIT, clip, quote, with_command
+from bot.ui.text import CONTENT_LIMIT, clip, page_line, quote, with_command
 from riffusion_core.songs import MAX_SECTIONS, SongError, SongSpec
 
 SONG_INFO_LIMIT = 2000
@@ -84,7 +84,9 @@ def song_look(generation: Generation, parent_url: str | None, image_name: str) -
     }
 
 
-def song_info_text(generation: Generation, favourites: int, parent_url: str | None) -> str:
+def song_info_text(
+    generation: Generation, favourites: int, parent_url: str | None, page_url: str | None = None
+) -> str:
     spec = song_of(generation)
     lines = [f"**Song #{generation.id}** by <@{generation.user_id}>"]
     if spec is None:
@@ -103,6 +105,8 @@ def song_info_text(generation: Generation, favourites: int, parent_url: str | No
     lines.append(f"Favourited by {favourites} · Model: {generation.model}")
     if parent_url:
         lines.append(f"Made from {parent_url}")
+    if page_url:
+        lines.append(page_line(page_url))
     return with_command("\n".join(lines), song_command(spec), SONG_INFO_LIMIT)
 
 
@@ -198,7 +202,8 @@ class SongButton(
         if self.action == "info":
             parent_url = await parent_link(services, generation)
             favourites = await records.favourite_count(services.db, generation.id)
-            await reply(interaction, song_info_text(generation, favourites, parent_url))
+            page = await page_link(services, generation)
+            await reply(interaction, song_info_text(generation, favourites, parent_url, page))
             return
         spec = song_of(generation)
         if spec is None:

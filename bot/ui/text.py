@@ -167,8 +167,10 @@ def info_text(
     favourites: int,
     parent_url: str | None,
     seed_images: SeedImageCatalogue,
+    page_url: str | None = None,
 ) -> str:
-    """Every parameter and a copy-paste command (ephemeral reply to Info).
+    """Every parameter and a copy-paste command (ephemeral reply to Info), and the link to the
+    result's web page when it has one.
 
     A seed image is shown by its current name (the command must name one /riff offers), with
     the recorded name beside it when that was a former one (see seed_images.ALIASES).
@@ -195,6 +197,8 @@ def info_text(
         lines.append(f"Rendered in {generation.elapsed_s:.1f} s")
     if parent_url:
         lines.append(f"Made from: {parent_url}")
+    if page_url:
+        lines.append(page_line(page_url))
     variation_of = generation.extra.get("variation_of")
     if variation_of:
         lines.append(
@@ -206,4 +210,19 @@ def info_text(
     if files_pruned(generation):
         lines.append(PRUNED_LINE)
     lines.append(f"Favourites: {favourites}")
-    return with_command("\n".join(lines), p.command(), CONTENT_LIMIT)
+    return with_command("\n".join(lines), riff_command(generation, seed_images), CONTENT_LIMIT)
+
+
+def riff_command(generation: Generation, seed_images: SeedImageCatalogue) -> str:
+    """The /riff that reproduces a riff (Info and its web page), naming the seed image as /riff
+    offers it now."""
+    p = params_of(generation)
+    stored = p.seed_image
+    if stored is not None:
+        p = replace(p, seed_image=seed_images.canonical(stored) or stored)
+    return p.command()
+
+
+def page_line(url: str) -> str:
+    """Info's line for a result's web page (docs/web.md)."""
+    return f"Page: {url}"
