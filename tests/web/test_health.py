@@ -10,6 +10,7 @@ import pytest
 
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.discord import ErrorCollector
 
 
 def free_port() -> int:
