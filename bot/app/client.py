@@ -50,7 +50,9 @@ from bot.ui.status import CancelButton
 from bot.voice.sessions import VoiceSessions
 from bot.voice.stations import RadioStations
 from bot.web.health import HealthRoutes
-from bot.web.server import WebServer
+from bot.web.radio import RadioRoutes
+from bot.web.server import WebRoutes, WebServer
+from bot.web.static import StaticRoutes
 from riffusion_core.seed_images import loops
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
@@ -212,7 +214,7 @@ class RiffusionBot(commands.Bot):
         if settings.shard_ids is not None and 0 not in settings.shard_ids:
             log.info("Web side left to the process that runs shard 0")
             return None
-        features = [
+        features: list[WebRoutes] = [
             HealthRoutes(
                 db=db,
                 health=health,
@@ -220,6 +222,8 @@ class RiffusionBot(commands.Bot):
                 gateway_ready=self.is_ready,
                 model_ready=self.model_ready,
             ),
+            RadioRoutes(self.services.radio.broadcasts),
+            StaticRoutes(),
         ]
         return WebServer(settings.web_host, settings.web_port, features)
 

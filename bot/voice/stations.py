@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
 from bot.engine.job_queue import JobQueue
-from bot.voice.broadcast import Broadcasts
+from bot.voice.broadcast import Broadcast, Broadcasts
 from bot.voice.radio import RadioStation, RenderClip, SeedWalk
 from bot.voice.sessions import radio_renderer
 from riffusion_core.loudness import LoudnessSettings
@@ -48,14 +48,17 @@ class RadioStations:
         channel_id: int,
         steps: int,
         announce: Announce,
+        on_air: Broadcast | None = None,
     ) -> RadioStation:
+        """A station; `on_air` is its broadcast when the caller opened it already (to give its
+        page's link first), else a new one."""
         return RadioStation(
             SeedWalk(prompt, seed),
             self.renderer(guild_id, channel_id, steps),
             announce,
             buffer_clips=self.settings.radio_buffer_clips,
             loudness=LoudnessSettings(target_rms_dbfs=self.settings.target_rms_dbfs),
-            on_air=self.broadcasts.open(prompt),
+            on_air=on_air if on_air is not None else self.broadcasts.open(prompt),
         )
 
     def queue_renderer(self, guild_id: int, channel_id: int, steps: int) -> RenderClip:
