@@ -150,15 +150,6 @@ class Listener:
     def close(self) -> None:
         self.broadcast._listeners.discard(self._queue)
 
-    def stop(self) -> None:
-        """End this listener's iteration now (e.g. the web server stops)."""
-        if self._queue in self.broadcast._listeners:
-            self.broadcast._drop(self._queue)
-        else:
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            self._queue.put_nowait(None)
-
     def __enter__(self) -> Listener:
         return self
 

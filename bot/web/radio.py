@@ -17,7 +17,8 @@ when it starts; its page is /radio/<token>:
 - GET /radio/<token>/clips/<index>.png: a kept clip's spectrogram.
 
 The clips come from the station's Broadcast (bot/voice/broadcast.py); nothing here imports
-discord.
+discord. Open streams end with their station: the bot stops its stations (unloading the voice
+cog) before its web server, which would otherwise wait for them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -185,7 +186,6 @@ class RadioRoutes:
     """The radio's pages and streams, for every station the bot runs."""
 
     broadcasts: Broadcasts
-    _open: set[Listener] = field(default_factory=set, init=False)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -194,11 +194,6 @@ class RadioRoutes:
             web.get("/radio/{token}/stream", self.stream),
             web.get(r"/radio/{token}/clips/{index:\d{1,9}}.png", self.image),
         ]
-
-    async def close(self) -> None:
-        """End every open stream (the server is stopping)."""
-        for listener in list(self._open):
-            listener.stop()
 
     def _broadcast(self, request: web.Request) -> Broadcast:
         broadcast = self.broadcasts.get(request.match_info["token"])
@@ -247,7 +242,6 @@ class RadioRoutes:
             for old in kept:
                 await response.write(clip_event(broadcast.token, old))
             if listener is not None:
-                self._open.add(listener)
                 while (clip := await self._next(listener, response)) is not None:
                     await response.write(clip_event(broadcast.token, clip))
             if broadcast.ended:
@@ -257,7 +251,6 @@ class RadioRoutes:
         finally:
             if listener is not None:
                 listener.close()
-                self._open.discard(listener)
         return response
 
     @staticmethod
@@ -280,7 +273,6 @@ class RadioRoutes:
             listener = broadcast.listen(start)
         except ListenerGone as exc:
             raise web.HTTPServiceUnavailable(text=f"Too many listeners: {exc}.") from exc
-        self._open.add(listener)
         response = web.StreamResponse(
             headers={"Content-Type": "audio/mpeg", "Cache-Control": "no-store"}
         )
@@ -294,5 +286,4 @@ class RadioRoutes:
             pass  # the listener went away
         finally:
             listener.close()
-            self._open.discard(listener)
         return response

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from aiohttp import web
 
@@ -31,14 +31,6 @@ class WebRoutes(Protocol):
     """A feature of the web side: the routes it serves."""
 
     def routes(self) -> list[web.RouteDef]: ...
-
-
-@runtime_checkable
-class StreamingRoutes(Protocol):
-    """A feature whose answers stay open (event streams, audio): ended before the server stops,
-    which otherwise waits for them."""
-
-    async def close(self) -> None: ...
 
 
 @web.middleware
@@ -63,7 +55,6 @@ class WebServer:
         self.app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[security_headers])
         for feature in features:
             self.app.add_routes(feature.routes())
-        self._streaming = [f for f in features if isinstance(f, StreamingRoutes)]
         self._runner: web.AppRunner | None = None
 
     @property
@@ -93,8 +84,6 @@ class WebServer:
         return True
 
     async def stop(self) -> None:
-        for feature in self._streaming:
-            await feature.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -62,11 +62,12 @@ class OnAirStation:
     def page(self) -> str:
         return f"{self.base}/radio/{self.token}"
 
-    async def play(self, seconds: float) -> None:
-        """The voice channel plays `seconds` (the station renders on as room frees up)."""
+    async def play(self, seconds: float, *, realtime: bool = False) -> None:
+        """The voice channel plays `seconds` (the station renders on as room frees up), at
+        once or as discord.py's player thread would, in real time."""
         for _ in range(round(seconds * 10)):
             self.voice.pull(5)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1 if realtime else 0.01)
 
 
 @asynccontextmanager
@@ -210,3 +211,21 @@ def test_mp3_stream_joins_clips_without_a_gap():
     level = np.median(peaks)
     assert level > 0.2 and peaks.min() > 0.9 * level
     assert np.abs(np.diff(body)).max() < 2 * np.pi * 441 / 44_100 * level * 1.2
+
+
+async def test_open_streams_do_not_hold_up_the_bot_stopping(
+    fake_discord: FakeDiscord, bot_harness: BotHarness
+):
+    async with aiohttp.ClientSession() as http:
+        async with station_on_air(fake_discord, bot_harness) as on_air:
+            events = await http.get(f"{on_air.page}/events")
+            stream = await http.get(f"{on_air.page}/stream")
+            await read_events(events, 1)
+            await stream.content.readexactly(1024)
+            began = asyncio.get_running_loop().time()
+        # Stopping the bot stops its stations before its web server: open streams end with them
+        # (aiohttp would wait up to a minute for them).
+        assert asyncio.get_running_loop().time() - began < 10
+        assert await asyncio.wait_for(events.content.read(), 5) is not None
+        events.release()
+        stream.release()

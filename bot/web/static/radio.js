@@ -45,7 +45,6 @@
     caption.textContent = clip.label;
     fig.append(caption);
     timeline.append(fig);
-    timeline.scrollLeft = timeline.scrollWidth;
     clips.set(clip.index, { at_s: clip.at_s, label: clip.label, figure: fig });
     if (waitingForFirst) {
       startAt = clip.at_s;
@@ -64,7 +63,10 @@
     playing = playing || newest();
     if (!playing) return;
     now.textContent = playing[1].label;
+    const fig = playing[1].figure;
+    if (fig.classList.contains("playing")) return;
     for (const clip of clips.values()) clip.figure.classList.toggle("playing", clip === playing[1]);
+    timeline.scrollTo({ left: fig.offsetLeft - timeline.offsetLeft - timeline.clientWidth / 3 });
   };
 
   const events = new EventSource(main.dataset.events);
