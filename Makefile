@@ -30,6 +30,7 @@ test: $(VENV)/.dev
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/check_import_cycles.py
+	sh scripts/ensure_chromium.sh
 	$(PY) -m pytest
 
 # Fix what lint finds: ruff check --fix . && ruff format .

@@ -22,6 +22,7 @@ from bot.ui.text import quote
 from bot.voice import sessions as voice_io
 from bot.voice.radio import REALTIME_MARGIN, RadioStation
 from bot.voice.sessions import VoiceSessions
+from bot.web.radio import radio_link
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
@@ -137,12 +138,15 @@ class Voice(commands.Cog):
                 ),
             )
             return
+        on_air = self.bot.services.radio.broadcasts.open(prompt)
         await interaction.response.send_message(
             f"📻 Tuning in to **{quote(prompt)}** in <#{channel.id}>… (rendering the first clips)"
+            + self._web_line(on_air.token)
         )
         try:
             session = await self.sessions.join(interaction.guild_id, channel)
         except Exception as exc:
+            on_air.end("not started")
             log.warning("Could not join voice channel %s: %s", channel.id, exc)
             await reply(
                 interaction,
@@ -164,11 +168,20 @@ class Voice(commands.Cog):
             channel_id=channel.id,
             steps=steps,
             announce=announce,
+            on_air=on_air,
         )
         session.radio = station
         session.text_channel = text_channel
         task = station.start(lambda source: self.sessions.play(guild_id, source, "the radio"))
         task.add_done_callback(lambda _t: self._radio_ended(guild_id, station))
+
+    def _web_line(self, token: str) -> str:
+        """The station's page, when this process serves the web side (WEB_PORT)."""
+        web = self.bot.web
+        link = radio_link(self.bot.services.settings, token)
+        if web is None or not web.running or link is None:
+            return ""
+        return f"\n🌐 Listen and watch the spectrograms in a browser: {link}"
 
     def _radio_ended(self, guild_id: int, station: RadioStation) -> None:
         session = self.sessions.guilds.get(guild_id)
@@ -236,6 +249,9 @@ class Voice(commands.Cog):
             f"📻 Now: {quote(playing.label) if playing else 'starting…'}",
             f"Buffered: {station.stream.buffered_s:.1f} s · steering queue: {upcoming}",
         ]
+        web = self._web_line(station.on_air.token)
+        if web:
+            lines.append(web.strip())
         await reply(interaction, "\n".join(lines))
 
     @radio.command(name="stop", description="Stop the radio and leave the voice channel.")

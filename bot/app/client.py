@@ -55,7 +55,9 @@ from bot.web.health import HealthRoutes
 from bot.web.inference import InferenceRoutes
 from bot.web.metrics import GatewayEvents, MetricsRoutes
 from bot.web.pages import PageRoutes
+from bot.web.radio import RadioRoutes
 from bot.web.server import WebRoutes, WebServer
+from bot.web.static import StaticRoutes
 from riffusion_core.seed_images import loops
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue, scan_seed_folder
 
@@ -244,6 +246,8 @@ class RiffusionBot(commands.Bot):
                 base_url=settings.web_base_url or "",
                 command_of=partial(result_command, seed_images=self.services.seed_images),
             ),
+            RadioRoutes(self.services.radio.broadcasts),
+            StaticRoutes(),
         ]
         return WebServer(settings.web_host, settings.web_port, features)
 

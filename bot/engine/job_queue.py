@@ -12,10 +12,8 @@ import contextlib
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
-from pydub import AudioSegment
-
 from bot.engine.queue import QueuedJob
-from bot.engine.radio_clips import RadioTask
+from bot.engine.radio_clips import RadioRender, RadioTask
 from bot.engine.tasks import RenderResult, RenderTask
 
 Handle = QueuedJob[RenderTask, RenderResult]
@@ -56,7 +54,7 @@ class JobQueue(Protocol):
 
     async def render_clip(
         self, lane: int, task: RadioTask, *, cost: float, group: int | None
-    ) -> QueuedJob[RadioTask, AudioSegment]:
+    ) -> QueuedJob[RadioTask, RadioRender]:
         """Queue one radio clip in the fairness lane `lane` (no request row: a radio does not
         outlive the bot); `group` is the guild, whose pause holds it."""
         ...

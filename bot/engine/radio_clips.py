@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from PIL import Image
 from pydub import AudioSegment
 
 from bot.limits import DEFAULT_DENOISING, DEFAULT_GUIDANCE
@@ -33,6 +34,15 @@ class RadioClip:
         if self.start_prompt == self.end_prompt:
             return f"{self.end_prompt} (seed {self.start_seed}→{self.end_seed}, {self.alpha:g})"
         return f"{self.start_prompt} → {self.end_prompt} ({self.alpha:g})"
+
+
+@dataclass(frozen=True)
+class RadioRender:
+    """A rendered radio clip: its audio (what the stream plays) and its spectrogram image (what
+    a listener's page shows; None where a renderer has none)."""
+
+    audio: AudioSegment
+    image: Image.Image | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,6 @@ class RadioTask:
             guidance=float(spec["guidance"]),
         )
 
-    def render_on(self, pipe: Any, on_step: Any, should_cancel: Any) -> AudioSegment:
+    def render_on(self, pipe: Any, on_step: Any, should_cancel: Any) -> RadioRender:
         result = render_clips(pipe, [self.request()], on_step=on_step, should_cancel=should_cancel)
-        return result[0].audio
+        return RadioRender(result[0].audio, result[0].image)

@@ -20,13 +20,14 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from pydub import AudioSegment
 from sqlalchemy import text
 
 from bot.config import Settings
 from bot.engine.job_queue import Handle
 from bot.engine.queue import JobFailed, JobSuspended, QueueClosed, QueuedJob, QueueFull
-from bot.engine.radio_clips import RADIO_KIND, RadioTask
+from bot.engine.radio_clips import RADIO_KIND, RadioRender, RadioTask
 from bot.engine.tasks import MadeResult, RenderResult, RenderTask
 from bot.jobs import specs
 from bot.jobs.health import Health
@@ -51,9 +52,14 @@ NO_WORKER = (
 )
 
 
-def decode_wav(data: bytes) -> AudioSegment:
-    """A radio clip as its worker sent it (our own WAV, read in-process)."""
-    return AudioSegment.from_wav(io.BytesIO(data))
+def decode_radio(files: dict[str, bytes]) -> RadioRender:
+    """A radio clip as its worker sent it (our own WAV and PNG, read in-process)."""
+    audio = AudioSegment.from_wav(io.BytesIO(files["result.wav"]))
+    png = files.get("result.png")
+    image = Image.open(io.BytesIO(png)) if png is not None else None
+    if image is not None:
+        image.load()
+    return RadioRender(audio, image)
 
 
 def seed_file(value: str | None) -> Path | None:
@@ -208,9 +214,9 @@ class SharedQueue:
 
     async def render_clip(
         self, lane: int, task: RadioTask, *, cost: float, group: int | None
-    ) -> QueuedJob[RadioTask, AudioSegment]:
+    ) -> QueuedJob[RadioTask, RadioRender]:
         """A radio clip through the workers: a row of kind "radio" (never resumed after a
-        restart, never in /history) whose result is the clip's WAV."""
+        restart, never in /history) whose result is the clip's WAV and spectrogram PNG."""
         if self._closed:
             raise QueueClosed()
         job_id = await records.create_job(
@@ -238,7 +244,7 @@ class SharedQueue:
             max_held=None,
             max_queued=None,
         )
-        handle: QueuedJob[RadioTask, AudioSegment] = QueuedJob(
+        handle: QueuedJob[RadioTask, RadioRender] = QueuedJob(
             id=job_id,
             user_id=lane,
             payload=task,
@@ -429,10 +435,10 @@ class SharedQueue:
             handle.progress = view.progress
             handle.progress_changed.set()
         elif state == JobState.MADE.value and view.kind == RADIO_KIND:
-            wav = (await queue_rows.blobs(self.db, handle.id, prefix="result.wav"))["result.wav"]
-            audio = await asyncio.to_thread(decode_wav, wav)
+            files = await queue_rows.blobs(self.db, handle.id, prefix=queue_rows.RESULT_PREFIX)
+            clip = await asyncio.to_thread(decode_radio, files)
             await queue_rows.take_over(self.db, handle.id, JobState.DELIVERED)
-            self._finish(handle, JobState.RENDERED, result=audio)
+            self._finish(handle, JobState.RENDERED, result=clip)
         elif state == JobState.MADE.value:
             try:
                 result = await self._result(handle.id, view.made or {})
@@ -479,7 +485,7 @@ class SharedQueue:
         job: QueuedJob[Any, Any],
         state: JobState,
         *,
-        result: RenderResult | AudioSegment | None = None,
+        result: RenderResult | RadioRender | None = None,
         error: BaseException | None = None,
     ) -> None:
         if job.done:

@@ -11,13 +11,16 @@ Three parts, none of which knows about voice transport:
   it in 20 ms frames through `RadioSource`, which never blocks.
 - `RadioStation` renders ahead of playback (a buffer of a few clips), starts playing once a
   couple are ready, measures render time against clip length, and when the device cannot render
-  faster than real time it says so and stops instead of stuttering.
+  faster than real time it says so and stops instead of stuttering. Each clip it pushes also
+  goes out on its `Broadcast` (bot/voice/broadcast.py) to web listeners (`listen`), with its
+  spectrogram image.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import threading
 import time
@@ -30,7 +33,8 @@ import discord
 import numpy as np
 from pydub import AudioSegment
 
-from bot.engine.radio_clips import RadioClip
+from bot.engine.radio_clips import RadioClip, RadioRender
+from bot.voice.broadcast import Broadcast, Listener, new_token
 from riffusion_core.errors import RiffusionError
 from riffusion_core.generation import next_seed
 from riffusion_core.loudness import LoudnessSettings, StreamNormaliser
@@ -195,7 +199,7 @@ class RenderedClip:
     render_s: float  # wall time from asking to having it (queue wait included)
 
 
-RenderClip = Callable[[RadioClip], Awaitable[AudioSegment]]
+RenderClip = Callable[[RadioClip], Awaitable[RadioRender]]
 Announce = Callable[[str], Awaitable[None]]
 
 
@@ -216,8 +220,11 @@ class RadioStation:
         prefill_clips: int = 2,
         slow_window: int = 3,
         loudness: LoudnessSettings | None = None,
+        on_air: Broadcast | None = None,
     ) -> None:
         self.walk = walk
+        # Where clips go out to web listeners; its token is the station's page address.
+        self.on_air = on_air if on_air is not None else Broadcast(new_token(), walk.prompt)
         # The stream is one endless track: its loudness glides from clip to clip, no pumping.
         # None leaves clips as rendered.
         self.level = StreamNormaliser(loudness) if loudness is not None else None
@@ -248,6 +255,10 @@ class RadioStation:
 
     def steer(self, prompt: str) -> int:
         return self.walk.steer(prompt)
+
+    def listen(self, start: int | None = None) -> Listener:
+        """Each clip's audio (as the voice stream plays it) and image, as it is pushed."""
+        return self.on_air.listen(start)
 
     async def stop(self, reason: str = "stopped") -> None:
         if self.stop_reason is None:
@@ -281,15 +292,15 @@ class RadioStation:
                     continue
                 clip = self.walk.next()
                 started = time.monotonic()
-                audio = await self.render(clip)
+                rendered = await self.render(clip)
                 render_s = time.monotonic() - started
-                clip_s = len(audio) / 1000
+                clip_s = len(rendered.audio) / 1000
                 self.ratios.append(render_s / max(clip_s, 1e-6))
                 if self._too_slow(playing):
                     self.stop_reason = "too slow"
                     await self.announce(self.too_slow_text(render_s, clip_s))
                     break
-                await self._push_whole(audio, clip)
+                await self._push_whole(rendered, clip)
                 if not playing and self.stream.clips_ahead >= self.prefill_clips:
                     play(self.source)
                     playing = True
@@ -310,21 +321,32 @@ class RadioStation:
             if tail is not None:
                 self.stream.push(tail)
             self.stream.finish()
+            self.on_air.end(self.stop_reason or "stopped")
             self.stopped.set()
 
-    async def _push_whole(self, audio: AudioSegment, clip: RadioClip) -> None:
+    async def _push_whole(self, rendered: RadioRender, clip: RadioClip) -> None:
         """Push a clip on a thread, whole even when a stop comes meanwhile (a stop cancels the
-        waiting, not the thread): what is counted as rendered is what the stream holds."""
-        push = asyncio.ensure_future(asyncio.to_thread(self._push, audio, clip))
+        waiting, not the thread): what is counted as rendered is what the stream holds, and
+        what web listeners get."""
+        push = asyncio.ensure_future(asyncio.to_thread(self._push, rendered, clip))
         try:
             await asyncio.shield(push)
         finally:
             await asyncio.wait({push})
             if not push.cancelled() and push.exception() is None:
                 self.rendered.append(clip)
+                audio, png = push.result()
+                self.on_air.push(clip.index, clip.label, clip.end_prompt, audio, png)
 
-    def _push(self, audio: AudioSegment, clip: RadioClip) -> None:
-        self.stream.push(self.level(audio) if self.level is not None else audio, clip)
+    def _push(self, rendered: RadioRender, clip: RadioClip) -> tuple[AudioSegment, bytes | None]:
+        audio = self.level(rendered.audio) if self.level is not None else rendered.audio
+        self.stream.push(audio, clip)
+        png = None
+        if rendered.image is not None:
+            buffer = io.BytesIO()
+            rendered.image.save(buffer, format="PNG")
+            png = buffer.getvalue()
+        return audio, png
 
     def _too_slow(self, playing: bool) -> bool:
         """The first clip decides before anything plays; later, a moving average of the last

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import discord
-from pydub import AudioSegment
 
 from bot.engine.job_queue import JobQueue
-from bot.engine.radio_clips import RadioClip, RadioTask
+from bot.engine.radio_clips import RadioClip, RadioRender, RadioTask
 from bot.voice.radio import RadioStation
 from riffusion_core.audio import ffmpeg_executable
 from riffusion_core.errors import RiffusionError
@@ -169,7 +168,7 @@ class VoiceSessions:
 
 def radio_renderer(
     queue: JobQueue, *, lane: int, group: int | None, steps: int, seed_image: str | None
-) -> Callable[[RadioClip], Awaitable[AudioSegment]]:
+) -> Callable[[RadioClip], Awaitable[RadioRender]]:
     """Render radio clips on the shared GPU queue, one at a time, in their own fairness lane.
 
     `lane` is the queue's "user" for the radio (e.g. minus the voice channel id), so listeners'
@@ -177,7 +176,7 @@ def radio_renderer(
     is the guild, so /admin pause holds the radio too.
     """
 
-    async def render(clip: RadioClip) -> AudioSegment:
+    async def render(clip: RadioClip) -> RadioRender:
         if group is not None and queue.is_paused(group):
             raise RiffusionError("generation was paused by the server's admins.")
         task = RadioTask(clip, steps, seed_image)

@@ -14,7 +14,6 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from string import Template
 
@@ -42,7 +41,6 @@ PAGE_CSP = (
 # Pages and files are checked again on every request (a deleted result or pages switched off
 # stop showing at once); the files' ETag makes that cheap. The stylesheet may be kept.
 NO_CACHE = "no-cache"
-CSS_CACHE = "public, max-age=3600"
 KIND_LABELS = {
     "riff": "Riff",
     "reroll": "Reroll",
@@ -131,16 +129,12 @@ class PageRoutes:
     base_url: str  # Settings.web_base_url: absolute links for Open Graph
     command_of: Callable[[Generation], str]
 
-    def __post_init__(self) -> None:
-        self.css = resources.files("bot.web").joinpath("static/site.css").read_bytes()
-
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/r/{token}", self.page),
             web.get("/r/{token}/image.png", self.image),
             web.get("/r/{token}/audio.mp3", self.audio),
-            web.get("/g/{token}", self.gallery),
-            web.get("/static/site.css", self.stylesheet),
+            web.get("/g/{token}", self.gallery),  # its stylesheet: StaticRoutes
         ]
 
     async def _result(self, request: web.Request) -> Generation:
@@ -177,14 +171,6 @@ class PageRoutes:
 
     async def audio(self, request: web.Request) -> web.FileResponse:
         return await self._serve(request, "audio", "audio/mpeg")
-
-    async def stylesheet(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=self.css,
-            content_type="text/css",
-            charset="utf-8",
-            headers={"Cache-Control": CSS_CACHE},
-        )
 
     async def page(self, request: web.Request) -> web.Response:
         generation = await self._result(request)

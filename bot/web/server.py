@@ -57,6 +57,11 @@ class WebServer:
             self.app.add_routes(feature.routes())
         self._runner: web.AppRunner | None = None
 
+    @property
+    def running(self) -> bool:
+        """Listening now (started, and the port was free)."""
+        return self._runner is not None
+
     async def start(self) -> bool:
         """Listen; False (and one warning) when the port is taken or not ours to use."""
         # handler_cancellation: a client that goes away cancels its handler (and the API its job)

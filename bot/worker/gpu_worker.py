@@ -30,15 +30,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pydub import AudioSegment
-
 from bot.config import Settings
 from bot.engine.queue import Continue, GenerationQueue, JobSuspended, QueuedJob
-from bot.engine.radio_clips import RADIO_KIND, RadioTask
+from bot.engine.radio_clips import RADIO_KIND, RadioRender, RadioTask
 from bot.engine.renderer import Renderer
 from bot.engine.tasks import RenderOutput, RenderTask
 from bot.jobs import specs
-from bot.jobs.result_files import encode_result
+from bot.jobs.result_files import encode_result, png_bytes
 from bot.jobs.shared_queue import QUEUE_VERSION, SEED_IMAGE_BLOB
 from bot.jobs.specs import JobSpec
 from bot.limits import DEFAULT_UPLOAD_LIMIT
@@ -63,7 +61,7 @@ EXHAUSTED = (
     "so it was not tried again; please try a smaller request."
 )
 WorkerTask = RenderTask | RadioTask
-WorkerHandle = QueuedJob[WorkerTask, RenderOutput | AudioSegment | Continue]
+WorkerHandle = QueuedJob[WorkerTask, RenderOutput | RadioRender | Continue]
 
 
 @dataclass
@@ -101,7 +99,7 @@ class GpuWorker:
         self.version = version
         self.id = ident or worker_id()
         self.host = socket.gethostname()
-        self.queue: GenerationQueue[WorkerTask, RenderOutput | AudioSegment | Continue] = (
+        self.queue: GenerationQueue[WorkerTask, RenderOutput | RadioRender | Continue] = (
             GenerationQueue(
                 renderer,
                 prepare=renderer.prepare,
@@ -353,13 +351,17 @@ class GpuWorker:
             shutil.rmtree(running.scratch, ignore_errors=True)
 
     def _encode(
-        self, output: RenderOutput | AudioSegment, spec: JobSpec
+        self, output: RenderOutput | RadioRender, spec: JobSpec
     ) -> tuple[dict[str, Any], dict[str, bytes]]:
         """The files exactly as the bot posts and keeps them (blocking); a radio clip is its
-        WAV as rendered (the station sets the loudness of the stream)."""
-        if isinstance(output, AudioSegment):
-            made = {"clips": 1, "duration_s": len(output) / 1000, "worker": self.id}
-            return made, {"result.wav": encode_wav(output)}
+        WAV as rendered (the station sets the loudness of the stream) and its spectrogram PNG
+        (for the radio's web page)."""
+        if isinstance(output, RadioRender):
+            made = {"clips": 1, "duration_s": len(output.audio) / 1000, "worker": self.id}
+            files = {"result.wav": encode_wav(output.audio)}
+            if output.image is not None:
+                files["result.png"] = png_bytes(output.image)
+            return made, files
         loudness = LoudnessSettings(target_rms_dbfs=self.settings.target_rms_dbfs)
         encoded = encode_result(output.image, output.audio, spec.filesize_limit, loudness)
         made = {

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from pydub import AudioSegment
 
-from bot.engine.radio_clips import RadioTask
+from bot.engine.radio_clips import RadioRender, RadioTask
 from bot.voice.radio import (
     ALPHAS,
     FRAME_BYTES,
@@ -216,10 +216,10 @@ class ToneRenderer:
         self.delays = delays
         self.asked: list[RadioClip] = []
 
-    async def __call__(self, clip: RadioClip) -> AudioSegment:
+    async def __call__(self, clip: RadioClip) -> RadioRender:
         self.asked.append(clip)
         await asyncio.sleep(self.delays(clip.index))
-        return tone(clip.index * self.clip_samples, self.clip_samples)
+        return RadioRender(tone(clip.index * self.clip_samples, self.clip_samples))
 
 
 async def settle(check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -306,10 +306,10 @@ class QuietToneRenderer(ToneRenderer):
     """Stereo clips 12 dB quieter than ToneRenderer's (stereo: FFmpeg's mono -> stereo upmix
     takes 3 dB off each channel, which is the transport's business, not loudness')."""
 
-    async def __call__(self, clip: RadioClip) -> AudioSegment:
+    async def __call__(self, clip: RadioClip) -> RadioRender:
         await super().__call__(clip)
         start = clip.index * self.clip_samples
-        return tone(start, self.clip_samples, channels=2).apply_gain(-12)
+        return RadioRender(tone(start, self.clip_samples, channels=2).apply_gain(-12))
 
 
 async def test_station_says_when_the_device_is_slower_than_real_time():

@@ -7,11 +7,12 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from PIL import Image
 from pydub.generators import Sine
 from sqlalchemy import select
 
 from bot.config import load_settings
-from bot.engine.radio_clips import RadioTask
+from bot.engine.radio_clips import RadioRender, RadioTask
 from bot.engine.renderer import PipelineRenderer
 from bot.jobs.health import Health
 from bot.jobs.shared_queue import QUEUE_VERSION, SharedQueue
@@ -70,7 +71,9 @@ class ToneRenderer(FakeRenderer):
         assert isinstance(task, RadioTask) and task.seed_image is not None
         self.batches.append([task.clip.label])
         on_step(task.steps, task.steps)
-        return [Sine(330 + 10 * task.clip.index).to_audio_segment(duration=5110)]
+        image = Image.new("RGB", (64, 64), (task.clip.index, 0, 0))
+        audio = Sine(330 + 10 * task.clip.index).to_audio_segment(duration=5110)
+        return [RadioRender(audio, image)]
 
 
 async def test_radio_clips_render_on_the_workers_and_leave_no_rows_behind(
@@ -96,14 +99,16 @@ async def test_radio_clips_render_on_the_workers_and_leave_no_rows_behind(
     try:
         render = radio_renderer(queue, lane=-42, group=None, steps=3, seed_image="og_beat")
         clips = SeedWalk("lofi", 7)
-        audio = [await asyncio.wait_for(render(clips.next()), 30) for _ in range(2)]
-        assert [len(a) for a in audio] == [5110, 5110]
+        made = [await asyncio.wait_for(render(clips.next()), 30) for _ in range(2)]
+        assert [len(m.audio) for m in made] == [5110, 5110]
+        # The spectrogram came along too (the radio's web page shows it).
+        assert [m.image.getpixel((0, 0)) for m in made if m.image] == [(0, 0, 0), (1, 0, 0)]
         assert len(renderer.batches) == 2
         async with db.session() as session:
             rows = list(await session.scalars(select(Job)))
             blobs = list(await session.scalars(select(JobBlob)))
         assert [(r.kind, r.state, r.user_id) for r in rows] == [("radio", "delivered", -42)] * 2
-        assert blobs == []  # the clips' WAVs were taken and dropped
+        assert blobs == []  # the clips' WAVs and PNGs were taken and dropped
     finally:
         stop.set()
         assert await asyncio.wait_for(running, 30) == 0
