@@ -207,8 +207,9 @@ async def test_remixes_share_the_riff_queue_limits(
         refusal = await fake.response_message(interaction, timeout=15)
         assert refusal.ephemeral and "the limit is 1" in refusal.content
         riff = await fake.wait_for_message(is_result, timeout=30)
-        # A reply is refused in the channel, the same way.
-        fake_pipe.step_s = 0.2
+        # A reply is refused in the channel, the same way. The riff holds the user's one slot
+        # for as long as the reply takes, however slow the machine (its steps speed up below).
+        fake_pipe.step_s = 1.0
         await fake.slash(fake.member, "riff", {"prompt": "busy again"})
         await fake.user_message(fake.member, reply_to=riff, attachments=[("b.wav", wav)])
         said = await fake.wait_for_message(
