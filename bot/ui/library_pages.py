@@ -17,6 +17,7 @@ from typing import Any
 
 import discord
 
+from bot.jobs.kinds import kind_label
 from bot.store import library, records
 from bot.store.library import ListKind, Page
 from bot.store.models import Generation
@@ -27,7 +28,7 @@ from bot.ui.replies import reply
 from bot.ui.result_buttons import ResultButton
 from bot.ui.results import stored_file
 from bot.ui.services import Services, services_of
-from bot.ui.text import CONTENT_LIMIT, KIND_LABELS, clip, quote, result_embed
+from bot.ui.text import CONTENT_LIMIT, clip, quote, result_embed
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def files_gone_text(generation: Generation) -> str:
 
 
 def entry_line(number: int, generation: Generation, has_files: bool) -> str:
-    label = KIND_LABELS.get(generation.kind, generation.kind.replace("-", " ").title())
+    label = kind_label(generation.kind)
     prompt = quote(generation.prompt, 80)
     prompt_b = (generation.extra.get("blend") or {}).get("prompt_b")
     if prompt_b:

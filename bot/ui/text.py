@@ -10,18 +10,12 @@ from dataclasses import replace
 
 import discord
 
+from bot.jobs.kinds import kind_label
 from bot.params import RiffParams
 from bot.store.models import Generation
 from riffusion_core.seed_images.catalogue import SeedImageCatalogue
 
 CONTENT_LIMIT = 2000
-KIND_LABELS = {
-    "riff": "Riff",
-    "reroll": "Reroll",
-    "variation": "Variation",
-    "extend": "Extend",
-    "song": "Song",
-}
 
 
 def clip(text: str, limit: int) -> str:
@@ -58,7 +52,7 @@ def status_text(
     detail: str | None = None,
 ) -> str:
     """The live status while a job waits or runs."""
-    label = KIND_LABELS.get(kind, kind.title())
+    label = kind_label(kind)
     line = f"🎵 {label}: **{quote(params.prompt)}**: {position_text(position)}"
     if detail is not None:
         line += f", {detail}"
@@ -109,7 +103,7 @@ def cancelled_text(params: RiffParams, reason: str = "Cancelled.") -> str:
 def result_content(generation: Generation, parent_url: str | None) -> str:
     """The result message: mentions the owner (a new message notifies; an edit does not)."""
     params = params_of(generation)
-    label = KIND_LABELS.get(generation.kind, generation.kind.title())
+    label = kind_label(generation.kind)
     text = f"<@{generation.user_id}> {label}: **{quote(params.prompt, 300)}**"
     if parent_url:
         text += f" (from {parent_url})"
@@ -180,8 +174,7 @@ def info_text(
     if stored is not None:
         p = replace(p, seed_image=seed_images.canonical(stored) or stored)
     lines = [
-        f"**{KIND_LABELS.get(generation.kind, generation.kind)} #{generation.id}** by "
-        f"<@{generation.user_id}>",
+        f"**{kind_label(generation.kind)} #{generation.id}** by <@{generation.user_id}>",
         f"Prompt: {quote(p.prompt, 500)}",
         f"Negative prompt: {quote(p.negative_prompt, 300) if p.negative_prompt else 'none'}",
         f"Seed: {p.seed} · Steps: {p.steps} · Guidance: {p.guidance:g} · "

@@ -15,6 +15,8 @@ import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+import av
+import numpy as np
 from pydub import AudioSegment
 
 TOKEN_BYTES = 16  # 128 bits: the page's address is the only key to it
@@ -178,3 +180,16 @@ class Broadcasts:
 
     def live(self) -> list[Broadcast]:
         return [b for b in self._all.values() if not b.ended]
+
+
+def pcm_frame(segment: AudioSegment) -> av.AudioFrame:
+    """A pydub segment as one packed s16 PyAV frame (mono or stereo)."""
+    if segment.channels > 2:
+        segment = segment.set_channels(2)
+    if segment.sample_width != 2:
+        segment = segment.set_sample_width(2)
+    samples = np.frombuffer(segment.raw_data, dtype=np.int16)
+    layout = "mono" if segment.channels == 1 else "stereo"
+    frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout=layout)
+    frame.sample_rate = segment.frame_rate
+    return frame

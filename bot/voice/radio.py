@@ -30,11 +30,10 @@ from dataclasses import dataclass
 
 import av
 import discord
-import numpy as np
 from pydub import AudioSegment
 
 from bot.engine.radio_clips import RadioClip, RadioRender
-from bot.voice.broadcast import Broadcast, Listener, new_token
+from bot.voice.broadcast import Broadcast, Listener, new_token, pcm_frame
 from riffusion_core.errors import RiffusionError
 from riffusion_core.generation import next_seed
 from riffusion_core.loudness import LoudnessSettings, StreamNormaliser
@@ -85,19 +84,6 @@ class SeedWalk:
         return clip
 
 
-def _to_frame(segment: AudioSegment) -> av.AudioFrame:
-    """A pydub segment as one packed s16 PyAV frame (mono or stereo)."""
-    if segment.channels > 2:
-        segment = segment.set_channels(2)
-    if segment.sample_width != 2:
-        segment = segment.set_sample_width(2)
-    samples = np.frombuffer(segment.raw_data, dtype=np.int16)
-    layout = "mono" if segment.channels == 1 else "stereo"
-    frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout=layout)
-    frame.sample_rate = segment.frame_rate
-    return frame
-
-
 class PcmStream:
     """A thread-safe FIFO of 48 kHz stereo s16 PCM fed clip by clip, read frame by frame."""
 
@@ -126,7 +112,7 @@ class PcmStream:
             if self.closed:
                 return 0
             pcm = b"".join(
-                bytes(f.to_ndarray()) for f in self._resampler.resample(_to_frame(segment))
+                bytes(f.to_ndarray()) for f in self._resampler.resample(pcm_frame(segment))
             )
             with self._lock:
                 self._data += pcm

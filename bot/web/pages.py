@@ -19,6 +19,7 @@ from string import Template
 
 from aiohttp import web
 
+from bot.jobs.kinds import kind_label
 from bot.store.db import Database
 from bot.store.files import Storage
 from bot.store.models import Generation
@@ -41,16 +42,6 @@ PAGE_CSP = (
 # Pages and files are checked again on every request (a deleted result or pages switched off
 # stop showing at once); the files' ETag makes that cheap. The stylesheet may be kept.
 NO_CACHE = "no-cache"
-KIND_LABELS = {
-    "riff": "Riff",
-    "reroll": "Reroll",
-    "variation": "Variation",
-    "extend": "Extend",
-    "song": "Song",
-    "blend": "Blend",
-    "blend-clip": "Blend clip",
-    "remix": "Remix",
-}
 MAX_PAGE = 10_000  # ?page= beyond this is clamped (the gallery clamps to its last page anyway)
 
 PAGE = Template("""<!DOCTYPE html>
@@ -81,10 +72,6 @@ def not_found() -> web.HTTPNotFound:
     return web.HTTPNotFound()
 
 
-def kind_label(generation: Generation) -> str:
-    return KIND_LABELS.get(generation.kind, generation.kind.replace("-", " ").title())
-
-
 def parameters(generation: Generation) -> list[tuple[str, str]]:
     """What the page lists under the player (plain values; escaped when written)."""
     rows = [("Prompt", generation.prompt)]
@@ -110,8 +97,8 @@ def describe(generation: Generation) -> str:
     """og:description: what it is in one line."""
     length = generation.audio_duration_s or generation.duration_s
     return (
-        f"{kind_label(generation)} made with Riffusion: {length:.0f} s, seed {generation.seed}, "
-        f"{generation.steps} steps."
+        f"{kind_label(generation.kind)} made with Riffusion: {length:.0f} s, "
+        f"seed {generation.seed}, {generation.steps} steps."
     )
 
 
@@ -176,7 +163,7 @@ class PageRoutes:
         generation = await self._result(request)
         token = generation.web_token or ""
         here = page_url(self.base_url, token)
-        title = f"{clipped(generation.prompt, 90)} · {kind_label(generation)}"
+        title = f"{clipped(generation.prompt, 90)} · {kind_label(generation.kind)}"
         description = describe(generation)
         has_image = self._file(generation.image_file) is not None
         has_audio = self._file(generation.audio_file) is not None
@@ -205,7 +192,7 @@ class PageRoutes:
         if has_image:
             body.append(
                 f'<img class="spectrogram" src="/r/{e(token)}/image.png" '
-                f'alt="Spectrogram of this {e(kind_label(generation).lower())}" '
+                f'alt="Spectrogram of this {e(kind_label(generation.kind).lower())}" '
                 f'width="{generation.width}" height="512">\n'
             )
         if has_audio:
@@ -216,7 +203,7 @@ class PageRoutes:
         if not (has_image and has_audio):
             body.append('<p class="note">Some of this result\'s files were removed.</p>\n')
         rows = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>\n" for k, v in parameters(generation))
-        body.append(f"<h2>{e(kind_label(generation))}</h2>\n<dl>\n{rows}</dl>\n")
+        body.append(f"<h2>{e(kind_label(generation.kind))}</h2>\n<dl>\n{rows}</dl>\n")
         command = self.command_of(generation)
         if command:
             body.append(
@@ -263,7 +250,7 @@ class PageRoutes:
                     f'<li><a href="{link}"><img src="{link}/image.png" alt="" loading="lazy" '
                     f'width="{generation.width}" height="512">'
                     f"<span>{e(clipped(generation.prompt, 120))}</span>"
-                    f"<small>{e(kind_label(generation))} · {e(stars)}</small></a></li>\n"
+                    f"<small>{e(kind_label(generation.kind))} · {e(stars)}</small></a></li>\n"
                 )
             body.append(f'<ul class="cards">\n{"".join(cards)}</ul>\n')
         newer = (

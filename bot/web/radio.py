@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import av
-import numpy as np
 from aiohttp import web
 from pydub import AudioSegment
 
 from bot.config import Settings
-from bot.voice.broadcast import Broadcast, Broadcasts, Listener, ListenerGone, OnAir
+from bot.voice.broadcast import Broadcast, Broadcasts, Listener, ListenerGone, OnAir, pcm_frame
 
 KEEPALIVE_S = 15.0
 RETRY_MS = 3000  # how soon EventSource reconnects after a dropped connection
@@ -80,15 +79,7 @@ class Mp3Encoder:
         self._codec = codec
 
     def encode(self, segment: AudioSegment) -> bytes:
-        if segment.channels > 2:
-            segment = segment.set_channels(2)
-        if segment.sample_width != 2:
-            segment = segment.set_sample_width(2)
-        samples = np.frombuffer(segment.raw_data, dtype=np.int16)
-        layout = "mono" if segment.channels == 1 else "stereo"
-        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout=layout)
-        frame.sample_rate = segment.frame_rate
-        return self._packets(self._resampler.resample(frame))
+        return self._packets(self._resampler.resample(pcm_frame(segment)))
 
     def flush(self) -> bytes:
         return self._packets(self._resampler.resample(None)) + self._packets([None])
