@@ -251,14 +251,12 @@ class RiffusionBot(commands.Bot):
         ]
         return WebServer(settings.web_host, settings.web_port, features)
 
-    async def on_connect(self) -> None:
-        self.gateway_events.connects += 1
-
-    async def on_disconnect(self) -> None:
-        self.gateway_events.disconnects += 1
-
-    async def on_resumed(self) -> None:
-        self.gateway_events.resumes += 1
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Count the gateway's connects, disconnects and resumes for /metrics as they are
+        dispatched. Counted here rather than in on_disconnect handlers: discord.py dispatches
+        a last disconnect while it closes, when it can no longer schedule a handler."""
+        self.gateway_events.saw(event_name)
+        super().dispatch(event_name, *args, **kwargs)
 
     def model_ready(self) -> bool:
         """The model is loaded here (the local queue) and nothing went wrong loading it."""

@@ -45,6 +45,15 @@ class GatewayEvents:
     disconnects: int = 0
     resumes: int = 0
 
+    def saw(self, event_name: str) -> None:
+        """One more of the event, if it is one of the counted ones."""
+        if event_name == "connect":
+            self.connects += 1
+        elif event_name == "disconnect":
+            self.disconnects += 1
+        elif event_name == "resumed":
+            self.resumes += 1
+
 
 class LiveValues:
     """The values read at scrape time (a prometheus_client Collector)."""
