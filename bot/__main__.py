@@ -7,9 +7,7 @@ crashes, 2 when the settings are unusable (each problem printed as one line).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -21,13 +19,12 @@ from discord.http import Route
 from bot.app.logs import setup_logging
 from bot.config import PORTAL_URL, Settings, SettingsError, load_settings
 from bot.engine.queue import leave_loading_worker_behind
+from bot.process import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, stop_on_signals
 
 if TYPE_CHECKING:
     from bot.app.client import RiffusionBot
 
 log = logging.getLogger("bot")
-
-EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
 
 
 def apply_endpoints(settings: Settings) -> None:
@@ -50,21 +47,18 @@ async def run_bot(
 
     apply_endpoints(settings)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
     bot = bot or make_bot(settings)
     try:
-        async with bot:
-            runner = asyncio.create_task(bot.start(settings.discord_token), name="discord")
-            stopper = asyncio.create_task(stop.wait(), name="stop")
-            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if stopper in done:
-                log.info("Stopping: finishing the running generation, then closing")
-                await bot.close()
-            stopper.cancel()
-            await runner  # re-raises a login or gateway failure
+        with stop_on_signals(stop):
+            async with bot:
+                runner = asyncio.create_task(bot.start(settings.discord_token), name="discord")
+                stopper = asyncio.create_task(stop.wait(), name="stop")
+                done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if stopper in done:
+                    log.info("Stopping: finishing the running generation, then closing")
+                    await bot.close()
+                stopper.cancel()
+                await runner  # re-raises a login or gateway failure
     except discord.LoginFailure:
         log.error(
             "Discord rejected the token: open %s -> your app -> Bot -> Reset Token, and "
@@ -79,10 +73,6 @@ async def run_bot(
             PORTAL_URL,
         )
         return EXIT_FAILED
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
     return EXIT_OK
 
 

@@ -379,10 +379,6 @@ class SongPlan:
         starts = (round(k * bar) for k in range(math.ceil(self.total_samples / bar)))
         return tuple(s for s in starts if s < self.total_samples)
 
-    @property
-    def bar_times_s(self) -> tuple[float, ...]:
-        return tuple(s / SAMPLE_RATE for s in self.bar_starts)
-
 
 def clips_per_section(clips: int, labels: Sequence[str]) -> list[int]:
     """Equal weight per section: each gets clips // n. The rest go one per section, a label at

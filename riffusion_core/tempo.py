@@ -64,10 +64,6 @@ class ClipGrid:
         return self.bars * bar_samples(self.bpm)
 
     @property
-    def clip_seconds(self) -> float:
-        return self.clip_samples / SAMPLE_RATE
-
-    @property
     def rendered_samples(self) -> int:
         """What a clip of `width` px decodes to (441 * (width - 1) samples)."""
         return HOP_SAMPLES * (self.width - 1)

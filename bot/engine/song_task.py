@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ class SongTask(WholeTrackTask):
             raise ValueError("a SongTask needs its song")
         return self.song
 
-    @property
+    @cached_property
     def plan(self) -> SongPlan:
         return plan_song(self.spec)
 

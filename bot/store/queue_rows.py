@@ -87,9 +87,14 @@ async def blobs(db: Database, job_id: int, *, prefix: str = "") -> dict[str, byt
         return {row.name: unpack(row) for row in rows}
 
 
-async def drop_blobs(db: Database, job_id: int) -> None:
-    async with db.session() as session:
-        await session.execute(delete(JobBlob).where(JobBlob.job_id == job_id))
+async def _drop_blobs(session: AsyncSession, job_id: int, *where: Any) -> None:
+    """The job's blobs (those matching `where`, else all of them) go."""
+    await session.execute(delete(JobBlob).where(JobBlob.job_id == job_id, *where))
+
+
+def _progress(step: int | None, total: int | None) -> tuple[int, int] | None:
+    """Step k of N as a worker last wrote it; None before the first step."""
+    return (step, total) if step is not None and total else None
 
 
 # ---- bots: enqueue, watch, cancel ------------------------------------------------------------
@@ -151,7 +156,7 @@ async def enqueue(
             )
             if int(waiting or 0) >= max_queued:
                 return Admission(queue_full=True)
-        await session.execute(delete(JobBlob).where(JobBlob.job_id == job_id))
+        await _drop_blobs(session, job_id)
         await _add_blobs(session, job_id, inputs)
         await session.execute(
             update(Job)
@@ -201,11 +206,7 @@ async def views(db: Database, job_ids: Iterable[int]) -> dict[int, JobView]:
                 id=row.id,
                 kind=row.kind,
                 state=row.state,
-                progress=(
-                    (row.progress_step, row.progress_total)
-                    if row.progress_step is not None and row.progress_total
-                    else None
-                ),
+                progress=_progress(row.progress_step, row.progress_total),
                 error=row.error,
                 started_at=as_utc(row.started_at) if row.started_at else None,
                 attempts=row.attempts,
@@ -304,17 +305,12 @@ async def snapshot(db: Database, version: int, *, workers_within_s: float) -> Sn
     for row in rows:
         expired = row.state == RUNNING and bool(row[7])
         if row.state == RUNNING and not expired:
-            progress = (
-                (row.progress_step, row.progress_total)
-                if row.progress_step is not None and row.progress_total
-                else None
-            )
             running.append(
                 RunningRow(
                     id=row.id,
                     cost=row.cost,
                     started_at=as_utc(row.started_at) if row.started_at else None,
-                    progress=progress,
+                    progress=_progress(row.progress_step, row.progress_total),
                 )
             )
             continue
@@ -344,7 +340,7 @@ async def request_cancel(db: Database, job_id: int) -> str:
             .values(state=JobState.CANCELLED.value, finished_at=func.now())
         )
         if rowcount(cancelled):
-            await session.execute(delete(JobBlob).where(JobBlob.job_id == job_id))
+            await _drop_blobs(session, job_id)
             return JobState.CANCELLED.value
         state = await session.scalar(select(Job.state).where(Job.id == job_id))
         if state == RUNNING:
@@ -356,7 +352,7 @@ async def request_cancel(db: Database, job_id: int) -> str:
 async def take_over(db: Database, job_id: int, state: JobState) -> None:
     """The owning bot saved (or gave up on) a made result: its blobs are no longer needed."""
     async with db.session() as session:
-        await session.execute(delete(JobBlob).where(JobBlob.job_id == job_id))
+        await _drop_blobs(session, job_id)
         await session.execute(
             update(Job).where(Job.id == job_id, Job.state == MADE).values(state=state.value)
         )
@@ -558,14 +554,10 @@ async def finish(
         if updated is None:
             return False
         if state is JobState.MADE:
-            await session.execute(
-                delete(JobBlob).where(
-                    JobBlob.job_id == lease.job_id, JobBlob.name.not_like(f"{RESULT_PREFIX}%")
-                )
-            )
+            await _drop_blobs(session, lease.job_id, JobBlob.name.not_like(f"{RESULT_PREFIX}%"))
             await _add_blobs(session, lease.job_id, files or {})
         else:
-            await session.execute(delete(JobBlob).where(JobBlob.job_id == lease.job_id))
+            await _drop_blobs(session, lease.job_id)
         await notify(session, EVENTS_CHANNEL, f"ended:{lease.job_id}")
     return True
 
@@ -592,9 +584,7 @@ async def continue_later(
             return False
         names = list(files)
         if names:
-            await session.execute(
-                delete(JobBlob).where(JobBlob.job_id == lease.job_id, JobBlob.name.in_(names))
-            )
+            await _drop_blobs(session, lease.job_id, JobBlob.name.in_(names))
             await _add_blobs(session, lease.job_id, files)
         await notify(session, QUEUE_CHANNEL, "new")
         await notify(session, EVENTS_CHANNEL, f"turn:{lease.job_id}")

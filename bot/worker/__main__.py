@@ -10,21 +10,19 @@ settings are unusable (each problem printed as one line).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from typing import TYPE_CHECKING
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import RedactSecrets, install
+from bot.process import EXIT_FAILED, EXIT_OK, EXIT_SETTINGS, stop_on_signals
 
 if TYPE_CHECKING:
     from bot.engine.renderer import Renderer
 
 log = logging.getLogger("bot.worker")
 
-EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
 NEEDS_POSTGRES = (
     "a GPU worker needs the bot's PostgreSQL DATABASE_URL (postgresql+asyncpg://...): it takes "
     "its jobs from the queue there (GENERATION_QUEUE=postgres, docs/scale-out.md)."
@@ -46,10 +44,6 @@ async def run_worker(
     from riffusion_core.seed_images.catalogue import scan_seed_folder
 
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
     try:
         db = await open_database(settings.effective_database_url)
     except CommandError as exc:  # the schema is of another release (Alembic says which)
@@ -61,18 +55,15 @@ async def run_worker(
         return EXIT_SETTINGS
     try:
         storage = Storage(settings.data_dir)
-        scratch = storage.scratch_dir
         loops.set_cache_dir(storage.loops_dir)  # tempo loops, made once on this machine
         renderer = renderer or PipelineRenderer(
-            settings.riffusion_model, settings.riffusion_device, scratch
+            settings.riffusion_model, settings.riffusion_device, storage.scratch_dir
         )
         scan = await asyncio.to_thread(scan_seed_folder, settings.seed_images_dir)
         worker = GpuWorker(settings, db, renderer, scan.catalogue)
-        return await worker.run(stop)
+        with stop_on_signals(stop):
+            return await worker.run(stop)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
         await db.close()
 
 

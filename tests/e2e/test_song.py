@@ -158,8 +158,9 @@ def test_bpm_goes_with_the_bundled_loops_only_and_stays_within_the_longest_riff(
     assert in_tempo(None, 100.0, 10.0, 30.0) == ("backbeat@100bpm", 488, 9.6)
     refusal = in_tempo("my_field_recording", 100.0, 10.0, 30.0)
     assert isinstance(refusal, str) and "a tempo of its own" in refusal
-    # 30 s at 128 BPM rounds to 16 bars (30.0 s) and stays; 29.9 s would be 16 bars too.
-    assert in_tempo("backbeat", 70.0, 30.0, 30.0)[2] <= 30.0
+    # 30 s at 70 BPM is 8.75 bars: 9 bars (30.9 s) would pass the longest riff, so 8 (27.4 s).
+    assert in_tempo("backbeat", 70.0, 30.0, 30.0) == ("backbeat@70bpm", 448, 27.429)
+    assert in_tempo("backbeat", 70.0, 30.0, 60.0)[2] == 30.857
 
 
 @pytest.mark.timeout(300)

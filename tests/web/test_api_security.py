@@ -10,7 +10,7 @@ import pytest
 from bot.web.server import MAX_BODY_BYTES
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer
-from tests.web.test_health import free_port
+from tests.fixtures.web import free_port
 
 KEY = "k" * 20 + "-security-test"
 OTHER_KEY = "o" * 20 + "-other-server"

@@ -11,12 +11,7 @@ import pytest
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer
 from tests.fixtures.discord import ErrorCollector
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.fixtures.web import free_port
 
 
 async def test_healthz_is_ok_then_names_what_broke(

@@ -19,7 +19,7 @@ from bot.store.models import Job
 from riffusion_core.audio_decode import decode_audio
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
-from tests.web.test_health import free_port
+from tests.fixtures.web import free_port
 
 KEY = "inference-api-test-key-0123456789"
 # Section 7 of docs/riffusion-format.md: what the web app sends.

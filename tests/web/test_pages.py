@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from datetime import datetime, timezone
 
 import aiohttp
@@ -21,14 +20,9 @@ from bot.store.web_pages import GALLERY_PER_PAGE, new_token
 from tests.fakediscord import FakeDiscord, Message, User
 from tests.fakediscord.models import Channel, Perm
 from tests.fixtures.bot import BotHarness, FakeRenderer, generation_id, is_result
+from tests.fixtures.web import free_port
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def riff(

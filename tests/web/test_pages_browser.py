@@ -12,7 +12,8 @@ from playwright.async_api import Page, expect
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer, generation_id
 from tests.fixtures.browser import screenshots
-from tests.web.test_pages import answer, free_port, riff, row
+from tests.fixtures.web import free_port
+from tests.web.test_pages import answer, riff, row
 
 pytestmark = pytest.mark.timeout(120)
 

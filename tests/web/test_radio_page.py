@@ -9,7 +9,6 @@ import asyncio
 import io
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,14 +26,9 @@ from bot.web.radio import Mp3Encoder
 from tests.bot.test_radio import FakeVoiceClient, ToneRenderer, fake_voice, put_in_voice, tone
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer
+from tests.fixtures.web import free_port
 
 VOICE_CHANNEL = 9101
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PictureTones(ToneRenderer):
