@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from bot.worker.gpu_worker import GpuWorker
 from riffusion_core.errors import GenerationCancelled
 from riffusion_core.seed_images.catalogue import scan_seed_folder
 from tests.fixtures.bot import FakeRenderer
+from tests.fixtures.workers import gpu_worker
 
 
 def settings_for(url: str, data_dir: Path, **env: str) -> Settings:
@@ -273,49 +273,41 @@ async def test_a_worker_renders_a_bots_job_and_stops_a_cancelled_one(
 ) -> None:
     settings = settings_for(db.url, tmp_path)
     bot_queue = SharedQueue(settings, db, Storage(tmp_path / "bot"), Health())
-    renderer = FakeRenderer(step_s=0.05)
-    worker = GpuWorker(
-        replace(settings, data_dir=tmp_path / "worker"),
-        db,
-        renderer,
-        scan_seed_folder(None).catalogue,
-    )
-    stop = asyncio.Event()
     bot_queue.start()
-    running = asyncio.create_task(worker.run(stop))
     try:
-        first = await new_job(db, 1, "made")
-        handle = await bot_queue.enqueue(
-            first, 1, RenderTask(params=RiffParams(prompt="made", steps=3)), resumed=True
-        )
-        result = await asyncio.wait_for(handle.wait(), 30)
-        assert isinstance(result, MadeResult)
-        assert result.png.startswith(b"\x89PNG") and result.clips == 1
-        assert result.wav.startswith(b"RIFF") and len(result.mp3) > 1000
+        async with gpu_worker(
+            settings, db, FakeRenderer(step_s=0.05), tmp_path / "worker"
+        ) as worker:
+            first = await new_job(db, 1, "made")
+            handle = await bot_queue.enqueue(
+                first, 1, RenderTask(params=RiffParams(prompt="made", steps=3)), resumed=True
+            )
+            result = await asyncio.wait_for(handle.wait(), 30)
+            assert isinstance(result, MadeResult)
+            assert result.png.startswith(b"\x89PNG") and result.clips == 1
+            assert result.wav.startswith(b"RIFF") and len(result.mp3) > 1000
 
-        second = await new_job(db, 1, "cancelled", steps=200)  # 50 ms a step: 10 s
-        long = RenderTask(params=RiffParams(prompt="cancelled", steps=200))
-        handle = await bot_queue.enqueue(second, 1, long, resumed=True)
-        while handle.progress is None or handle.progress[0] < 2:
-            await asyncio.sleep(0.05)
-        assert bot_queue.position(handle) == 0
-        bot_queue.cancel(handle)
-        with pytest.raises(GenerationCancelled):
-            await handle.wait()
+            second = await new_job(db, 1, "cancelled", steps=200)  # 50 ms a step: 10 s
+            long = RenderTask(params=RiffParams(prompt="cancelled", steps=200))
+            handle = await bot_queue.enqueue(second, 1, long, resumed=True)
+            while handle.progress is None or handle.progress[0] < 2:
+                await asyncio.sleep(0.05)
+            assert bot_queue.position(handle) == 0
+            bot_queue.cancel(handle)
+            with pytest.raises(GenerationCancelled):
+                await handle.wait()
 
-        async def row_state() -> str:
-            async with db.session() as session:
-                return str(await session.scalar(select(Job.state).where(Job.id == second)))
+            async def row_state() -> str:
+                async with db.session() as session:
+                    return str(await session.scalar(select(Job.state).where(Job.id == second)))
 
-        for _ in range(100):
-            if await row_state() == "cancelled" and not worker.running:
-                break
-            await asyncio.sleep(0.05)
-        assert await row_state() == "cancelled"
-        assert not worker.running  # the worker let go of it within a step or two
+            for _ in range(100):
+                if await row_state() == "cancelled" and not worker.running:
+                    break
+                await asyncio.sleep(0.05)
+            assert await row_state() == "cancelled"
+            assert not worker.running  # the worker let go of it within a step or two
     finally:
-        stop.set()
-        assert await asyncio.wait_for(running, 30) == 0
         await bot_queue.shutdown(0)
 
 

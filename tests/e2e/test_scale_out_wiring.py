@@ -27,6 +27,7 @@ from tests.e2e.test_bot_discord import riff
 from tests.e2e.test_reliability import about_fields
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
+from tests.fixtures.workers import gpu_worker
 
 QUEUE = {"GENERATION_QUEUE": "postgres", "POLL_INTERVAL_S": "0.1", "LEASE_S": "3"}
 
@@ -87,31 +88,22 @@ async def test_radio_clips_render_on_the_workers_and_leave_no_rows_behind(
     )
     queue = SharedQueue(settings, db, Storage(tmp_path / "bot"), Health())
     renderer = ToneRenderer()
-    worker = GpuWorker(
-        replace(settings, data_dir=tmp_path / "worker"),
-        db,
-        renderer,
-        scan_seed_folder(None).catalogue,
-    )
-    stop = asyncio.Event()
     queue.start()
-    running = asyncio.create_task(worker.run(stop))
     try:
-        render = radio_renderer(queue, lane=-42, group=None, steps=3, seed_image="og_beat")
-        clips = SeedWalk("lofi", 7)
-        made = [await asyncio.wait_for(render(clips.next()), 30) for _ in range(2)]
-        assert [len(m.audio) for m in made] == [5110, 5110]
-        # The spectrogram came along too (the radio's web page shows it).
-        assert [m.image.getpixel((0, 0)) for m in made if m.image] == [(0, 0, 0), (1, 0, 0)]
-        assert len(renderer.batches) == 2
-        async with db.session() as session:
-            rows = list(await session.scalars(select(Job)))
-            blobs = list(await session.scalars(select(JobBlob)))
-        assert [(r.kind, r.state, r.user_id) for r in rows] == [("radio", "delivered", -42)] * 2
-        assert blobs == []  # the clips' WAVs and PNGs were taken and dropped
+        async with gpu_worker(settings, db, renderer, tmp_path / "worker"):
+            render = radio_renderer(queue, lane=-42, group=None, steps=3, seed_image="og_beat")
+            clips = SeedWalk("lofi", 7)
+            made = [await asyncio.wait_for(render(clips.next()), 30) for _ in range(2)]
+            assert [len(m.audio) for m in made] == [5110, 5110]
+            # The spectrogram came along too (the radio's web page shows it).
+            assert [m.image.getpixel((0, 0)) for m in made if m.image] == [(0, 0, 0), (1, 0, 0)]
+            assert len(renderer.batches) == 2
+            async with db.session() as session:
+                rows = list(await session.scalars(select(Job)))
+                blobs = list(await session.scalars(select(JobBlob)))
+            assert [(r.kind, r.state, r.user_id) for r in rows] == [("radio", "delivered", -42)] * 2
+            assert blobs == []  # the clips' WAVs and PNGs were taken and dropped
     finally:
-        stop.set()
-        assert await asyncio.wait_for(running, 30) == 0
         await queue.shutdown(0)
         await db.close()
 
@@ -129,12 +121,10 @@ async def test_a_song_goes_round_the_shared_queue_one_clip_a_turn(
     fake = fake_discord
     bot_harness.database_url = postgres_url
     async with bot_harness.running(**QUEUE) as bot:
-        settings = replace(bot.settings, data_dir=tmp_path / "worker", riffusion_device="cpu")
         renderer = PipelineRenderer(str(tiny_model_dir), "cpu", tmp_path / "scratch")
-        worker = GpuWorker(settings, bot.services.db, renderer, scan_seed_folder(None).catalogue)
-        stop = asyncio.Event()
-        running = asyncio.create_task(worker.run(stop))
-        try:
+        async with gpu_worker(
+            bot.settings, bot.services.db, renderer, tmp_path / "worker"
+        ) as worker:
             song = await fake.slash(
                 fake.member,
                 "song",
@@ -151,6 +141,3 @@ async def test_a_song_goes_round_the_shared_queue_one_clip_a_turn(
             assert worker.claims == job.made["clips"] > 1  # one claim a clip
             assert job.attempts == 1 and blobs == []  # turns are not tries; nothing left over
             assert result.attachments
-        finally:
-            stop.set()
-            assert await asyncio.wait_for(running, 60) == 0

@@ -20,6 +20,7 @@ from riffusion_core.audio_decode import decode_audio
 from tests.fakediscord import FakeDiscord
 from tests.fixtures.bot import BotHarness, FakeRenderer, is_result
 from tests.fixtures.web import free_port
+from tests.fixtures.workers import gpu_worker
 
 KEY = "inference-api-test-key-0123456789"
 # Section 7 of docs/riffusion-format.md: what the web app sends.
@@ -212,11 +213,6 @@ async def test_the_api_on_the_postgres_queue_is_rendered_by_a_gpu_worker(
 ):
     """With GENERATION_QUEUE=postgres the clip is a jobs row a GPU worker claims; the worker
     encodes it, and the API answers from what it sent back."""
-    from dataclasses import replace
-
-    from bot.worker.gpu_worker import GpuWorker
-    from riffusion_core.seed_images.catalogue import scan_seed_folder
-
     port = free_port()
     bot_harness.database_url = postgres_url
     async with (
@@ -227,24 +223,15 @@ async def test_the_api_on_the_postgres_queue_is_rendered_by_a_gpu_worker(
             WEB_API_KEYS=f"{KEY}:{fake_discord.guild.id}",
         ) as bot,
         aiohttp.ClientSession() as http,
+        gpu_worker(bot.settings, bot.services.db, FakeRenderer(), tmp_path / "worker") as worker,
     ):
-        settings = replace(bot.settings, data_dir=tmp_path / "worker")
-        worker = GpuWorker(
-            settings, bot.services.db, FakeRenderer(), scan_seed_folder(None).catalogue
-        )
-        stop = asyncio.Event()
-        running = asyncio.create_task(worker.run(stop))
-        try:
-            url = f"http://127.0.0.1:{port}/k/{KEY}/run_inference/"
-            async with http.post(url, json=small()) as answer:
-                body = await answer.json()
-                assert answer.status == 200, body
-            image = Image.open(io.BytesIO(data_uri(body["image"], "image/jpeg")))
-            assert image.format == "JPEG"
-            assert decode_audio(data_uri(body["audio"], "audio/mpeg")).segment.duration_seconds > 1
-            assert worker.claims == 1
-            [row] = await job_rows(bot)
-            assert (row.kind, row.state) == ("api", "delivered")
-        finally:
-            stop.set()
-            assert await asyncio.wait_for(running, 30) == 0
+        url = f"http://127.0.0.1:{port}/k/{KEY}/run_inference/"
+        async with http.post(url, json=small()) as answer:
+            body = await answer.json()
+            assert answer.status == 200, body
+        image = Image.open(io.BytesIO(data_uri(body["image"], "image/jpeg")))
+        assert image.format == "JPEG"
+        assert decode_audio(data_uri(body["audio"], "audio/mpeg")).segment.duration_seconds > 1
+        assert worker.claims == 1
+        [row] = await job_rows(bot)
+        assert (row.kind, row.state) == ("api", "delivered")
